@@ -1,0 +1,192 @@
+/**
+ * Cluster and topic-group definitions: the schemas every process validates against, and the
+ * helpers that turn a zod failure into one FerryError listing every problem by field.
+ *
+ * @example
+ *   const cluster = parseCluster(req.body)       // throws FerryError('INVALID_INPUT') naming each bad field
+ *   const group = parseTopicGroup(req.body)
+ */
+import { z } from 'zod'
+import { FerryError } from './errors.js'
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
+const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
+
+const nameSchema = z
+  .string({ required_error: 'is required' })
+  .regex(NAME, 'must be 1-100 characters of letters, digits, ".", "_" or "-", starting with a letter or digit')
+
+const tlsSchema = z
+  .object({
+    /** PEM file with the CA certificates that sign the brokers' certificates. */
+    caFile: z.string().min(1).optional(),
+    /** PEM client certificate for mutual TLS. */
+    certFile: z.string().min(1).optional(),
+    /** PEM private key for mutual TLS (a secret: a path, never the key itself). */
+    keyFile: z.string().min(1).optional(),
+    /** Host name to verify the broker certificate against, when it differs from the address. */
+    servername: z.string().min(1).optional(),
+    /** Verify the broker certificate chain (default true). Disabling it is for tests only. */
+    rejectUnauthorized: z.boolean().default(true),
+  })
+  .strict()
+  .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), {
+    message: 'certFile and keyFile must be given together (mutual TLS needs both)',
+    path: ['certFile'],
+  })
+
+const saslSchema = z
+  .object({
+    mechanism: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']),
+    username: z.string().min(1),
+    /** Inline password: accepted, stored, never returned. Prefer passwordFile or passwordEnv. */
+    password: z.string().min(1).optional(),
+    /** File holding the password (trailing newline ignored). */
+    passwordFile: z.string().min(1).optional(),
+    /** Environment variable holding the password, read by the process that connects. */
+    passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  })
+  .strict()
+  .refine(
+    (sasl) => [sasl.password, sasl.passwordFile, sasl.passwordEnv].filter((v) => v !== undefined).length === 1,
+    { message: 'exactly one of password, passwordFile or passwordEnv is required', path: ['password'] },
+  )
+
+export const securityProtocols = ['PLAINTEXT', 'SSL', 'SASL_SSL', 'SASL_PLAINTEXT'] as const
+
+export const clusterSchema = z
+  .object({
+    name: nameSchema,
+    bootstrapServers: z
+      .array(z.string().regex(HOST_PORT, 'must be host:port'), { required_error: 'is required' })
+      .min(1, 'needs at least one host:port'),
+    securityProtocol: z.enum(securityProtocols).default('PLAINTEXT'),
+    tls: tlsSchema.optional(),
+    sasl: saslSchema.optional(),
+    /** Data centre the cluster lives in. */
+    dc: z.string().min(1).optional(),
+    /** Security zone the cluster lives in. */
+    zone: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((cluster, ctx) => {
+    const usesSasl = cluster.securityProtocol.startsWith('SASL_')
+    if (usesSasl && cluster.sasl === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['sasl'], message: `is required when securityProtocol is ${cluster.securityProtocol}` })
+    }
+    if (!usesSasl && cluster.sasl !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['sasl'], message: `is only allowed with SASL_SSL or SASL_PLAINTEXT, not ${cluster.securityProtocol}` })
+    }
+    const usesTls = cluster.securityProtocol === 'SSL' || cluster.securityProtocol === 'SASL_SSL'
+    if (!usesTls && cluster.tls !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: `is only allowed with SSL or SASL_SSL, not ${cluster.securityProtocol}` })
+    }
+  })
+
+export type ClusterSpec = z.infer<typeof clusterSchema>
+
+export const deliveryModes = ['at-least-once', 'exactly-once'] as const
+export const strategies = ['balanced'] as const
+
+export const topicGroupSchema = z
+  .object({
+    name: nameSchema,
+    sourceCluster: nameSchema,
+    targetCluster: nameSchema,
+    /** Explicit topic list. Exactly one of topics / topicPattern. */
+    topics: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'is not a valid Kafka topic name')).min(1).optional(),
+    /** Regular expression (whole-name match) that also catches topics created later. */
+    topicPattern: z.string().min(1).optional(),
+    rename: z
+      .object({
+        /** Prepended to every source topic name on the target. */
+        prefix: z.string().regex(/^[A-Za-z0-9._-]{0,200}$/, 'may only hold letters, digits, ".", "_" and "-"').optional(),
+        /** Explicit source → target names; wins over prefix. */
+        map: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'is not a valid Kafka topic name')).optional(),
+      })
+      .strict()
+      .optional(),
+    delivery: z.enum(deliveryModes).default('at-least-once'),
+    /** Where a partition with no checkpoint starts. */
+    startPosition: z.enum(['earliest', 'latest']).default('earliest'),
+    /** Keep each record's source partition number (target needs at least as many partitions). */
+    preservePartition: z.boolean().default(true),
+    /** Optional byte-rate limit per worker for this group, bytes per second. */
+    maxBytesPerSec: z.number().int().positive().optional(),
+    strategy: z.enum(strategies).default('balanced'),
+    /** Only workers in this zone may mirror the group. */
+    zone: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((group, ctx) => {
+    if ((group.topics === undefined) === (group.topicPattern === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['topics'], message: 'exactly one of topics or topicPattern is required' })
+    }
+    if (group.topicPattern !== undefined) {
+      try {
+        new RegExp(group.topicPattern)
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['topicPattern'], message: `is not a valid regular expression: ${(error as Error).message}` })
+      }
+    }
+    if (group.delivery === 'exactly-once') {
+      ctx.addIssue({ code: 'custom', path: ['delivery'], message: 'exactly-once is not available yet; use at-least-once' })
+    }
+    if (group.sourceCluster === group.targetCluster && !group.rename?.prefix && !group.rename?.map) {
+      ctx.addIssue({ code: 'custom', path: ['targetCluster'], message: 'mirroring a cluster onto itself needs a rename (prefix or map), or it would copy topics onto themselves' })
+    }
+  })
+
+export type TopicGroupSpec = z.infer<typeof topicGroupSchema>
+
+/** One problem in an input, by dotted field path. */
+export interface FieldProblem {
+  field: string
+  message: string
+}
+
+export function zodProblems(error: z.ZodError): FieldProblem[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
+    message: issue.message,
+  }))
+}
+
+/** Parse `input` with `schema`, or throw INVALID_INPUT listing every problem by field. */
+export function parseOrThrow<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, input: unknown, what: string): T {
+  const result = schema.safeParse(input)
+  if (result.success) return result.data
+  const problems = zodProblems(result.error)
+  const summary = problems.map((p) => `${p.field}: ${p.message}`).join('; ')
+  throw new FerryError('INVALID_INPUT', `invalid ${what}: ${summary}`, { details: problems })
+}
+
+export function parseCluster(input: unknown): ClusterSpec {
+  return parseOrThrow(clusterSchema, input, 'cluster')
+}
+
+export function parseTopicGroup(input: unknown): TopicGroupSpec {
+  return parseOrThrow(topicGroupSchema, input, 'topic group')
+}
+
+/** Target topic name for a source topic under a group's rename rule. */
+export function targetTopicName(group: Pick<TopicGroupSpec, 'rename'>, sourceTopic: string): string {
+  const mapped = group.rename?.map?.[sourceTopic]
+  if (mapped !== undefined) return mapped
+  return `${group.rename?.prefix ?? ''}${sourceTopic}`
+}
+
+/** Whether a source topic belongs to a group (explicit list, or whole-name regex match). */
+export function groupIncludesTopic(group: Pick<TopicGroupSpec, 'topics' | 'topicPattern'>, topic: string): boolean {
+  if (group.topics !== undefined) return group.topics.includes(topic)
+  if (group.topicPattern === undefined) return false
+  return new RegExp(`^(?:${group.topicPattern})$`).test(topic)
+}
+
+/** A cluster as an API may show it: secret values replaced by whether they are set. */
+export function redactCluster(cluster: ClusterSpec): Record<string, unknown> {
+  const { sasl, ...rest } = cluster
+  if (sasl === undefined) return { ...rest }
+  const { password, ...saslRest } = sasl
+  return { ...rest, sasl: { ...saslRest, ...(password === undefined ? {} : { password: '(set, hidden)' }) } }
+}
