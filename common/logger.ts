@@ -6,7 +6,7 @@
  *   const logger = createLogger({ name: 'worker', level: 'info' })
  *   logger.info({ event: 'worker.task_started', group }, 'mirroring started')
  */
-import { pino, type Logger, type LevelWithSilent } from 'pino'
+import pino, { type Logger, type LevelWithSilent } from 'pino'
 
 export type { Logger }
 

@@ -1,0 +1,156 @@
+/**
+ * The admin operations Ferry needs, behind a small interface (kafkajs today): topic and
+ * partition discovery, offsets, topic configs and creation. Connects lazily, reconnects
+ * after a failure, and turns every error into a classified FerryError.
+ */
+import { Kafka, ConfigResourceTypes, type Admin } from 'kafkajs'
+import type { ClusterSpec } from '../config.js'
+import { FerryError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+
+export interface PartitionOffsets {
+  partition: number
+  /** Log start offset. */
+  low: number
+  /** High watermark: the offset the next record will get. */
+  high: number
+}
+
+export interface CreateTopicRequest {
+  topic: string
+  partitions: number
+  configs?: Record<string, string>
+}
+
+export interface KafkaAdmin {
+  readonly cluster: string
+  listTopics(): Promise<string[]>
+  /** Partition count per topic; topics that do not exist are absent from the map. */
+  partitionCounts(topics: readonly string[]): Promise<Map<string, number>>
+  offsets(topic: string): Promise<PartitionOffsets[]>
+  /** Configs set explicitly on the topic (not broker defaults). */
+  topicConfigs(topic: string): Promise<Record<string, string>>
+  /** Creates the topic; false when it already existed. */
+  createTopic(request: CreateTopicRequest): Promise<boolean>
+  /** Adds partitions up to `partitions` (never removes). */
+  expandTopic(topic: string, partitions: number): Promise<void>
+  disconnect(): Promise<void>
+}
+
+/** Topic configs worth carrying from a source topic to the target topic it is mirrored into. */
+export const MIRRORED_TOPIC_CONFIGS: ReadonlySet<string> = new Set([
+  'cleanup.policy',
+  'compression.type',
+  'delete.retention.ms',
+  'max.compaction.lag.ms',
+  'max.message.bytes',
+  'message.timestamp.type',
+  'min.cleanable.dirty.ratio',
+  'min.compaction.lag.ms',
+  'retention.bytes',
+  'retention.ms',
+  'segment.bytes',
+  'segment.ms',
+])
+
+export interface AdminOptions {
+  clientId: string
+  logger: Logger
+}
+
+export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): KafkaAdmin {
+  let admin: Admin | undefined
+  let connecting: Promise<Admin> | undefined
+
+  const connected = (): Promise<Admin> => {
+    if (admin) return Promise.resolve(admin)
+    connecting ??= (async () => {
+      const client = new Kafka(kafkaClientConfig(cluster, { ...options, retries: 2 })).admin()
+      try {
+        await client.connect()
+      } catch (error) {
+        await client.disconnect().catch(() => undefined)
+        throw error
+      }
+      admin = client
+      return client
+    })().finally(() => {
+      connecting = undefined
+    })
+    return connecting
+  }
+
+  // On failure drop the connection, so the next call starts clean (e.g. after a CA fix or broker restart).
+  const run = async <T>(action: string, fn: (a: Admin) => Promise<T>): Promise<T> => {
+    try {
+      return await fn(await connected())
+    } catch (error) {
+      const failed = admin
+      admin = undefined
+      await failed?.disconnect().catch(() => undefined)
+      throw classifyKafkaError(error, cluster.name, action)
+    }
+  }
+
+  return {
+    cluster: cluster.name,
+    listTopics: () => run('list topics', (a) => a.listTopics()),
+    partitionCounts: (topics) =>
+      run('read topic metadata', async (a) => {
+        const counts = new Map<string, number>()
+        if (topics.length === 0) return counts
+        const existing = new Set(await a.listTopics())
+        const present = topics.filter((t) => existing.has(t))
+        if (present.length === 0) return counts
+        const metadata = await a.fetchTopicMetadata({ topics: present })
+        for (const topic of metadata.topics) counts.set(topic.name, topic.partitions.length)
+        return counts
+      }),
+    offsets: (topic) =>
+      run(`read offsets of "${topic}"`, async (a) => {
+        const offsets = await a.fetchTopicOffsets(topic)
+        return offsets
+          .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+          .sort((x, y) => x.partition - y.partition)
+      }),
+    topicConfigs: (topic) =>
+      run(`describe configs of "${topic}"`, async (a) => {
+        const result = await a.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] })
+        const configs: Record<string, string> = {}
+        for (const resource of result.resources) {
+          for (const entry of resource.configEntries) {
+            // configSource 1 = DYNAMIC_TOPIC_CONFIG: set on the topic itself, not inherited.
+            const source = (entry as { configSource?: number }).configSource
+            if (!entry.isDefault && source === 1 && entry.configValue !== null) configs[entry.configName] = entry.configValue
+          }
+        }
+        return configs
+      }),
+    createTopic: (request) =>
+      run(`create topic "${request.topic}"`, async (a) => {
+        if (!Number.isInteger(request.partitions) || request.partitions < 1) {
+          throw new FerryError('INVALID_INPUT', `cannot create topic "${request.topic}" with ${request.partitions} partitions`)
+        }
+        return a.createTopics({
+          waitForLeaders: true,
+          topics: [
+            {
+              topic: request.topic,
+              numPartitions: request.partitions,
+              configEntries: Object.entries(request.configs ?? {}).map(([name, value]) => ({ name, value })),
+            },
+          ],
+        })
+      }),
+    expandTopic: (topic, partitions) =>
+      run(`add partitions to "${topic}"`, async (a) => {
+        await a.createPartitions({ topicPartitions: [{ topic, count: partitions }] })
+      }),
+    async disconnect() {
+      const current = admin
+      admin = undefined
+      await current?.disconnect().catch(() => undefined)
+    },
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Ferry's progress, kept on the target cluster in a compacted topic: for each topic group and
+ * source partition, the next source offset to mirror. It is written only after the target
+ * acknowledged the records before that offset, so whoever owns the partition next resumes
+ * exactly where the target's data ends (at-least-once: at most the unacknowledged tail twice).
+ *
+ * Key `<group>/<topic>/<partition>`, value JSON { offset, sourceCluster, worker, at }.
+ */
+import { randomUUID } from 'node:crypto'
+import { Kafka } from 'kafkajs'
+import type { ClusterSpec } from '../config.js'
+import type { Logger } from '../logger.js'
+import type { KafkaAdmin } from './admin.js'
+import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+import type { TargetProducer } from './target-producer.js'
+
+export interface Checkpoint {
+  /** Next source offset to mirror. */
+  offset: number
+  sourceCluster: string
+  worker: string
+  at: string
+}
+
+export interface CheckpointEntry {
+  topic: string
+  partition: number
+  offset: number
+}
+
+export interface CheckpointStore {
+  readonly topic: string
+  ensureTopic(): Promise<void>
+  /** Every checkpoint of a group, keyed `topic/partition`. */
+  read(group: string): Promise<Map<string, Checkpoint>>
+  write(producer: TargetProducer, group: string, entries: readonly CheckpointEntry[]): Promise<void>
+}
+
+export interface CheckpointStoreOptions {
+  target: ClusterSpec
+  admin: KafkaAdmin
+  deployment: string
+  sourceCluster: string
+  worker: string
+  logger: Logger
+  /** Longest a full read may take; default 60000 ms. */
+  readTimeoutMs?: number
+}
+
+export function checkpointTopicName(deployment: string): string {
+  return `_ferry.${deployment}.checkpoints`
+}
+
+export function checkpointKey(group: string, topic: string, partition: number): string {
+  return `${group}/${topic}/${partition}`
+}
+
+export function createCheckpointStore(options: CheckpointStoreOptions): CheckpointStore {
+  const topic = checkpointTopicName(options.deployment)
+  const readTimeoutMs = options.readTimeoutMs ?? 60000
+  return {
+    topic,
+    async ensureTopic() {
+      await options.admin.createTopic({
+        topic,
+        partitions: 1,
+        configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' },
+      })
+    },
+    async read(group) {
+      const result = new Map<string, Checkpoint>()
+      const offsets = await options.admin.offsets(topic)
+      const pending = new Map(offsets.filter((o) => o.high > o.low).map((o) => [o.partition, o.high]))
+      if (pending.size === 0) return result
+      const prefix = `${group}/`
+      const kafka = new Kafka(kafkaClientConfig(options.target, { clientId: `ferry-checkpoint-reader-${options.worker}`, logger: options.logger }))
+      // kafkajs can only read through a consumer group; a throwaway one that never commits.
+      const consumer = kafka.consumer({ groupId: `_ferry.${options.deployment}.checkpoint-reader.${randomUUID()}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false })
+      try {
+        await consumer.connect()
+        await consumer.subscribe({ topics: [topic], fromBeginning: true })
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${readTimeoutMs} ms`)), readTimeoutMs)
+          consumer.on(consumer.events.CRASH, (event) => {
+            clearTimeout(timer)
+            reject((event.payload as { error: unknown }).error)
+          })
+          consumer
+            .run({
+              autoCommit: false,
+              eachBatch: async ({ batch }) => {
+                for (const message of batch.messages) {
+                  const key = message.key?.toString('utf8')
+                  if (key === undefined || !key.startsWith(prefix)) continue
+                  if (message.value === null) result.delete(key.slice(prefix.length))
+                  else result.set(key.slice(prefix.length), JSON.parse(message.value.toString('utf8')) as Checkpoint)
+                }
+                const high = pending.get(batch.partition)
+                const last = batch.messages[batch.messages.length - 1]
+                if (high !== undefined && last !== undefined && Number(last.offset) + 1 >= high) pending.delete(batch.partition)
+                if (pending.size === 0) {
+                  clearTimeout(timer)
+                  resolve()
+                }
+              },
+            })
+            .catch((error: unknown) => {
+              clearTimeout(timer)
+              reject(error)
+            })
+        })
+      } catch (error) {
+        throw classifyKafkaError(error, options.target.name, `read checkpoints from ${topic}`)
+      } finally {
+        await consumer.disconnect().catch(() => undefined)
+      }
+      return result
+    },
+    async write(producer, group, entries) {
+      const at = new Date().toISOString()
+      await producer.send(
+        entries.map((e) => ({
+          topic,
+          key: checkpointKey(group, e.topic, e.partition),
+          value: JSON.stringify({ offset: e.offset, sourceCluster: options.sourceCluster, worker: options.worker, at } satisfies Checkpoint),
+        })),
+      )
+    },
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Consumes exactly a given set of source partitions, from given offsets (kafkajs has no
+ * `assign()`, see shared/reference/clients.md §1.2). Each consumer has a private group id,
+ * new per start, and a static assigner that hands its one member exactly our partitions; start
+ * positions are applied by `seek()` in a synchronous GROUP_JOIN listener, before any fetch,
+ * and re-applied from the current positions on every rejoin. Nothing is committed to the
+ * source: progress is checkpointed on the target by the caller.
+ *
+ * @example
+ *   const consumer = createSourceConsumer(cluster, { clientId, groupId, logger })
+ *   await consumer.start([{ topic: 'orders', partition: 0, offset: 42 }], async (batch) => { ... })
+ */
+import { AssignerProtocol, Kafka, type Consumer, type PartitionAssigner, type IHeaders } from 'kafkajs'
+import type { ClusterSpec } from '../config.js'
+import { errorMessage } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+
+export type RecordHeaders = IHeaders
+
+export interface SourceRecord {
+  offset: number
+  key: Buffer | null
+  value: Buffer | null
+  headers: RecordHeaders
+  /** Milliseconds since the epoch, as Kafka stores it. */
+  timestamp: string
+}
+
+export interface SourceBatch {
+  topic: string
+  partition: number
+  /** Source high watermark when the batch was fetched. */
+  highWatermark: number
+  records: SourceRecord[]
+}
+
+export interface PartitionStart {
+  topic: string
+  partition: number
+  /** First offset to read. */
+  offset: number
+}
+
+export interface SourceConsumerOptions {
+  clientId: string
+  /** Private group id; must be unique to this consumer instance. */
+  groupId: string
+  logger: Logger
+  /** Longest a fetch waits for data; default 250 ms (kafkajs default 5000 adds latency). */
+  maxWaitMs?: number
+  /** Batches processed at once, each from a different partition; default min(partitions, 8). */
+  partitionsConsumedConcurrently?: number
+  /** Per-partition fetch size; default 1 MiB. */
+  maxBytesPerPartition?: number
+  /** The handler failed for a partition: it is paused at its position until `resumeAt`. */
+  onPartitionError?: (topic: string, partition: number, error: unknown) => void
+  /** The consumer died and will not restart by itself. */
+  onCrash?: (error: unknown) => void
+}
+
+export interface SourceConsumer {
+  start(partitions: readonly PartitionStart[], handler: (batch: SourceBatch) => Promise<void>): Promise<void>
+  /** Next offset to read for each consumed partition, keyed `topic/partition`. */
+  positions(): ReadonlyMap<string, number>
+  resumeAt(topic: string, partition: number, offset: number): void
+  stop(): Promise<void>
+}
+
+const ASSIGNER_NAME = 'FerryStaticAssigner'
+
+export function partitionKey(topic: string, partition: number): string {
+  return `${topic}/${partition}`
+}
+
+export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsumerOptions): SourceConsumer {
+  const positions = new Map<string, number>()
+  let consumer: Consumer | undefined
+  let stopped = false
+
+  return {
+    positions: () => positions,
+    async start(partitions, handler) {
+      const byTopic = new Map<string, number[]>()
+      for (const p of partitions) {
+        byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition])
+        positions.set(partitionKey(p.topic, p.partition), p.offset)
+      }
+      const assignment = Object.fromEntries([...byTopic].map(([topic, list]) => [topic, [...list].sort((a, b) => a - b)]))
+
+      const staticAssigner: PartitionAssigner = () => ({
+        name: ASSIGNER_NAME,
+        version: 1,
+        // The group is private, so the only member is us; should a stray member ever join, it gets nothing.
+        async assign({ members }) {
+          const sorted = [...members].sort((a, b) => a.memberId.localeCompare(b.memberId))
+          return sorted.map((member, index) => ({
+            memberId: member.memberId,
+            memberAssignment: AssignerProtocol.MemberAssignment.encode({
+              version: 1,
+              assignment: index === 0 ? assignment : {},
+              userData: Buffer.alloc(0),
+            }),
+          }))
+        },
+        protocol({ topics }) {
+          return { name: ASSIGNER_NAME, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) }
+        },
+      })
+
+      const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger }))
+      const created = kafka.consumer({
+        groupId: options.groupId,
+        partitionAssigners: [staticAssigner],
+        sessionTimeout: 10000,
+        rebalanceTimeout: 20000,
+        heartbeatInterval: 3000,
+        maxWaitTimeInMs: options.maxWaitMs ?? 250,
+        maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+        allowAutoTopicCreation: false,
+        readUncommitted: false,
+        retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10000 },
+      })
+      consumer = created
+
+      // Synchronous on purpose: kafkajs emits GROUP_JOIN after SyncGroup and before the first
+      // fetch, so seeks made here are in place before anything is read.
+      created.on(created.events.GROUP_JOIN, () => {
+        for (const [key, offset] of positions) {
+          const slash = key.lastIndexOf('/')
+          created.seek({ topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), offset: String(offset) })
+        }
+      })
+      created.on(created.events.CRASH, (event) => {
+        const { error, restart } = event.payload as { error: unknown; restart: boolean }
+        options.logger.error({ event: 'source.consumer_crash', err: errorMessage(error), restart }, 'source consumer crashed')
+        if (!restart && !stopped) options.onCrash?.(classifyKafkaError(error, cluster.name, 'consume'))
+      })
+
+      try {
+        await created.connect()
+        await created.subscribe({ topics: [...byTopic.keys()], fromBeginning: true })
+      } catch (error) {
+        await created.disconnect().catch(() => undefined)
+        throw classifyKafkaError(error, cluster.name, 'start consuming')
+      }
+      await created.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? Math.max(1, Math.min(partitions.length, 8)),
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
+          if (!isRunning() || isStale()) return
+          const key = partitionKey(batch.topic, batch.partition)
+          const from = positions.get(key) ?? 0
+          const records: SourceRecord[] = []
+          for (const message of batch.messages) {
+            const offset = Number(message.offset)
+            if (offset < from) continue
+            records.push({ offset, key: message.key, value: message.value, headers: message.headers ?? {}, timestamp: message.timestamp })
+          }
+          const last = records[records.length - 1]
+          if (last === undefined) return
+          try {
+            await handler({ topic: batch.topic, partition: batch.partition, highWatermark: Number(batch.highWatermark), records })
+          } catch (error) {
+            // Stop this partition where it is; the caller decides when to try again (resumeAt).
+            pause()
+            options.onPartitionError?.(batch.topic, batch.partition, error)
+            return
+          }
+          positions.set(key, last.offset + 1)
+          resolveOffset(String(last.offset))
+          await heartbeat()
+        },
+      })
+    },
+    resumeAt(topic, partition, offset) {
+      if (consumer === undefined) return
+      positions.set(partitionKey(topic, partition), offset)
+      consumer.seek({ topic, partition, offset: String(offset) })
+      consumer.resume([{ topic, partitions: [partition] }])
+    },
+    async stop() {
+      stopped = true
+      const current = consumer
+      consumer = undefined
+      // disconnect() stops the runner after in-flight batches finish and leaves the group.
+      await current?.disconnect().catch((error: unknown) => {
+        options.logger.warn({ event: 'source.disconnect_failed', err: errorMessage(error) }, 'source consumer disconnect failed')
+      })
+    },
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Writes mirrored records to the target cluster: idempotent, acks from all in-sync replicas,
+ * one in-flight request (ordering per partition survives retries), no auto topic creation.
+ *
+ * @example
+ *   const producer = await createTargetProducer(cluster, { clientId, logger })
+ *   await producer.send([{ topic: 'orders', partition: 0, key, value, headers, timestamp }])
+ */
+import { Kafka, type Producer, type Message } from 'kafkajs'
+import type { ClusterSpec } from '../config.js'
+import type { Logger } from '../logger.js'
+import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+import type { RecordHeaders } from './source-consumer.js'
+
+export interface TargetRecord {
+  topic: string
+  /** Omit to let the producer partition by key. */
+  partition?: number
+  key: Buffer | string | null
+  value: Buffer | string | null
+  headers?: RecordHeaders
+  timestamp?: string
+}
+
+export interface TargetProducer {
+  /** Resolves once every record is acknowledged by the target (acks=all). */
+  send(records: readonly TargetRecord[]): Promise<void>
+  close(): Promise<void>
+}
+
+export interface TargetProducerOptions {
+  clientId: string
+  logger: Logger
+  /** Default 30000. */
+  requestTimeoutMs?: number
+}
+
+export async function createTargetProducer(cluster: ClusterSpec, options: TargetProducerOptions): Promise<TargetProducer> {
+  const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger }))
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10000 },
+  })
+  try {
+    await producer.connect()
+  } catch (error) {
+    await producer.disconnect().catch(() => undefined)
+    throw classifyKafkaError(error, cluster.name, 'connect producer')
+  }
+  return {
+    async send(records) {
+      if (records.length === 0) return
+      const byTopic = new Map<string, Message[]>()
+      for (const r of records) {
+        const messages = byTopic.get(r.topic) ?? []
+        messages.push({
+          key: r.key,
+          value: r.value,
+          ...(r.partition === undefined ? {} : { partition: r.partition }),
+          ...(r.headers === undefined ? {} : { headers: r.headers }),
+          ...(r.timestamp === undefined ? {} : { timestamp: r.timestamp }),
+        })
+        byTopic.set(r.topic, messages)
+      }
+      try {
+        await producer.sendBatch({
+          acks: -1,
+          timeout: options.requestTimeoutMs ?? 30000,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        })
+      } catch (error) {
+        throw classifyKafkaError(error, cluster.name, `produce to ${[...byTopic.keys()].join(', ')}`)
+      }
+    },
+    async close() {
+      await producer.disconnect().catch(() => undefined)
+    },
+  }
+}

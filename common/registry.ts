@@ -1,0 +1,191 @@
+/**
+ * The instance registry in Redis: who is alive. Each instance holds a lease, a hash
+ * `instance:<id>` with a random token and a TTL. Renewal and removal are Lua scripts that
+ * act only if the token is still ours, so an instance whose lease expired (and was perhaps
+ * re-registered by its restarted self) can never extend or delete a lease it no longer owns.
+ *
+ * @example
+ *   const reg = createRegistration({ redis, keys, id: 'worker-1', info, ttlMs: 10000, logger })
+ *   await reg.start()            // registers and heartbeats every ttlMs / 3
+ *   await reg.stop()             // deregisters
+ *   const live = await listInstances(redis, keys)
+ */
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { errorMessage } from './errors.js'
+import type { Keys } from './keys.js'
+import type { Logger } from './logger.js'
+
+export interface InstanceInfo {
+  role: 'worker' | 'controller'
+  host: string
+  pid: number
+  version: string
+  zone?: string
+  dc?: string
+  /** Where the instance serves HTTP (controller API, worker metrics), if anywhere. */
+  url?: string
+  startedAt: string
+}
+
+export interface InstanceRecord extends InstanceInfo {
+  id: string
+  lastHeartbeatAt: string
+  /** Whatever the instance last reported (worker: per-partition progress and load). */
+  metrics: unknown
+}
+
+const RENEW_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'lastHeartbeatAt', ARGV[3], 'metrics', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  -- A reader may have just dropped us from the index while we were between leases.
+  redis.call('SADD', KEYS[2], ARGV[5])
+  return 1
+end
+return 0`
+
+const RELEASE_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0`
+
+export interface RegistrationOptions {
+  redis: Redis
+  keys: Keys
+  id: string
+  info: InstanceInfo
+  /** Lease time to live; default 10000 ms. */
+  ttlMs?: number
+  /** Default ttlMs / 3. */
+  heartbeatIntervalMs?: number
+  /** Called on each heartbeat; its JSON goes into the lease. */
+  getMetrics?: () => unknown
+  logger: Logger
+  /** The lease was found expired or taken over (the instance was, for a while, considered dead). */
+  onLeaseLost?: () => void
+}
+
+export interface Registration {
+  start(): Promise<void>
+  /** Renew now (also runs on a timer). Resolves true when the lease is held. */
+  heartbeat(): Promise<boolean>
+  stop(): Promise<void>
+  readonly token: string
+}
+
+export function createRegistration(options: RegistrationOptions): Registration {
+  const ttlMs = options.ttlMs ?? 10000
+  const intervalMs = options.heartbeatIntervalMs ?? Math.max(100, Math.floor(ttlMs / 3))
+  const key = options.keys.instance(options.id)
+  let token = randomUUID()
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  let lastOkAt = 0
+
+  const metricsJson = (): string => {
+    try {
+      return JSON.stringify(options.getMetrics?.() ?? null)
+    } catch (error) {
+      options.logger.warn({ event: 'registry.metrics_failed', err: errorMessage(error) }, 'could not serialise metrics')
+      return 'null'
+    }
+  }
+
+  const acquire = async (): Promise<void> => {
+    token = randomUUID()
+    const now = new Date().toISOString()
+    await options.redis
+      .multi()
+      .del(key)
+      .hset(key, {
+        token,
+        info: JSON.stringify(options.info),
+        lastHeartbeatAt: now,
+        metrics: metricsJson(),
+      })
+      .pexpire(key, ttlMs)
+      .sadd(options.keys.instances, options.id)
+      .exec()
+    lastOkAt = Date.now()
+    options.logger.info({ event: 'registry.registered', instance: options.id, ttlMs }, 'registered in Redis')
+  }
+
+  const registration: Registration = {
+    get token() {
+      return token
+    },
+    async start() {
+      stopped = false
+      await acquire()
+      const tick = (): void => {
+        void registration.heartbeat().finally(() => {
+          if (!stopped) timer = setTimeout(tick, intervalMs)
+        })
+      }
+      timer = setTimeout(tick, intervalMs)
+    },
+    async heartbeat() {
+      try {
+        const renewed = (await options.redis.eval(RENEW_SCRIPT, 2, key, options.keys.instances, token, String(ttlMs), new Date().toISOString(), metricsJson(), options.id)) as number
+        if (renewed === 1) {
+          lastOkAt = Date.now()
+          return true
+        }
+        if (stopped) return false
+        options.logger.warn({ event: 'registry.lease_lost', instance: options.id }, 'lease expired or taken over; registering again')
+        options.onLeaseLost?.()
+        await acquire()
+        return true
+      } catch (error) {
+        // Redis unreachable: keep trying; once a whole TTL passed without renewal the lease is gone.
+        const sinceOkMs = Date.now() - lastOkAt
+        options.logger.warn({ event: 'registry.heartbeat_failed', err: errorMessage(error), sinceOkMs }, 'heartbeat failed')
+        return false
+      }
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      if (timer) clearTimeout(timer)
+      try {
+        await options.redis.eval(RELEASE_SCRIPT, 2, key, options.keys.instances, token, options.id)
+        options.logger.info({ event: 'registry.deregistered', instance: options.id }, 'deregistered from Redis')
+      } catch (error) {
+        // The lease expires by itself; nothing is lost by failing here.
+        options.logger.warn({ event: 'registry.deregister_failed', err: errorMessage(error) }, 'could not deregister; the lease will expire')
+      }
+    },
+  }
+  return registration
+}
+
+/** Live instances (unexpired leases). Ids whose lease expired are dropped from the index. */
+export async function listInstances(redis: Redis, keys: Keys): Promise<InstanceRecord[]> {
+  const ids = (await redis.smembers(keys.instances)).sort()
+  if (ids.length === 0) return []
+  const pipeline = redis.pipeline()
+  for (const id of ids) pipeline.hgetall(keys.instance(id))
+  const results = (await pipeline.exec()) ?? []
+  const live: InstanceRecord[] = []
+  const expired: string[] = []
+  ids.forEach((id, index) => {
+    const [error, hash] = results[index] ?? [null, {}]
+    const fields = (error ? {} : hash) as Record<string, string>
+    if (fields.token === undefined || fields.info === undefined) {
+      expired.push(id)
+      return
+    }
+    live.push({
+      id,
+      ...(JSON.parse(fields.info) as InstanceInfo),
+      lastHeartbeatAt: fields.lastHeartbeatAt ?? '',
+      metrics: fields.metrics ? (JSON.parse(fields.metrics) as unknown) : null,
+    })
+  })
+  if (expired.length > 0) await redis.srem(keys.instances, ...expired)
+  return live
+}

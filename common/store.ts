@@ -1,0 +1,218 @@
+/**
+ * Ferry's desired state in ZooKeeper: clusters, topic groups, assignments and the leader's
+ * per-group status. Every multi-step change is one atomic multi-op, so a failure leaves
+ * nothing half-written:
+ *  - creating a group re-writes its clusters' znodes with a version check, bumping their
+ *    versions, so a concurrent cluster delete (which removes at the version it read when it
+ *    checked the cluster was unused) fails instead of orphaning the group;
+ *  - assignment writes carry fencing checks supplied by the leader.
+ *
+ * @example
+ *   const store = createStore(zk, createPaths('prod'))
+ *   await store.createGroup(spec, 'running')
+ */
+import { FerryError } from './errors.js'
+import type { ClusterSpec, TopicGroupSpec } from './config.js'
+import type { Paths } from './paths.js'
+import { fromJsonBuffer, isZkCode, toJsonBuffer, ZK_CODES, type Watcher, type Zk, type ZkOp } from './zk.js'
+
+export type GroupState = 'running' | 'stopped'
+
+export interface GroupRecord {
+  spec: TopicGroupSpec
+  state: GroupState
+  createdAt: string
+  updatedAt: string
+}
+
+export interface AssignedPartition {
+  group: string
+  topic: string
+  partition: number
+}
+
+export interface AssignmentRecord {
+  /** Leader epoch that wrote it. */
+  epoch: number
+  leader: string
+  partitions: AssignedPartition[]
+}
+
+export interface GroupStatusRecord {
+  group: string
+  observedAt: string
+  /** Why the group cannot be (fully) mirrored right now, if it cannot. */
+  error?: { code: string; message: string }
+  /** Source topics the group currently covers, with their partition counts. */
+  topics: Record<string, number>
+}
+
+export interface Versioned<T> {
+  value: T
+  version: number
+}
+
+export interface Store {
+  listClusters(): Promise<ClusterSpec[]>
+  getCluster(name: string): Promise<Versioned<ClusterSpec> | null>
+  createCluster(cluster: ClusterSpec): Promise<void>
+  deleteCluster(name: string): Promise<void>
+  listGroups(): Promise<Versioned<GroupRecord>[]>
+  getGroup(name: string, watcher?: Watcher): Promise<Versioned<GroupRecord> | null>
+  createGroup(spec: TopicGroupSpec, state: GroupState): Promise<GroupRecord>
+  setGroupState(name: string, state: GroupState): Promise<GroupRecord>
+  deleteGroup(name: string): Promise<void>
+  getAssignment(worker: string, watcher?: Watcher): Promise<Versioned<AssignmentRecord> | null>
+  listAssignments(): Promise<Map<string, Versioned<AssignmentRecord>>>
+  /** Operations that write `assignments` (null removes the worker's node); fenced by the caller. */
+  assignmentOps(changes: ReadonlyMap<string, AssignmentRecord | null>, current: ReadonlyMap<string, Versioned<AssignmentRecord>>): ZkOp[]
+  getStatus(group: string): Promise<GroupStatusRecord | null>
+  statusOps(status: GroupStatusRecord, exists: boolean): ZkOp[]
+  listStatuses(): Promise<Map<string, GroupStatusRecord>>
+}
+
+export function createStore(zk: Zk, paths: Paths): Store {
+  const readJson = async <T>(path: string, watcher?: Watcher): Promise<Versioned<T> | null> => {
+    const node = await zk.getData(path, watcher)
+    return node === null ? null : { value: fromJsonBuffer<T>(node.data), version: node.version }
+  }
+
+  const readChildren = async <T>(parent: string, pathOf: (name: string) => string): Promise<Map<string, Versioned<T>>> => {
+    const names = ((await zk.getChildren(parent)) ?? []).sort()
+    const result = new Map<string, Versioned<T>>()
+    const values = await Promise.all(names.map((name) => readJson<T>(pathOf(name))))
+    names.forEach((name, index) => {
+      const value = values[index]
+      if (value) result.set(name, value)
+    })
+    return result
+  }
+
+  const store: Store = {
+    async listClusters() {
+      return [...(await readChildren<ClusterSpec>(paths.clusters, paths.cluster)).values()].map((v) => v.value)
+    },
+    getCluster: (name) => readJson<ClusterSpec>(paths.cluster(name)),
+    async createCluster(cluster) {
+      try {
+        await zk.create(paths.cluster(cluster.name), toJsonBuffer(cluster))
+      } catch (error) {
+        if (isZkCode(error, ZK_CODES.NODE_EXISTS)) {
+          throw new FerryError('CLUSTER_EXISTS', `cluster "${cluster.name}" already exists`, { context: { cluster: cluster.name } })
+        }
+        throw error
+      }
+    },
+    async deleteCluster(name) {
+      const cluster = await store.getCluster(name)
+      if (cluster === null) throw new FerryError('CLUSTER_NOT_FOUND', `cluster "${name}" does not exist`, { context: { cluster: name } })
+      const users = (await store.listGroups())
+        .filter((g) => g.value.spec.sourceCluster === name || g.value.spec.targetCluster === name)
+        .map((g) => g.value.spec.name)
+      if (users.length > 0) {
+        throw new FerryError('CLUSTER_IN_USE', `cluster "${name}" is used by topic group(s) ${users.join(', ')}; delete them first`, { context: { cluster: name } })
+      }
+      try {
+        await zk.remove(paths.cluster(name), cluster.version)
+      } catch (error) {
+        if (isZkCode(error, ZK_CODES.BAD_VERSION)) {
+          throw new FerryError('CONFLICT', `cluster "${name}" changed while it was being deleted (a group may have started using it); try again`, { context: { cluster: name } })
+        }
+        throw error
+      }
+    },
+    async listGroups() {
+      return [...(await readChildren<GroupRecord>(paths.groups, paths.group)).values()]
+    },
+    getGroup: (name, watcher) => readJson<GroupRecord>(paths.group(name), watcher),
+    async createGroup(spec, state) {
+      const clusterNames = [...new Set([spec.sourceCluster, spec.targetCluster])]
+      const clusters = await Promise.all(clusterNames.map((name) => store.getCluster(name)))
+      const ops: ZkOp[] = []
+      clusterNames.forEach((name, index) => {
+        const cluster = clusters[index]
+        if (cluster === null || cluster === undefined) {
+          const field = name === spec.sourceCluster ? 'sourceCluster' : 'targetCluster'
+          throw new FerryError('CLUSTER_NOT_FOUND', `${field}: cluster "${name}" does not exist; register it with POST /v1/clusters first`, {
+            context: { cluster: name, field },
+          })
+        }
+        ops.push({ op: 'set', path: paths.cluster(name), data: toJsonBuffer(cluster.value), version: cluster.version })
+      })
+      const now = new Date().toISOString()
+      const record: GroupRecord = { spec, state, createdAt: now, updatedAt: now }
+      ops.push({ op: 'create', path: paths.group(spec.name), data: toJsonBuffer(record) })
+      try {
+        await zk.multi(ops)
+      } catch (error) {
+        if (isZkCode(error, ZK_CODES.NODE_EXISTS)) {
+          throw new FerryError('GROUP_EXISTS', `topic group "${spec.name}" already exists`, { context: { group: spec.name } })
+        }
+        if (isZkCode(error, ZK_CODES.BAD_VERSION) || isZkCode(error, ZK_CODES.NO_NODE)) {
+          throw new FerryError('CONFLICT', `a cluster of group "${spec.name}" changed or was deleted meanwhile; try again`, { context: { group: spec.name } })
+        }
+        throw error
+      }
+      return record
+    },
+    async setGroupState(name, state) {
+      const current = await store.getGroup(name)
+      if (current === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
+      if (current.value.state === state) return current.value
+      const record: GroupRecord = { ...current.value, state, updatedAt: new Date().toISOString() }
+      try {
+        await zk.setData(paths.group(name), toJsonBuffer(record), current.version)
+      } catch (error) {
+        if (isZkCode(error, ZK_CODES.BAD_VERSION) || isZkCode(error, ZK_CODES.NO_NODE)) {
+          throw new FerryError('CONFLICT', `topic group "${name}" changed meanwhile; try again`, { context: { group: name } })
+        }
+        throw error
+      }
+      return record
+    },
+    async deleteGroup(name) {
+      const current = await store.getGroup(name)
+      if (current === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
+      const ops: ZkOp[] = [{ op: 'remove', path: paths.group(name), version: current.version }]
+      if ((await zk.exists(paths.status(name))) !== null) ops.push({ op: 'remove', path: paths.status(name) })
+      try {
+        await zk.multi(ops)
+      } catch (error) {
+        if (isZkCode(error, ZK_CODES.BAD_VERSION) || isZkCode(error, ZK_CODES.NO_NODE)) {
+          throw new FerryError('CONFLICT', `topic group "${name}" changed meanwhile; try again`, { context: { group: name } })
+        }
+        throw error
+      }
+    },
+    getAssignment: (worker, watcher) => readJson<AssignmentRecord>(paths.assignment(worker), watcher),
+    listAssignments: () => readChildren<AssignmentRecord>(paths.assignments, paths.assignment),
+    assignmentOps(changes, current) {
+      const ops: ZkOp[] = []
+      for (const [worker, record] of [...changes].sort(([a], [b]) => a.localeCompare(b))) {
+        const existing = current.get(worker)
+        if (record === null) {
+          if (existing) ops.push({ op: 'remove', path: paths.assignment(worker), version: existing.version })
+        } else if (existing) {
+          ops.push({ op: 'set', path: paths.assignment(worker), data: toJsonBuffer(record), version: existing.version })
+        } else {
+          ops.push({ op: 'create', path: paths.assignment(worker), data: toJsonBuffer(record) })
+        }
+      }
+      return ops
+    },
+    async getStatus(group) {
+      return (await readJson<GroupStatusRecord>(paths.status(group)))?.value ?? null
+    },
+    statusOps(status, exists) {
+      return exists
+        ? [{ op: 'set', path: paths.status(status.group), data: toJsonBuffer(status) }]
+        : [{ op: 'create', path: paths.status(status.group), data: toJsonBuffer(status) }]
+    },
+    async listStatuses() {
+      const result = new Map<string, GroupStatusRecord>()
+      for (const [name, value] of await readChildren<GroupStatusRecord>(paths.statuses, paths.status)) result.set(name, value.value)
+      return result
+    },
+  }
+  return store
+}

@@ -1,0 +1,229 @@
+/**
+ * A small promise layer over node-zookeeper-client: typed results, ZooKeeper error codes
+ * classified in one table, atomic multi-ops for fenced writes, and a "session lost" signal.
+ *
+ * node-zookeeper-client only reports `expired` once it reconnects (issue #20), so a
+ * disconnect that lasts a whole session timeout is treated as lost too (Curator's LOST):
+ * whoever holds ephemerals or leadership must stop acting on them.
+ *
+ * @example
+ *   const zk = await connectZk({ connect: '127.0.0.1:2181', logger })
+ *   zk.onSessionLost(() => process.exit(1))
+ *   const node = await zk.getData('/ferry/prod/groups/orders')
+ */
+import { EventEmitter } from 'node:events'
+import zookeeper from 'node-zookeeper-client'
+import type { Client, Event as ZkEvent, Stat } from 'node-zookeeper-client'
+import { FerryError } from './errors.js'
+import type { Logger } from './logger.js'
+
+export const CreateMode = zookeeper.CreateMode
+
+/** ZooKeeper error codes we react to (org.apache.zookeeper.KeeperException.Code). */
+export const ZK_CODES = Object.freeze({
+  CONNECTION_LOSS: -4,
+  OPERATION_TIMEOUT: -7,
+  NO_NODE: -101,
+  BAD_VERSION: -103,
+  NODE_EXISTS: -110,
+  NOT_EMPTY: -111,
+  SESSION_EXPIRED: -112,
+})
+
+const RETRIABLE_ZK_CODES = new Set<number>([ZK_CODES.CONNECTION_LOSS, ZK_CODES.OPERATION_TIMEOUT])
+
+export class ZkError extends FerryError {
+  readonly zkCode: number
+  constructor(operation: string, path: string, cause: unknown) {
+    const zkCode = zkErrorCode(cause)
+    super('ZOOKEEPER_ERROR', `ZooKeeper ${operation} ${path} failed: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+      retriable: RETRIABLE_ZK_CODES.has(zkCode),
+      context: { path, zkCode },
+    })
+    this.name = 'ZkError'
+    this.zkCode = zkCode
+  }
+}
+
+function zkErrorCode(error: unknown): number {
+  const candidate = error as { getCode?: () => number; code?: unknown } | null
+  if (candidate && typeof candidate.getCode === 'function') return candidate.getCode()
+  return 0
+}
+
+/** True when `error` is a ZooKeeper error with this code. */
+export function isZkCode(error: unknown, code: number): boolean {
+  return error instanceof ZkError ? error.zkCode === code : zkErrorCode(error) === code
+}
+
+export interface ZkNode {
+  data: Buffer
+  version: number
+  stat: Stat
+}
+
+export type ZkOp =
+  | { op: 'create'; path: string; data?: Buffer; mode?: number }
+  | { op: 'set'; path: string; data: Buffer; version?: number }
+  | { op: 'check'; path: string; version?: number }
+  | { op: 'remove'; path: string; version?: number }
+
+export type Watcher = (event: ZkEvent) => void
+
+export interface Zk {
+  readonly client: Client
+  /** Node data and version, or null when the node does not exist. */
+  getData(path: string, watcher?: Watcher): Promise<ZkNode | null>
+  /** Children names, or null when the node does not exist. */
+  getChildren(path: string, watcher?: Watcher): Promise<string[] | null>
+  exists(path: string, watcher?: Watcher): Promise<Stat | null>
+  create(path: string, data?: Buffer, mode?: number): Promise<string>
+  setData(path: string, data: Buffer, version?: number): Promise<Stat>
+  remove(path: string, version?: number): Promise<void>
+  /** Create every node on `paths` that is missing (parents first); existing nodes are fine. */
+  ensurePaths(paths: readonly string[]): Promise<void>
+  /** Atomic multi-op: all apply or none. */
+  multi(ops: readonly ZkOp[]): Promise<void>
+  sessionId(): string
+  /** Called once when the session is expired or has been unreachable for a whole session timeout. */
+  onSessionLost(listener: (reason: string) => void): void
+  close(): Promise<void>
+}
+
+export interface ZkOptions {
+  /** host:port[,host:port][/chroot] */
+  connect: string
+  /** Default 15000. */
+  sessionTimeoutMs?: number
+  /** How long to wait for the first connection; default 30000. */
+  connectTimeoutMs?: number
+  logger: Logger
+}
+
+function call<T>(operation: string, path: string, fn: (cb: (error: unknown, result: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    fn((error, result) => (error ? reject(new ZkError(operation, path, error)) : resolve(result)))
+  })
+}
+
+export async function connectZk(options: ZkOptions): Promise<Zk> {
+  const sessionTimeoutMs = options.sessionTimeoutMs ?? 15000
+  const connectTimeoutMs = options.connectTimeoutMs ?? 30000
+  const client = zookeeper.createClient(options.connect, { sessionTimeout: sessionTimeoutMs, spinDelay: 500, retries: 2 })
+  const lost = new EventEmitter()
+  let lostFired = false
+  let closing = false
+  let disconnectTimer: NodeJS.Timeout | undefined
+
+  const fireLost = (reason: string): void => {
+    if (lostFired || closing) return
+    lostFired = true
+    options.logger.error({ event: 'zookeeper.session_lost', reason }, 'ZooKeeper session lost')
+    lost.emit('lost', reason)
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.close()
+      reject(new FerryError('UNAVAILABLE', `cannot connect to ZooKeeper at ${options.connect} within ${connectTimeoutMs} ms`, { retriable: true }))
+    }, connectTimeoutMs)
+    client.once('connected', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    client.connect()
+  })
+
+  client.on('state', (state: { name: string }) => {
+    if (state.name === 'DISCONNECTED' && !closing) {
+      options.logger.warn({ event: 'zookeeper.disconnected' }, 'ZooKeeper disconnected')
+      disconnectTimer ??= setTimeout(() => fireLost(`disconnected for ${sessionTimeoutMs} ms`), sessionTimeoutMs)
+      disconnectTimer.unref()
+    } else if (state.name === 'SYNC_CONNECTED') {
+      if (disconnectTimer) clearTimeout(disconnectTimer)
+      disconnectTimer = undefined
+    } else if (state.name === 'EXPIRED') {
+      fireLost('session expired')
+    }
+  })
+
+  const zk: Zk = {
+    client,
+    getData: (path, watcher) =>
+      new Promise((resolve, reject) => {
+        const cb = (error: unknown, data: Buffer, stat: Stat): void => {
+          if (error) {
+            if (zkErrorCode(error) === ZK_CODES.NO_NODE) resolve(null)
+            else reject(new ZkError('getData', path, error))
+            return
+          }
+          resolve({ data: data ?? Buffer.alloc(0), version: stat.version, stat })
+        }
+        if (watcher) client.getData(path, watcher, cb)
+        else client.getData(path, cb)
+      }),
+    getChildren: (path, watcher) =>
+      new Promise((resolve, reject) => {
+        const cb = (error: unknown, children: string[]): void => {
+          if (error) {
+            if (zkErrorCode(error) === ZK_CODES.NO_NODE) resolve(null)
+            else reject(new ZkError('getChildren', path, error))
+            return
+          }
+          resolve(children)
+        }
+        if (watcher) client.getChildren(path, watcher, cb)
+        else client.getChildren(path, cb)
+      }),
+    exists: (path, watcher) =>
+      new Promise((resolve, reject) => {
+        const cb = (error: unknown, stat: Stat): void => (error ? reject(new ZkError('exists', path, error)) : resolve(stat ?? null))
+        if (watcher) client.exists(path, watcher, cb)
+        else client.exists(path, cb)
+      }),
+    create: (path, data, mode) =>
+      call<string>('create', path, (cb) => client.create(path, data ?? Buffer.alloc(0), mode ?? CreateMode.PERSISTENT, cb)),
+    setData: (path, data, version) => call<Stat>('setData', path, (cb) => client.setData(path, data, version ?? -1, cb)),
+    remove: (path, version) => call<void>('remove', path, (cb) => client.remove(path, version ?? -1, (error) => cb(error, undefined))),
+    async ensurePaths(paths) {
+      for (const path of paths) {
+        try {
+          await zk.create(path)
+        } catch (error) {
+          if (!isZkCode(error, ZK_CODES.NODE_EXISTS)) throw error
+        }
+      }
+    },
+    multi: (ops) =>
+      new Promise((resolve, reject) => {
+        const transaction = client.transaction()
+        for (const op of ops) {
+          if (op.op === 'create') transaction.create(op.path, op.data ?? Buffer.alloc(0), op.mode ?? CreateMode.PERSISTENT)
+          else if (op.op === 'set') transaction.setData(op.path, op.data, op.version ?? -1)
+          else if (op.op === 'check') transaction.check(op.path, op.version ?? -1)
+          else transaction.remove(op.path, op.version ?? -1)
+        }
+        transaction.commit((error) => (error ? reject(new ZkError('multi', ops.map((o) => `${o.op} ${o.path}`).join(', '), error)) : resolve()))
+      }),
+    sessionId: () => client.getSessionId().toString('hex'),
+    onSessionLost(listener) {
+      lost.once('lost', listener)
+    },
+    async close() {
+      closing = true
+      if (disconnectTimer) clearTimeout(disconnectTimer)
+      client.close()
+    },
+  }
+  return zk
+}
+
+/** JSON helpers for znode payloads. */
+export function toJsonBuffer(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value))
+}
+
+export function fromJsonBuffer<T>(data: Buffer): T {
+  return JSON.parse(data.toString('utf8')) as T
+}

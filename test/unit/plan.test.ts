@@ -1,0 +1,55 @@
+import { expect } from 'chai'
+import { planAssignments, type PlanGroup } from '../../controller/plan.js'
+import { parseTopicGroup } from '../../common/config.js'
+import type { AssignmentRecord, Versioned } from '../../common/store.js'
+
+function group(name: string, partitions: number, extra: Record<string, unknown> = {}, running = true): PlanGroup {
+  const spec = parseTopicGroup({ name, sourceCluster: 'src', targetCluster: 'dst', topics: ['t'], ...extra })
+  return { spec, running, partitions: Array.from({ length: partitions }, (_, partition) => ({ group: name, topic: 't', partition })) }
+}
+
+function apply(current: Map<string, Versioned<AssignmentRecord>>, changes: Map<string, AssignmentRecord | null>): Map<string, Versioned<AssignmentRecord>> {
+  const next = new Map(current)
+  for (const [worker, record] of changes) {
+    if (record === null) next.delete(worker)
+    else next.set(worker, { value: record, version: (current.get(worker)?.version ?? -1) + 1 })
+  }
+  return next
+}
+
+describe('reconcile plan', () => {
+  it('writes nothing on a second pass over a settled world', () => {
+    const input = { groups: [group('g1', 6), group('g2', 3)], workers: [{ id: 'a' }, { id: 'b' }], current: new Map(), epoch: 1, leader: 'c1' }
+    const first = planAssignments(input)
+    expect(first.changes.size).to.equal(2)
+    const second = planAssignments({ ...input, current: apply(new Map(), first.changes), epoch: 2 })
+    expect(second.changes.size).to.equal(0)
+    expect(second.moves).to.have.length(0)
+  })
+
+  it('removes the node of a worker that is no longer live and moves only its partitions', () => {
+    const input = { groups: [group('g1', 6)], workers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }], current: new Map(), epoch: 1, leader: 'c1' }
+    const settled = apply(new Map(), planAssignments(input).changes)
+    const lost = settled.get('c')?.value.partitions ?? []
+    const plan = planAssignments({ ...input, workers: [{ id: 'a' }, { id: 'b' }], current: settled })
+    expect(plan.changes.get('c')).to.equal(null)
+    expect(plan.moves.map((m) => m.from)).to.deep.equal(lost.map(() => 'c'))
+  })
+
+  it('unassigns every partition of a stopped group', () => {
+    const input = { groups: [group('g1', 4)], workers: [{ id: 'a' }], current: new Map(), epoch: 1, leader: 'c1' }
+    const settled = apply(new Map(), planAssignments(input).changes)
+    const plan = planAssignments({ ...input, groups: [group('g1', 4, {}, false)], current: settled })
+    expect(plan.changes.get('a')?.partitions).to.deep.equal([])
+    expect(plan.moves.every((m) => m.to === null)).to.equal(true)
+  })
+
+  it('places a zone-pinned group only on workers of that zone, and explains when there are none', () => {
+    const workers = [{ id: 'a', zone: 'z1' }, { id: 'b', zone: 'z2' }]
+    const plan = planAssignments({ groups: [group('g1', 4, { zone: 'z2' })], workers, current: new Map(), epoch: 1, leader: 'c1' })
+    expect([...plan.owners.values()]).to.deep.equal(['b', 'b', 'b', 'b'])
+    const none = planAssignments({ groups: [group('g1', 4, { zone: 'z9' })], workers, current: new Map(), epoch: 1, leader: 'c1' })
+    expect(none.owners.size).to.equal(0)
+    expect(none.unplaced.get('g1')).to.match(/zone "z9"/)
+  })
+})
