@@ -1,0 +1,174 @@
+/**
+ * The `ferry` command.
+ *
+ *   ferry controller --zookeeper H:P --redis redis://H:P [--port 8080] [--id c1]
+ *   ferry worker     --zookeeper H:P --redis redis://H:P [--id w1] [--zone z]
+ *   ferry bootstrap  --role worker|controller [same flags]   (supervised, registered in Redis)
+ *   ferry render     --group g.json --source s.json --target t.json --deployment d --out DIR
+ *
+ * Every flag also reads from FERRY_<NAME> (FERRY_ZOOKEEPER, FERRY_REDIS, FERRY_ID, ...).
+ */
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startBootstrap, type ChildRole } from '../bootstrap/bootstrap.js'
+import { FerryError, errorMessage } from '../common/errors.js'
+import { createLogger, type Logger } from '../common/logger.js'
+import { loadProcessConfig, type ProcessConfig } from '../common/process-config.js'
+import { startController } from '../controller/controller.js'
+import { startWorker } from '../worker/worker.js'
+
+const USAGE = `usage: ferry <controller|worker|bootstrap|render> [flags]
+  common flags: --zookeeper host:port  --redis redis://host:port  --deployment name  --id name
+                --zone z  --dc d  --lease-ttl-ms n  --zk-session-timeout-ms n
+  controller:   --port n (0 = any free port)  --host addr
+  bootstrap:    --role worker|controller  (then the flags of that role)
+  render:       see "ferry render --help"`
+
+const PROCESS_FLAGS = {
+  zookeeper: { type: 'string' },
+  redis: { type: 'string' },
+  deployment: { type: 'string' },
+  id: { type: 'string' },
+  zone: { type: 'string' },
+  dc: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'lease-ttl-ms': { type: 'string' },
+  'zk-session-timeout-ms': { type: 'string' },
+  role: { type: 'string' },
+  help: { type: 'boolean' },
+} as const
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }
+    return pkg.version ?? '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}
+
+function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: string } {
+  let values
+  try {
+    values = parseArgs({ args, options: PROCESS_FLAGS, strict: true, allowPositionals: false }).values
+  } catch (error) {
+    throw new FerryError('INVALID_INPUT', `${errorMessage(error)}\n${USAGE}`)
+  }
+  if (values.help) throw new FerryError('INVALID_INPUT', USAGE)
+  const config = loadProcessConfig({
+    zookeeper: values.zookeeper,
+    redis: values.redis,
+    deployment: values.deployment,
+    id: values.id,
+    zone: values.zone,
+    dc: values.dc,
+    port: values.port,
+    host: values.host,
+    leaseTtlMs: values['lease-ttl-ms'],
+    zkSessionTimeoutMs: values['zk-session-timeout-ms'],
+  })
+  return { config, ...(values.role === undefined ? {} : { role: values.role }) }
+}
+
+/** Stop on SIGTERM/SIGINT, or when a supervising bootstrap goes away. */
+function onShutdown(logger: Logger, stop: () => Promise<void>): void {
+  let shutting = false
+  const shutdown = (why: string): void => {
+    if (shutting) return
+    shutting = true
+    logger.info({ event: 'process.shutdown', why }, 'shutting down')
+    stop()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error({ event: 'process.shutdown_failed', err: errorMessage(error) }, 'shutdown failed')
+        process.exit(1)
+      })
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+  if (process.send) process.once('disconnect', () => shutdown('supervisor gone'))
+}
+
+function fatal(logger: Logger) {
+  return (reason: string): void => {
+    logger.fatal({ event: 'process.fatal', reason }, reason)
+    process.exit(1)
+  }
+}
+
+async function runController(args: string[]): Promise<void> {
+  const { config } = parseProcessFlags(args)
+  const logger = createLogger({ name: 'controller', base: { instance: config.id } })
+  const controller = await startController(config, logger, fatal(logger))
+  onShutdown(logger, () => controller.stop())
+  process.send?.({ type: 'ready', url: controller.url })
+  if (!process.send) process.stdout.write(`${JSON.stringify({ event: 'controller.listening', url: controller.url })}\n`)
+}
+
+async function runWorker(args: string[]): Promise<void> {
+  const { config } = parseProcessFlags(args)
+  const logger = createLogger({ name: 'worker', base: { instance: config.id } })
+  const worker = await startWorker(config, logger, { onFatal: fatal(logger) })
+  onShutdown(logger, () => worker.stop())
+  if (process.send) {
+    process.send({ type: 'ready' })
+    const timer = setInterval(() => process.send?.({ type: 'status', status: worker.status() }), 1000)
+    timer.unref()
+  }
+}
+
+async function runBootstrap(args: string[]): Promise<void> {
+  const { config, role } = parseProcessFlags(args)
+  if (role !== 'worker' && role !== 'controller') {
+    throw new FerryError('INVALID_INPUT', `--role must be "worker" or "controller", got ${role === undefined ? 'nothing' : `"${role}"`}`)
+  }
+  const childArgs = args.filter((arg, index) => arg !== '--role' && args[index - 1] !== '--role' && !arg.startsWith('--role='))
+  const logger = createLogger({ name: 'bootstrap', base: { instance: config.id, role } })
+  const bootstrap = await startBootstrap({
+    role: role as ChildRole,
+    config,
+    childModule: fileURLToPath(import.meta.url),
+    childArgs: [...childArgs, '--id', config.id],
+    logger,
+    version: version(),
+  })
+  onShutdown(logger, () => bootstrap.stop())
+}
+
+async function runRender(args: string[]): Promise<number> {
+  const { runConfiguratorCli } = await import('../configurator/index.js')
+  return runConfiguratorCli(args)
+}
+
+export async function main(argv: string[]): Promise<number | undefined> {
+  const [command, ...args] = argv
+  switch (command) {
+    case 'controller':
+      await runController(args)
+      return undefined
+    case 'worker':
+      await runWorker(args)
+      return undefined
+    case 'bootstrap':
+      await runBootstrap(args)
+      return undefined
+    case 'render':
+      return runRender(args)
+    default:
+      process.stderr.write(`${command === undefined || command === '--help' ? '' : `ferry: unknown command "${command}"\n`}${USAGE}\n`)
+      return command === '--help' ? 0 : 2
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code
+  },
+  (error: unknown) => {
+    const usage = error instanceof FerryError && (error.code === 'INVALID_INPUT' || error.code === 'INVALID_CONFIG')
+    process.stderr.write(`ferry: ${errorMessage(error)}\n`)
+    process.exit(usage ? 2 : 1)
+  },
+)

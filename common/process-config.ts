@@ -1,0 +1,60 @@
+/**
+ * Settings every Ferry process reads: env (FERRY_*) overridden by CLI flags, validated with
+ * every problem listed, defaults applied, frozen.
+ *
+ * @example
+ *   const config = loadProcessConfig({ zookeeper: '127.0.0.1:2181' }, process.env)
+ */
+import { hostname } from 'node:os'
+import { z } from 'zod'
+import { parseOrThrow } from './config.js'
+
+const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be letters, digits, ".", "_" or "-"')
+
+export const processConfigSchema = z
+  .object({
+    /** Deployment name: namespaces ZooKeeper paths, Redis keys and the checkpoint topic. */
+    deployment: idSchema.default('default'),
+    /** ZooKeeper connect string, host:port[,host:port][/chroot]. */
+    zookeeper: z.string({ required_error: 'is required (flag --zookeeper or FERRY_ZOOKEEPER)' }).min(1),
+    /** Redis URL, redis://host:port[/db]. */
+    redis: z.string({ required_error: 'is required (flag --redis or FERRY_REDIS)' }).regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+    /** Instance id; default <hostname>-<pid>. */
+    id: idSchema.optional(),
+    zone: z.string().min(1).optional(),
+    dc: z.string().min(1).optional(),
+    /** Controller HTTP port (0 picks a free one). */
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    host: z.string().default('127.0.0.1'),
+    leaseTtlMs: z.coerce.number().int().min(1000).default(10000),
+    zkSessionTimeoutMs: z.coerce.number().int().min(2000).default(15000),
+  })
+  .strict()
+
+export type ProcessConfig = Readonly<z.infer<typeof processConfigSchema>> & { readonly id: string }
+
+const ENV: Record<string, string> = {
+  deployment: 'FERRY_DEPLOYMENT',
+  zookeeper: 'FERRY_ZOOKEEPER',
+  redis: 'FERRY_REDIS',
+  id: 'FERRY_ID',
+  zone: 'FERRY_ZONE',
+  dc: 'FERRY_DC',
+  port: 'FERRY_PORT',
+  host: 'FERRY_HOST',
+  leaseTtlMs: 'FERRY_LEASE_TTL_MS',
+  zkSessionTimeoutMs: 'FERRY_ZK_SESSION_TIMEOUT_MS',
+}
+
+export function loadProcessConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env): ProcessConfig {
+  const input: Record<string, string> = {}
+  for (const [field, name] of Object.entries(ENV)) {
+    const value = flags[field] ?? env[name]
+    if (value !== undefined && value !== '') input[field] = value
+  }
+  for (const [field, value] of Object.entries(flags)) {
+    if (!(field in ENV) && value !== undefined) input[field] = value
+  }
+  const parsed = parseOrThrow(processConfigSchema, input, 'process configuration')
+  return Object.freeze({ ...parsed, id: parsed.id ?? `${hostname()}-${process.pid}` })
+}

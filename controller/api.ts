@@ -1,0 +1,295 @@
+/**
+ * The controller's REST API (JSON under /v1) plus /healthz, /readyz and /metrics. Any
+ * controller, leader or not, can serve it: clusters and groups are written to ZooKeeper with
+ * atomic, versioned operations, and only the leader's reconcile loop turns them into
+ * assignments. Errors are `{ error: { code, message, details } }`; secrets are never returned.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express'
+import type { Registry } from 'prom-client'
+import type { Redis } from 'ioredis'
+import { parseCluster, parseTopicGroup, redactCluster, targetTopicName } from '../common/config.js'
+import { FerryError, HTTP_STATUS_BY_CODE, errorMessage } from '../common/errors.js'
+import type { Keys } from '../common/keys.js'
+import type { Logger } from '../common/logger.js'
+import { listInstances, type InstanceRecord } from '../common/registry.js'
+import type { Store } from '../common/store.js'
+import type { Zk } from '../common/zk.js'
+import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
+import type { Election } from './election.js'
+import type { Reconciler } from './reconciler.js'
+
+export interface ApiDeps {
+  store: Store
+  zk: Zk
+  redis: Redis
+  keys: Keys
+  election: Election
+  reconciler: Reconciler
+  admins: ClusterAdmins
+  registry: Registry
+  logger: Logger
+}
+
+/** What a worker reports for each partition it mirrors (see worker/mirror-task.ts). */
+export interface ReportedPartition {
+  group: string
+  topic: string
+  partition: number
+  /** Next source offset to mirror (everything before it is on the target). */
+  position?: number
+  state?: string
+  error?: { code: string; message: string }
+  recordsMirrored?: number
+}
+
+type Handler = (req: Request, res: Response) => Promise<void>
+
+function route(handler: Handler) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    handler(req, res).catch(next)
+  }
+}
+
+function param(req: Request, name: string): string {
+  const value = req.params[name]
+  if (typeof value !== 'string') throw new FerryError('INVALID_INPUT', `missing path parameter ${name}`)
+  return value
+}
+
+function reportedPartitions(instances: readonly InstanceRecord[]): Map<string, ReportedPartition & { worker: string }> {
+  const reported = new Map<string, ReportedPartition & { worker: string }>()
+  for (const instance of instances) {
+    const metrics = instance.metrics as { partitions?: ReportedPartition[] } | null
+    for (const p of metrics?.partitions ?? []) reported.set(`${p.group}/${p.topic}/${p.partition}`, { ...p, worker: instance.id })
+  }
+  return reported
+}
+
+export function createApi(deps: ApiDeps): express.Express {
+  const { store, logger } = deps
+  const app = express()
+  app.disable('x-powered-by')
+  app.use(express.json({ limit: '256kb' }))
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' })
+  })
+
+  app.get(
+    '/readyz',
+    route(async (_req, res) => {
+      const checks: Record<string, string> = {}
+      let ready = true
+      try {
+        await deps.zk.exists('/')
+        checks.zookeeper = 'ok'
+      } catch (error) {
+        checks.zookeeper = errorMessage(error)
+        ready = false
+      }
+      try {
+        await deps.redis.ping()
+        checks.redis = 'ok'
+      } catch (error) {
+        checks.redis = `unreachable: ${errorMessage(error)}`
+        ready = false
+      }
+      const frozen = deps.reconciler.frozenReason()
+      if (frozen !== null) checks.rebalancing = frozen
+      const leader = await deps.election.leader().catch(() => null)
+      res.status(ready ? 200 : 503).json({ ready, leader: leader?.id ?? null, isLeader: deps.election.isLeader(), checks })
+    }),
+  )
+
+  app.get(
+    '/metrics',
+    route(async (_req, res) => {
+      res.type(deps.registry.contentType).send(await deps.registry.metrics())
+    }),
+  )
+
+  // Clusters
+  app.get(
+    '/v1/clusters',
+    route(async (_req, res) => {
+      res.json({ clusters: (await store.listClusters()).map(redactCluster) })
+    }),
+  )
+  app.post(
+    '/v1/clusters',
+    route(async (req, res) => {
+      const cluster = parseCluster(req.body)
+      await store.createCluster(cluster)
+      logger.info({ event: 'controller.cluster_created', cluster: cluster.name }, 'cluster registered')
+      res.status(201).json(redactCluster(cluster))
+    }),
+  )
+  app.get(
+    '/v1/clusters/:name',
+    route(async (req, res) => {
+      const name = param(req, 'name')
+      const cluster = await store.getCluster(name)
+      if (cluster === null) throw new FerryError('CLUSTER_NOT_FOUND', `cluster "${name}" does not exist`)
+      res.json(redactCluster(cluster.value))
+    }),
+  )
+  app.delete(
+    '/v1/clusters/:name',
+    route(async (req, res) => {
+      await store.deleteCluster(param(req, 'name'))
+      res.status(204).end()
+    }),
+  )
+
+  // Topic groups
+  const groupView = async (name: string): Promise<Record<string, unknown>> => {
+    const group = await store.getGroup(name)
+    if (group === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
+    const [status, assignments, instances] = await Promise.all([
+      store.getStatus(name),
+      store.listAssignments(),
+      listInstances(deps.redis, deps.keys).catch(() => [] as InstanceRecord[]),
+    ])
+    const reported = reportedPartitions(instances)
+    const spec = group.value.spec
+    const rows: Array<Record<string, unknown>> = []
+    for (const [worker, record] of assignments) {
+      for (const p of record.value.partitions) {
+        if (p.group !== name) continue
+        const report = reported.get(`${p.group}/${p.topic}/${p.partition}`)
+        rows.push({
+          topic: p.topic,
+          partition: p.partition,
+          targetTopic: targetTopicName(spec, p.topic),
+          worker,
+          state: report?.worker === worker ? (report.state ?? 'unknown') : 'starting',
+          position: report?.worker === worker ? (report.position ?? null) : null,
+          ...(report?.worker === worker && report.error ? { error: report.error } : {}),
+        })
+      }
+    }
+    rows.sort((a, b) => String(a.topic).localeCompare(String(b.topic)) || Number(a.partition) - Number(b.partition))
+
+    // Lag = source high watermark − mirrored position, read live from the source.
+    let lagError: { code: string; message: string } | undefined
+    const source = await store.getCluster(spec.sourceCluster)
+    if (source !== null && rows.length > 0) {
+      const admin = deps.admins.get(source.value)
+      const topics = [...new Set(rows.map((r) => String(r.topic)))]
+      try {
+        const offsets = new Map<string, number>()
+        for (const topic of topics) for (const o of await admin.offsets(topic)) offsets.set(`${topic}/${o.partition}`, o.high)
+        for (const row of rows) {
+          const high = offsets.get(`${String(row.topic)}/${String(row.partition)}`)
+          row.highWatermark = high ?? null
+          row.lag = high !== undefined && typeof row.position === 'number' ? Math.max(0, high - row.position) : null
+        }
+      } catch (error) {
+        const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
+        lagError = { code: ferry.code, message: ferry.message }
+      }
+    }
+    const errors = [status?.error, lagError, ...rows.map((r) => r.error as { code: string; message: string } | undefined)].filter((e) => e !== undefined)
+    const totalLag = rows.every((r) => typeof r.lag === 'number') ? rows.reduce((sum, r) => sum + Number(r.lag), 0) : null
+    return {
+      name,
+      state: group.value.state,
+      spec,
+      createdAt: group.value.createdAt,
+      updatedAt: group.value.updatedAt,
+      status: {
+        healthy: errors.length === 0,
+        ...(status?.error ? { error: status.error } : {}),
+        ...(lagError ? { lagError } : {}),
+        observedAt: status?.observedAt ?? null,
+        topics: status?.topics ?? {},
+        assignedPartitions: rows.length,
+        lag: totalLag,
+      },
+      partitions: rows,
+    }
+  }
+
+  app.get(
+    '/v1/groups',
+    route(async (_req, res) => {
+      const groups = await store.listGroups()
+      res.json({ groups: groups.map((g) => ({ name: g.value.spec.name, state: g.value.state, spec: g.value.spec })) })
+    }),
+  )
+  app.post(
+    '/v1/groups',
+    route(async (req, res) => {
+      const body: unknown = req.body
+      const { start, ...spec } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
+      if (start !== undefined && typeof start !== 'boolean') {
+        throw new FerryError('INVALID_INPUT', 'invalid topic group: start: must be true or false', { details: [{ field: 'start', message: 'must be true or false' }] })
+      }
+      const group = parseTopicGroup(body === undefined || typeof body !== 'object' || body === null ? body : spec)
+      const record = await store.createGroup(group, start === false ? 'stopped' : 'running')
+      logger.info({ event: 'controller.group_created', group: group.name, state: record.state }, 'topic group created')
+      deps.reconciler.trigger()
+      res.status(201).json({ name: group.name, state: record.state, spec: record.spec })
+    }),
+  )
+  app.get(
+    '/v1/groups/:name',
+    route(async (req, res) => {
+      res.json(await groupView(param(req, 'name')))
+    }),
+  )
+  for (const [action, state] of [['start', 'running'], ['stop', 'stopped']] as const) {
+    app.post(
+      `/v1/groups/:name/${action}`,
+      route(async (req, res) => {
+        const name = param(req, 'name')
+        const record = await store.setGroupState(name, state)
+        logger.info({ event: `controller.group_${action === 'start' ? 'started' : 'stopped'}`, group: name }, `topic group ${action}`)
+        deps.reconciler.trigger()
+        res.json({ name, state: record.state })
+      }),
+    )
+  }
+  app.delete(
+    '/v1/groups/:name',
+    route(async (req, res) => {
+      const name = param(req, 'name')
+      await store.deleteGroup(name)
+      logger.info({ event: 'controller.group_deleted', group: name }, 'topic group deleted')
+      deps.reconciler.trigger()
+      res.status(204).end()
+    }),
+  )
+
+  // Workers and assignments
+  app.get(
+    '/v1/workers',
+    route(async (_req, res) => {
+      const instances = await listInstances(deps.redis, deps.keys)
+      res.json({ workers: instances.filter((i) => i.role === 'worker'), controllers: instances.filter((i) => i.role === 'controller') })
+    }),
+  )
+  app.get(
+    '/v1/assignments',
+    route(async (_req, res) => {
+      const assignments = await store.listAssignments()
+      res.json({ assignments: Object.fromEntries([...assignments].map(([worker, record]) => [worker, record.value])) })
+    }),
+  )
+
+  app.use((req, _res, next) => {
+    next(new FerryError('NOT_FOUND', `no route for ${req.method} ${req.path}`))
+  })
+  // express needs the four-argument signature to treat this as the error handler.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let ferry: FerryError
+    if (error instanceof FerryError) ferry = error
+    else if ((error as { type?: string }).type === 'entity.parse.failed') ferry = new FerryError('INVALID_INPUT', 'request body is not valid JSON')
+    else if ((error as { type?: string }).type === 'entity.too.large') ferry = new FerryError('INVALID_INPUT', 'request body is larger than 256 KiB')
+    else ferry = new FerryError('INTERNAL', 'internal error', { cause: error })
+    const status = HTTP_STATUS_BY_CODE[ferry.code] ?? 500
+    if (status >= 500) logger.error({ event: 'controller.request_failed', method: req.method, path: req.path, code: ferry.code, err: errorMessage(error) }, 'request failed')
+    res.status(status).json({ error: { code: ferry.code, message: ferry.message, ...(ferry.details === undefined ? {} : { details: ferry.details }) } })
+  })
+  return app
+}

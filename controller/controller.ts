@@ -1,0 +1,77 @@
+/**
+ * A controller process: joins the election, serves the REST API, and (while leader) runs the
+ * reconcile loop. Losing the ZooKeeper session ends the process (bootstrap restarts it),
+ * because leadership and every watch went with the session.
+ */
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Redis } from 'ioredis'
+import { errorMessage } from '../common/errors.js'
+import { createKeys } from '../common/keys.js'
+import type { Logger } from '../common/logger.js'
+import { createMetricsRegistry } from '../common/metrics.js'
+import { createPaths } from '../common/paths.js'
+import type { ProcessConfig } from '../common/process-config.js'
+import { createStore } from '../common/store.js'
+import { connectZk } from '../common/zk.js'
+import { createApi } from './api.js'
+import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
+import { createElection } from './election.js'
+import { createReconciler, type Reconciler } from './reconciler.js'
+
+export interface Controller {
+  readonly url: string
+  readonly reconciler: Reconciler
+  isLeader(): boolean
+  stop(): Promise<void>
+}
+
+export async function startController(config: ProcessConfig, logger: Logger, onFatal: (reason: string) => void): Promise<Controller> {
+  const registry = createMetricsRegistry({ role: 'controller', instance: config.id })
+  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, logger })
+  const redis = new Redis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 3000, lazyConnect: false })
+  redis.on('error', (error) => logger.debug({ event: 'controller.redis_error', err: errorMessage(error) }, 'redis error'))
+  const paths = createPaths(config.deployment)
+  const keys = createKeys(config.deployment)
+  const store = createStore(zk, paths)
+  const admins = createClusterAdmins(`ferry-controller-${config.id}`, logger)
+
+  let url = ''
+  const election = createElection({ zk, paths, info: { id: config.id, get url() { return url } } as { id: string; url: string }, logger })
+  const reconciler = createReconciler({ zk, store, election, redis, keys, admins, logger, registry, id: config.id })
+  const app = createApi({ store, zk, redis, keys, election, reconciler, admins, registry, logger })
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s))
+    s.once('error', reject)
+  })
+  const address = server.address() as AddressInfo
+  url = `http://${config.host}:${address.port}`
+
+  zk.onSessionLost((reason) => onFatal(`ZooKeeper session lost: ${reason}`))
+  election.on('elected', () => reconciler.trigger())
+  election.on('deposed', () => onFatal('deposed as leader'))
+  await zk.ensurePaths(paths.containers())
+  await election.start()
+  reconciler.start()
+  logger.info({ event: 'controller.started', url, leader: election.isLeader() }, 'controller started')
+
+  let stopping: Promise<void> | undefined
+  return {
+    url,
+    reconciler,
+    isLeader: () => election.isLeader(),
+    stop() {
+      stopping ??= (async () => {
+        await reconciler.stop()
+        await new Promise<void>((resolve) => server.close(() => resolve()))
+        await election.stop()
+        await admins.closeAll()
+        redis.disconnect()
+        await zk.close()
+        logger.info({ event: 'controller.stopped' }, 'controller stopped')
+      })()
+      return stopping
+    },
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The leader's reconcile loop, level-based and idempotent: snapshot (groups, partitions, live
+ * workers, current assignment) → desired (strategy) → diff → one fenced multi-op → status.
+ * A settled world writes nothing. Runs every `intervalMs` and whenever `trigger()` is called.
+ * If Redis cannot be read the pass stops before planning: a worker we cannot see may be
+ * alive, so nothing is moved until liveness is known again.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { Redis } from 'ioredis'
+import { FerryError, errorMessage } from '../common/errors.js'
+import type { Keys } from '../common/keys.js'
+import type { Logger } from '../common/logger.js'
+import { listInstances } from '../common/registry.js'
+import type { GroupStatusRecord, Store } from '../common/store.js'
+import type { Zk } from '../common/zk.js'
+import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
+import { discoverPartitions, missingTopicsError } from './discovery.js'
+import type { Election } from './election.js'
+import { planAssignments, type PlanGroup } from './plan.js'
+import type { PartitionRef } from './strategies/index.js'
+
+export interface ReconcilerOptions {
+  zk: Zk
+  store: Store
+  election: Election
+  redis: Redis
+  keys: Keys
+  admins: ClusterAdmins
+  logger: Logger
+  registry: Registry
+  id: string
+  /** Default 2000 ms. */
+  intervalMs?: number
+}
+
+export interface ReconcileResult {
+  writes: number
+  moves: number
+}
+
+export interface Reconciler {
+  start(): void
+  /** Run a pass soon (coalesced with one already queued). */
+  trigger(): void
+  /** Run one pass now (leader only); resolves with what it wrote. */
+  pass(): Promise<ReconcileResult>
+  /** Why rebalancing is frozen, if it is. */
+  frozenReason(): string | null
+  stop(): Promise<void>
+}
+
+function sameStatus(a: GroupStatusRecord | undefined, b: GroupStatusRecord): boolean {
+  if (a === undefined) return false
+  const { observedAt: _a, ...restA } = a
+  const { observedAt: _b, ...restB } = b
+  return JSON.stringify(restA) === JSON.stringify(restB)
+}
+
+export function createReconciler(options: ReconcilerOptions): Reconciler {
+  const { store, election, logger } = options
+  const intervalMs = options.intervalMs ?? 2000
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<ReconcileResult> | undefined
+  let queued = false
+  let stopped = false
+  let frozen: string | null = null
+
+  const passSeconds = new Histogram({ name: 'ferry_controller_reconcile_seconds', help: 'Duration of a reconcile pass', registers: [options.registry], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30] })
+  const writesTotal = new Counter({ name: 'ferry_controller_assignment_writes_total', help: 'Fenced multi-op writes of assignments or status', registers: [options.registry] })
+  const movesTotal = new Counter({ name: 'ferry_controller_partition_moves_total', help: 'Partitions whose owner changed', registers: [options.registry] })
+  const frozenGauge = new Gauge({ name: 'ferry_controller_rebalance_frozen', help: '1 while rebalancing is frozen (e.g. Redis unreachable)', registers: [options.registry] })
+  const leaderGauge = new Gauge({ name: 'ferry_controller_is_leader', help: '1 on the leader controller', registers: [options.registry], collect() { this.set(election.isLeader() ? 1 : 0) } })
+  void leaderGauge
+
+  const runPass = async (): Promise<ReconcileResult> => {
+    if (!election.isLeader()) return { writes: 0, moves: 0 }
+    const end = passSeconds.startTimer()
+    try {
+      const [groups, clusters, current, statuses] = await Promise.all([store.listGroups(), store.listClusters(), store.listAssignments(), store.listStatuses()])
+      let workers
+      try {
+        workers = (await listInstances(options.redis, options.keys)).filter((i) => i.role === 'worker').map((i) => ({ id: i.id, ...(i.zone ? { zone: i.zone } : {}), ...(i.dc ? { dc: i.dc } : {}) }))
+        if (frozen !== null) logger.info({ event: 'controller.rebalance_unfrozen' }, 'Redis reachable again; rebalancing resumes')
+        frozen = null
+        frozenGauge.set(0)
+      } catch (error) {
+        frozen = `Redis unreachable (${errorMessage(error)}): cannot tell dead workers from unreachable ones, rebalancing is frozen`
+        frozenGauge.set(1)
+        logger.warn({ event: 'controller.rebalance_frozen', err: errorMessage(error) }, 'rebalancing frozen')
+        return { writes: 0, moves: 0 }
+      }
+
+      const clusterByName = new Map(clusters.map((c) => [c.name, c]))
+      const assignedByGroup = new Map<string, PartitionRef[]>()
+      for (const record of current.values()) {
+        for (const p of record.value.partitions) assignedByGroup.set(p.group, [...(assignedByGroup.get(p.group) ?? []), p])
+      }
+
+      const now = new Date().toISOString()
+      const planGroups: PlanGroup[] = []
+      const newStatuses: GroupStatusRecord[] = []
+      await Promise.all(
+        groups.map(async ({ value: group }) => {
+          const spec = group.spec
+          const running = group.state === 'running'
+          const status: GroupStatusRecord = { group: spec.name, observedAt: now, topics: {} }
+          let partitions: PartitionRef[] = []
+          if (running) {
+            const source = clusterByName.get(spec.sourceCluster)
+            try {
+              if (source === undefined) throw new FerryError('CLUSTER_NOT_FOUND', `source cluster "${spec.sourceCluster}" is not registered`)
+              const found = await discoverPartitions(spec, options.admins.get(source))
+              partitions = found.partitions
+              status.topics = found.topics
+              if (found.missingTopics.length > 0) {
+                const error = missingTopicsError(spec.name, spec.sourceCluster, found.missingTopics)
+                status.error = { code: error.code, message: error.message }
+              }
+            } catch (error) {
+              // Keep what the group has: a cluster we cannot reach right now is no reason to stop mirroring it.
+              partitions = assignedByGroup.get(spec.name) ?? []
+              const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
+              status.error = { code: ferry.code, message: ferry.message }
+              logger.warn({ event: 'controller.discovery_failed', group: spec.name, code: ferry.code, err: ferry.message }, 'partition discovery failed')
+            }
+          }
+          planGroups.push({ spec, running, partitions })
+          newStatuses.push(status)
+        }),
+      )
+
+      const plan = planAssignments({ groups: planGroups, workers, current, epoch: election.epoch(), leader: options.id })
+      for (const status of newStatuses) {
+        const reason = plan.unplaced.get(status.group)
+        if (reason !== undefined && status.error === undefined) status.error = { code: 'UNAVAILABLE', message: reason }
+      }
+
+      const ops = store.assignmentOps(plan.changes, current)
+      for (const status of newStatuses) {
+        if (!sameStatus(statuses.get(status.group), status)) ops.push(...store.statusOps(status, statuses.has(status.group)))
+      }
+      if (ops.length === 0) return { writes: 0, moves: 0 }
+      if (!election.isLeader()) return { writes: 0, moves: 0 }
+      await options.zk.multi([...election.fence(), ...ops])
+      writesTotal.inc()
+      movesTotal.inc(plan.moves.length)
+      if (plan.moves.length > 0) {
+        logger.info({ event: 'controller.assignment_written', epoch: election.epoch(), moves: plan.moves.length, workers: workers.length }, 'assignment written')
+      }
+      return { writes: 1, moves: plan.moves.length }
+    } finally {
+      end()
+    }
+  }
+
+  const reconciler: Reconciler = {
+    start() {
+      const loop = (): void => {
+        if (stopped) return
+        reconciler.trigger()
+        timer = setTimeout(loop, intervalMs)
+      }
+      loop()
+    },
+    trigger() {
+      if (running) {
+        queued = true
+        return
+      }
+      void reconciler.pass().catch((error: unknown) => {
+        logger.error({ event: 'controller.reconcile_failed', err: errorMessage(error) }, 'reconcile pass failed')
+      })
+    },
+    async pass() {
+      if (running) return running
+      running = runPass().finally(() => {
+        running = undefined
+        if (queued && !stopped) {
+          queued = false
+          reconciler.trigger()
+        }
+      })
+      return running
+    },
+    frozenReason: () => frozen,
+    async stop() {
+      stopped = true
+      if (timer) clearTimeout(timer)
+      await running?.catch(() => undefined)
+    },
+  }
+  return reconciler
+}

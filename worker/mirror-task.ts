@@ -1,0 +1,375 @@
+/**
+ * One topic group's mirroring on this worker: consumes exactly the partitions the controller
+ * assigned, produces each record to the target (key, value, headers, timestamp and, by
+ * default, partition kept), then checkpoints the next source offset on the target. A changed
+ * partition set restarts the consumer from fresh checkpoints, so a partition that moved here
+ * resumes exactly where its previous owner's acknowledged data ends.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
+import { FerryError, errorMessage } from '../common/errors.js'
+import type { KafkaAdmin } from '../common/kafka/admin.js'
+import { MIRRORED_TOPIC_CONFIGS } from '../common/kafka/admin.js'
+import type { CheckpointStore } from '../common/kafka/checkpoint-store.js'
+import { createSourceConsumer, partitionKey, type PartitionStart, type SourceBatch, type SourceConsumer } from '../common/kafka/source-consumer.js'
+import type { TargetProducer, TargetRecord } from '../common/kafka/target-producer.js'
+import type { Logger } from '../common/logger.js'
+import type { AssignedPartition } from '../common/store.js'
+import { createRateLimiter, type RateLimiter } from './rate-limiter.js'
+
+export type PartitionState = 'starting' | 'mirroring' | 'retrying' | 'failed'
+
+export interface PartitionStatus {
+  group: string
+  topic: string
+  partition: number
+  targetTopic: string
+  state: PartitionState
+  /** Next source offset to mirror. */
+  position?: number
+  recordsMirrored: number
+  error?: { code: string; message: string }
+}
+
+export type TaskState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
+
+export interface MirrorTaskDeps {
+  deployment: string
+  worker: string
+  group: TopicGroupSpec
+  source: ClusterSpec
+  target: ClusterSpec
+  sourceAdmin: KafkaAdmin
+  targetAdmin: KafkaAdmin
+  producer: TargetProducer
+  checkpoints: CheckpointStore
+  logger: Logger
+  metrics: MirrorMetrics
+  /** Retry delay bounds for a failed partition or consumer; defaults 1000 and 30000 ms. */
+  minRetryMs?: number
+  maxRetryMs?: number
+}
+
+export interface MirrorTask {
+  readonly group: string
+  state(): TaskState
+  /** Make the task mirror exactly these partitions of its group. Serialised. */
+  update(partitions: readonly AssignedPartition[]): Promise<void>
+  status(): PartitionStatus[]
+  stop(): Promise<void>
+}
+
+export interface MirrorMetrics {
+  records: Counter<'group'>
+  bytes: Counter<'group'>
+  batches: Counter<'group'>
+  errors: Counter<'group' | 'code'>
+  position: Gauge<'group' | 'topic' | 'partition'>
+}
+
+export function createMirrorMetrics(registry: Registry): MirrorMetrics {
+  return {
+    records: new Counter({ name: 'ferry_worker_records_total', help: 'Records mirrored (acknowledged by the target)', labelNames: ['group'], registers: [registry] }),
+    bytes: new Counter({ name: 'ferry_worker_bytes_total', help: 'Key + value bytes mirrored', labelNames: ['group'], registers: [registry] }),
+    batches: new Counter({ name: 'ferry_worker_batches_total', help: 'Batches mirrored', labelNames: ['group'], registers: [registry] }),
+    errors: new Counter({ name: 'ferry_worker_errors_total', help: 'Mirroring failures by error code', labelNames: ['group', 'code'], registers: [registry] }),
+    position: new Gauge({ name: 'ferry_worker_partition_position', help: 'Next source offset to mirror', labelNames: ['group', 'topic', 'partition'], registers: [registry] }),
+  }
+}
+
+function sameSet(a: readonly AssignedPartition[], b: readonly AssignedPartition[]): boolean {
+  const key = (p: AssignedPartition): string => partitionKey(p.topic, p.partition)
+  const left = new Set(a.map(key))
+  return left.size === new Set(b.map(key)).size && b.every((p) => left.has(key(p)))
+}
+
+function asFerry(error: unknown): FerryError {
+  return error instanceof FerryError ? error : new FerryError('INTERNAL', errorMessage(error), { cause: error })
+}
+
+export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
+  const { group, logger } = deps
+  const log = logger.child({ group: group.name })
+  const minRetryMs = deps.minRetryMs ?? 1000
+  const maxRetryMs = deps.maxRetryMs ?? 30000
+  const limiter: RateLimiter | undefined = group.maxBytesPerSec === undefined ? undefined : createRateLimiter(group.maxBytesPerSec)
+  let state: TaskState = 'starting'
+  let assigned: AssignedPartition[] = []
+  let consumer: SourceConsumer | undefined
+  let chain: Promise<void> = Promise.resolve()
+  let incarnation = 0
+  let restartTimer: NodeJS.Timeout | undefined
+  let restartAttempt = 0
+  const statuses = new Map<string, PartitionStatus>()
+  const retryTimers = new Map<string, NodeJS.Timeout>()
+  const retryAttempts = new Map<string, number>()
+  let targetChecked = new Map<string, number>()
+
+  const setState = (next: TaskState): void => {
+    if (next === state) return
+    log.info({ event: 'worker.task_state', from: state, to: next }, `task ${next}`)
+    state = next
+  }
+
+  const backoffMs = (attempt: number): number => {
+    const base = Math.min(maxRetryMs, minRetryMs * 2 ** Math.min(attempt, 10))
+    return Math.round(base / 2 + Math.random() * (base / 2))
+  }
+
+  const statusOf = (topic: string, partition: number): PartitionStatus => {
+    const key = partitionKey(topic, partition)
+    let status = statuses.get(key)
+    if (status === undefined) {
+      status = { group: group.name, topic, partition, targetTopic: targetTopicName(group, topic), state: 'starting', recordsMirrored: 0 }
+      statuses.set(key, status)
+    }
+    return status
+  }
+
+  /** Make sure each target topic exists with enough partitions; returns the usable source topics. */
+  const ensureTargetTopics = async (topics: readonly string[]): Promise<Set<string>> => {
+    const usable = new Set<string>()
+    const sourceCounts = await deps.sourceAdmin.partitionCounts(topics)
+    const targetNames = topics.map((t) => targetTopicName(group, t))
+    const targetCounts = await deps.targetAdmin.partitionCounts(targetNames)
+    for (const topic of topics) {
+      const sourceCount = sourceCounts.get(topic)
+      const targetTopic = targetTopicName(group, topic)
+      if (sourceCount === undefined) {
+        markTopicFailed(topic, new FerryError('TOPIC_NOT_FOUND', `source topic "${topic}" does not exist on cluster "${deps.source.name}"`))
+        continue
+      }
+      let targetCount = targetCounts.get(targetTopic)
+      if (targetCount === undefined) {
+        const configs = Object.fromEntries(Object.entries(await deps.sourceAdmin.topicConfigs(topic)).filter(([name]) => MIRRORED_TOPIC_CONFIGS.has(name)))
+        const created = await deps.targetAdmin.createTopic({ topic: targetTopic, partitions: sourceCount, configs })
+        if (created) log.info({ event: 'worker.target_topic_created', topic: targetTopic, partitions: sourceCount, configs }, 'created target topic')
+        targetCount = (await deps.targetAdmin.partitionCounts([targetTopic])).get(targetTopic) ?? sourceCount
+      }
+      if (group.preservePartition && targetCount < sourceCount) {
+        markTopicFailed(
+          topic,
+          new FerryError('TARGET_REJECTED', `target topic "${targetTopic}" has ${targetCount} partitions but source topic "${topic}" has ${sourceCount}; partitions are kept, so the target needs at least as many (add partitions or set preservePartition false)`),
+        )
+        continue
+      }
+      targetChecked.set(topic, targetCount)
+      usable.add(topic)
+    }
+    return usable
+  }
+
+  const markTopicFailed = (topic: string, error: FerryError): void => {
+    for (const p of assigned.filter((a) => a.topic === topic)) {
+      const status = statusOf(p.topic, p.partition)
+      status.state = 'failed'
+      status.error = { code: error.code, message: error.message }
+    }
+    deps.metrics.errors.inc({ group: group.name, code: error.code })
+    log.error({ event: 'worker.topic_failed', topic, code: error.code, err: error.message }, 'cannot mirror topic')
+  }
+
+  /** Where each partition starts: its checkpoint, else the group's start position; recorded at once. */
+  const startOffsets = async (partitions: readonly AssignedPartition[]): Promise<PartitionStart[]> => {
+    const saved = await deps.checkpoints.read(group.name)
+    const starts: PartitionStart[] = []
+    const fresh: PartitionStart[] = []
+    const byTopic = new Map<string, AssignedPartition[]>()
+    for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p])
+    for (const [topic, list] of byTopic) {
+      const offsets = new Map((await deps.sourceAdmin.offsets(topic)).map((o) => [o.partition, o]))
+      for (const p of list) {
+        const range = offsets.get(p.partition)
+        if (range === undefined) {
+          markTopicFailed(topic, new FerryError('TOPIC_NOT_FOUND', `partition ${p.partition} of "${topic}" does not exist on cluster "${deps.source.name}"`))
+          continue
+        }
+        const checkpoint = saved.get(partitionKey(topic, p.partition))
+        let offset: number
+        if (checkpoint === undefined) {
+          offset = group.startPosition === 'latest' ? range.high : range.low
+          fresh.push({ topic, partition: p.partition, offset })
+        } else if (checkpoint.offset < range.low) {
+          log.error({ event: 'worker.retention_gap', topic, partition: p.partition, checkpoint: checkpoint.offset, logStart: range.low }, 'records were deleted by source retention before they were mirrored')
+          deps.metrics.errors.inc({ group: group.name, code: 'RETENTION_GAP' })
+          offset = range.low
+        } else if (checkpoint.offset > range.high) {
+          log.error({ event: 'worker.checkpoint_ahead', topic, partition: p.partition, checkpoint: checkpoint.offset, high: range.high }, 'checkpoint is past the source end (topic recreated?); resuming from the end')
+          offset = range.high
+        } else {
+          offset = checkpoint.offset
+        }
+        starts.push({ topic, partition: p.partition, offset })
+      }
+    }
+    // Record the start of partitions never mirrored, so a move before the first record cannot skip to a later "latest".
+    if (fresh.length > 0) await deps.checkpoints.write(deps.producer, group.name, fresh)
+    return starts
+  }
+
+  const mirrorBatch = async (batch: SourceBatch): Promise<void> => {
+    const targetTopic = targetTopicName(group, batch.topic)
+    let bytes = 0
+    const records: TargetRecord[] = batch.records.map((r) => {
+      bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0)
+      return {
+        topic: targetTopic,
+        ...(group.preservePartition ? { partition: batch.partition } : {}),
+        key: r.key,
+        value: r.value,
+        headers: r.headers,
+        timestamp: r.timestamp,
+      }
+    })
+    if (limiter) await limiter.take(bytes)
+    await deps.producer.send(records)
+    const last = batch.records[batch.records.length - 1]
+    if (last === undefined) return
+    const next = last.offset + 1
+    // Only after the target acknowledged the data: at-least-once.
+    await deps.checkpoints.write(deps.producer, group.name, [{ topic: batch.topic, partition: batch.partition, offset: next }])
+    const status = statusOf(batch.topic, batch.partition)
+    status.position = next
+    status.recordsMirrored += records.length
+    if (status.state !== 'mirroring') {
+      status.state = 'mirroring'
+      delete status.error
+      retryAttempts.delete(partitionKey(batch.topic, batch.partition))
+    }
+    deps.metrics.records.inc({ group: group.name }, records.length)
+    deps.metrics.bytes.inc({ group: group.name }, bytes)
+    deps.metrics.batches.inc({ group: group.name })
+    deps.metrics.position.set({ group: group.name, topic: batch.topic, partition: String(batch.partition) }, next)
+  }
+
+  const onPartitionError = (topic: string, partition: number, error: unknown): void => {
+    const ferry = asFerry(error)
+    const key = partitionKey(topic, partition)
+    const status = statusOf(topic, partition)
+    const attempt = (retryAttempts.get(key) ?? 0) + 1
+    retryAttempts.set(key, attempt)
+    status.state = 'retrying'
+    status.error = { code: ferry.code, message: ferry.message }
+    deps.metrics.errors.inc({ group: group.name, code: ferry.code })
+    const delayMs = backoffMs(attempt)
+    log.warn({ event: 'worker.partition_retry', topic, partition, attempt, delayMs, code: ferry.code, err: ferry.message }, 'mirroring a batch failed; retrying from the last checkpoint')
+    const myIncarnation = incarnation
+    clearTimeout(retryTimers.get(key))
+    retryTimers.set(
+      key,
+      setTimeout(() => {
+        retryTimers.delete(key)
+        if (myIncarnation !== incarnation || consumer === undefined) return
+        const position = consumer.positions().get(key)
+        if (position !== undefined) consumer.resumeAt(topic, partition, position)
+      }, delayMs),
+    )
+  }
+
+  const stopConsumer = async (): Promise<void> => {
+    incarnation++
+    for (const timer of retryTimers.values()) clearTimeout(timer)
+    retryTimers.clear()
+    if (restartTimer) clearTimeout(restartTimer)
+    restartTimer = undefined
+    const current = consumer
+    consumer = undefined
+    await current?.stop()
+  }
+
+  const startConsumer = async (): Promise<void> => {
+    const myIncarnation = ++incarnation
+    if (assigned.length === 0) return
+    try {
+      await deps.checkpoints.ensureTopic()
+      targetChecked = new Map()
+      const usableTopics = await ensureTargetTopics([...new Set(assigned.map((p) => p.topic))].sort())
+      const starts = await startOffsets(assigned.filter((p) => usableTopics.has(p.topic)))
+      if (myIncarnation !== incarnation) return
+      for (const s of starts) {
+        const status = statusOf(s.topic, s.partition)
+        status.position = s.offset
+        if (status.state !== 'failed') status.state = 'mirroring'
+      }
+      if (starts.length === 0) return
+      const created = createSourceConsumer(deps.source, {
+        clientId: `ferry-${deps.worker}`,
+        groupId: `ferry.${deps.deployment}.${deps.worker}.${group.name}.${Date.now().toString(36)}`,
+        logger: log,
+        onPartitionError,
+        onCrash: (error) => scheduleRestart(error),
+      })
+      consumer = created
+      await created.start(starts, mirrorBatch)
+      restartAttempt = 0
+      setState('running')
+      log.info({ event: 'worker.task_started', partitions: starts.length }, 'mirroring')
+    } catch (error) {
+      scheduleRestart(error)
+    }
+  }
+
+  const scheduleRestart = (error: unknown): void => {
+    if (state === 'stopping' || state === 'stopped') return
+    const ferry = asFerry(error)
+    restartAttempt++
+    const delayMs = backoffMs(restartAttempt)
+    for (const p of assigned) {
+      const status = statusOf(p.topic, p.partition)
+      if (status.state === 'failed') continue
+      status.state = 'retrying'
+      status.error = { code: ferry.code, message: ferry.message }
+    }
+    deps.metrics.errors.inc({ group: group.name, code: ferry.code })
+    log.error({ event: 'worker.task_restart', attempt: restartAttempt, delayMs, code: ferry.code, err: ferry.message }, 'task failed; restarting')
+    setState('starting')
+    if (restartTimer) clearTimeout(restartTimer)
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined
+      chain = chain.then(async () => {
+        if (state === 'stopping' || state === 'stopped') return
+        await stopConsumer()
+        await startConsumer()
+      })
+    }, delayMs)
+  }
+
+  const task: MirrorTask = {
+    group: group.name,
+    state: () => state,
+    update(partitions) {
+      const next = [...partitions]
+      chain = chain.then(async () => {
+        if (state === 'stopping' || state === 'stopped') return
+        if (sameSet(assigned, next) && consumer !== undefined) return
+        await stopConsumer()
+        const keep = new Set(next.map((p) => partitionKey(p.topic, p.partition)))
+        for (const key of [...statuses.keys()]) {
+          if (keep.has(key)) continue
+          const status = statuses.get(key)
+          statuses.delete(key)
+          if (status) deps.metrics.position.remove({ group: group.name, topic: status.topic, partition: String(status.partition) })
+        }
+        for (const status of statuses.values()) if (status.state === 'failed') { status.state = 'starting'; delete status.error }
+        assigned = next
+        log.info({ event: 'worker.assignment_applied', partitions: next.length }, 'assignment changed')
+        await startConsumer()
+      })
+      return chain
+    },
+    status: () => [...statuses.values()].map((s) => ({ ...s })),
+    async stop() {
+      if (state === 'stopped') return
+      setState('stopping')
+      const done = chain.then(async () => {
+        await stopConsumer()
+        for (const status of statuses.values()) deps.metrics.position.remove({ group: group.name, topic: status.topic, partition: String(status.partition) })
+        statuses.clear()
+        setState('stopped')
+      })
+      chain = done
+      await done
+    },
+  }
+  return task
+}

@@ -1,0 +1,168 @@
+/**
+ * A worker process: watches its own assignment znode and runs one mirror task per topic group
+ * in it, each mirroring exactly the assigned partitions. Desired state (the assignment, written
+ * by the leader) and actual state (the tasks) are kept apart; `sync()` moves the second towards
+ * the first, on every watch event and on a periodic resync that covers a missed watch.
+ *
+ * @example
+ *   const worker = await startWorker(config, logger)
+ *   worker.status()   // per-partition progress, reported to Redis by bootstrap
+ */
+import { errorMessage } from '../common/errors.js'
+import type { ClusterSpec } from '../common/config.js'
+import { createCheckpointStore } from '../common/kafka/checkpoint-store.js'
+import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
+import { createTargetProducer, type TargetProducer } from '../common/kafka/target-producer.js'
+import type { Logger } from '../common/logger.js'
+import { createMetricsRegistry } from '../common/metrics.js'
+import { createPaths } from '../common/paths.js'
+import type { ProcessConfig } from '../common/process-config.js'
+import { createStore, type AssignedPartition, type GroupRecord } from '../common/store.js'
+import { connectZk } from '../common/zk.js'
+import type { Registry } from 'prom-client'
+import { createMirrorMetrics, createMirrorTask, type MirrorTask, type PartitionStatus } from './mirror-task.js'
+
+export interface WorkerStatus {
+  id: string
+  assignmentEpoch: number | null
+  partitions: PartitionStatus[]
+}
+
+export interface Worker {
+  readonly registry: Registry
+  status(): WorkerStatus
+  /** Re-read the assignment and apply it now. */
+  sync(): Promise<void>
+  stop(): Promise<void>
+}
+
+interface RunningTask {
+  task: MirrorTask
+  producer: TargetProducer
+  fingerprint: string
+}
+
+export interface WorkerOptions {
+  /** Periodic resync; default 10000 ms. */
+  resyncIntervalMs?: number
+  onFatal: (reason: string) => void
+}
+
+export async function startWorker(config: ProcessConfig, logger: Logger, options: WorkerOptions): Promise<Worker> {
+  const registry = createMetricsRegistry({ role: 'worker', instance: config.id })
+  const metrics = createMirrorMetrics(registry)
+  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, logger })
+  const paths = createPaths(config.deployment)
+  const store = createStore(zk, paths)
+  const admins = createClusterAdmins(`ferry-worker-${config.id}`, logger)
+  const tasks = new Map<string, RunningTask>()
+  let epoch: number | null = null
+  let stopped = false
+  let syncing: Promise<void> = Promise.resolve()
+  let resyncTimer: NodeJS.Timeout | undefined
+
+  const startTask = async (record: GroupRecord, source: ClusterSpec, target: ClusterSpec, fingerprint: string): Promise<RunningTask> => {
+    const producer = await createTargetProducer(target, { clientId: `ferry-${config.id}`, logger })
+    const targetAdmin = admins.get(target)
+    const task = createMirrorTask({
+      deployment: config.deployment,
+      worker: config.id,
+      group: record.spec,
+      source,
+      target,
+      sourceAdmin: admins.get(source),
+      targetAdmin,
+      producer,
+      checkpoints: createCheckpointStore({ target, admin: targetAdmin, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger }),
+      logger,
+      metrics,
+    })
+    return { task, producer, fingerprint }
+  }
+
+  const stopTask = async (name: string): Promise<void> => {
+    const running = tasks.get(name)
+    if (!running) return
+    tasks.delete(name)
+    await running.task.stop()
+    await running.producer.close()
+  }
+
+  const applyAssignment = async (): Promise<void> => {
+    const assignment = await store.getAssignment(config.id, () => {
+      if (!stopped) void worker.sync()
+    })
+    epoch = assignment?.value.epoch ?? null
+    const byGroup = new Map<string, AssignedPartition[]>()
+    for (const p of assignment?.value.partitions ?? []) byGroup.set(p.group, [...(byGroup.get(p.group) ?? []), p])
+
+    for (const name of [...tasks.keys()]) if (!byGroup.has(name)) await stopTask(name)
+    for (const [name, partitions] of byGroup) {
+      try {
+        const group = await store.getGroup(name)
+        if (group === null) {
+          await stopTask(name)
+          continue
+        }
+        const [source, target] = await Promise.all([store.getCluster(group.value.spec.sourceCluster), store.getCluster(group.value.spec.targetCluster)])
+        if (source === null || target === null) throw new Error(`a cluster of group "${name}" is not registered`)
+        // A changed group spec or cluster definition restarts the task with the new settings.
+        const fingerprint = JSON.stringify([group.value.spec, source.value, target.value])
+        let running = tasks.get(name)
+        if (running && running.fingerprint !== fingerprint) {
+          await stopTask(name)
+          running = undefined
+        }
+        if (!running) {
+          running = await startTask(group.value, source.value, target.value, fingerprint)
+          tasks.set(name, running)
+        }
+        void running.task.update(partitions).catch((error: unknown) => logger.error({ event: 'worker.update_failed', group: name, err: errorMessage(error) }, 'applying assignment failed'))
+      } catch (error) {
+        logger.error({ event: 'worker.group_failed', group: name, err: errorMessage(error) }, 'cannot start mirroring group; will retry on resync')
+      }
+    }
+  }
+
+  const worker: Worker = {
+    registry,
+    status: () => ({ id: config.id, assignmentEpoch: epoch, partitions: [...tasks.values()].flatMap((t) => t.task.status()) }),
+    sync() {
+      syncing = syncing.then(() =>
+        stopped
+          ? undefined
+          : applyAssignment().catch((error: unknown) => {
+              logger.error({ event: 'worker.sync_failed', err: errorMessage(error) }, 'reading the assignment failed')
+            }),
+      )
+      return syncing
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      if (resyncTimer) clearTimeout(resyncTimer)
+      await syncing
+      // Stopping a task lets in-flight batches finish and checkpoint: a graceful drain.
+      await Promise.all([...tasks.keys()].map((name) => stopTask(name)))
+      await admins.closeAll()
+      await zk.close()
+      logger.info({ event: 'worker.stopped' }, 'worker stopped')
+    },
+  }
+
+  // Without its session the worker cannot see assignment changes: it may already have lost
+  // these partitions to another worker, so it stops mirroring (self-fencing) and exits.
+  zk.onSessionLost((reason) => {
+    void worker.stop().finally(() => options.onFatal(`ZooKeeper session lost: ${reason}`))
+  })
+  await worker.sync()
+  const resync = (): void => {
+    if (stopped) return
+    void worker.sync().finally(() => {
+      if (!stopped) resyncTimer = setTimeout(resync, options.resyncIntervalMs ?? 10000)
+    })
+  }
+  resyncTimer = setTimeout(resync, options.resyncIntervalMs ?? 10000)
+  logger.info({ event: 'worker.started', id: config.id }, 'worker started')
+  return worker
+}
