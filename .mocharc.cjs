@@ -6,4 +6,5 @@ module.exports = {
   slow: 5000,
   exit: true,
   forbidOnly: true,
+  require: ['./dist/test/hooks.js'],
 }

@@ -3,7 +3,8 @@
  * partition discovery, offsets, topic configs and creation. Connects lazily, reconnects
  * after a failure, and turns every error into a classified FerryError.
  */
-import { Kafka, ConfigResourceTypes, type Admin } from 'kafkajs'
+import type { Admin } from 'kafkajs'
+import { Kafka, ConfigResourceTypes } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import { FerryError } from '../errors.js'
 import type { Logger } from '../logger.js'

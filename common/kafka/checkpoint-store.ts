@@ -7,7 +7,7 @@
  * Key `<group>/<topic>/<partition>`, value JSON { offset, sourceCluster, worker, at }.
  */
 import { randomUUID } from 'node:crypto'
-import { Kafka } from 'kafkajs'
+import { Kafka } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { KafkaAdmin } from './admin.js'

@@ -4,7 +4,8 @@
  * Ferry errors whose messages say what to fix and never carry a secret.
  */
 import { readFileSync } from 'node:fs'
-import { logLevel, type KafkaConfig, type logCreator, type SASLOptions } from 'kafkajs'
+import type { KafkaConfig, logCreator, SASLOptions } from 'kafkajs'
+import { logLevel } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import { FerryError, errorMessage } from '../errors.js'
 import type { Logger } from '../logger.js'

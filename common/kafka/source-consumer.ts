@@ -10,7 +10,8 @@
  *   const consumer = createSourceConsumer(cluster, { clientId, groupId, logger })
  *   await consumer.start([{ topic: 'orders', partition: 0, offset: 42 }], async (batch) => { ... })
  */
-import { AssignerProtocol, Kafka, type Consumer, type PartitionAssigner, type IHeaders } from 'kafkajs'
+import type { Consumer, PartitionAssigner, IHeaders } from 'kafkajs'
+import { AssignerProtocol, Kafka } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../logger.js'

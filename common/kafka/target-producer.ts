@@ -6,7 +6,8 @@
  *   const producer = await createTargetProducer(cluster, { clientId, logger })
  *   await producer.send([{ topic: 'orders', partition: 0, key, value, headers, timestamp }])
  */
-import { Kafka, type Producer, type Message } from 'kafkajs'
+import type { Producer, Message } from 'kafkajs'
+import { Kafka } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import type { Logger } from '../logger.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'

@@ -1,0 +1,379 @@
+/**
+ * End to end on the real stack: a controller and two workers, each under bootstrap, mirror a
+ * 6-partition topic from the TLS (mTLS) listener of the source cluster to the target, and the
+ * result is compared record by record. Then: stop/start over REST, SIGKILL of a worker, bad
+ * REST input, and clusters with a wrong CA or a wrong SASL password.
+ */
+import { expect } from 'chai'
+import type { IHeaders } from 'kafkajs'
+import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
+import { Redis } from 'ioredis'
+import zookeeper from 'node-zookeeper-client'
+import type { LocalStack } from '../../deploy/local-stack.js'
+import { createKeys } from '../../common/keys.js'
+import { listInstances } from '../../common/registry.js'
+import { FerryProcess, allFerryLogs, http, sharedStack, uniqueName, waitFor } from './harness.js'
+
+interface Row {
+  partition: number
+  offset: number
+  key: string | null
+  value: string | null
+  headers: Record<string, string | string[]>
+  timestamp: string
+}
+
+function headersOf(headers: IHeaders | undefined): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (Array.isArray(value)) result[name] = value.map((v) => v.toString('base64'))
+    else if (value !== undefined) result[name] = Buffer.isBuffer(value) ? value.toString('base64') : Buffer.from(value).toString('base64')
+  }
+  return result
+}
+
+/** Every record of a topic, per partition in offset order, read up to the current end. */
+async function readAll(brokers: string, topic: string): Promise<Map<number, Row[]>> {
+  const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING, clientId: 'ferry-test-reader' })
+  const admin = kafka.admin()
+  await admin.connect()
+  const ends = await admin.fetchTopicOffsets(topic)
+  await admin.disconnect()
+  const result = new Map<number, Row[]>()
+  const pending = new Map(ends.filter((e) => Number(e.high) > Number(e.low)).map((e) => [e.partition, Number(e.high)]))
+  for (const e of ends) result.set(e.partition, [])
+  if (pending.size === 0) return result
+  const consumer = kafka.consumer({ groupId: uniqueName('ferry-test-reader'), maxWaitTimeInMs: 100 })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`reading ${topic} timed out`)), 60000)
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        const rows = result.get(batch.partition) ?? []
+        for (const m of batch.messages) {
+          rows.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString('utf8') ?? null, value: m.value?.toString('utf8') ?? null, headers: headersOf(m.headers), timestamp: m.timestamp })
+        }
+        result.set(batch.partition, rows)
+        const high = pending.get(batch.partition)
+        const last = batch.messages[batch.messages.length - 1]
+        if (high !== undefined && last && Number(last.offset) + 1 >= high) pending.delete(batch.partition)
+        if (pending.size === 0) {
+          clearTimeout(timer)
+          resolve()
+        }
+      },
+    })
+  })
+  await consumer.disconnect()
+  return result
+}
+
+async function topicEnd(brokers: string, topic: string): Promise<number> {
+  const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    if (!(await admin.listTopics()).includes(topic)) return 0
+    return (await admin.fetchTopicOffsets(topic)).reduce((sum, o) => sum + Number(o.high), 0)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** Produces `count` records per call, spread over the partitions, each value naming its partition and sequence. */
+function createSampleProducer(brokers: string, topic: string, partitions: number) {
+  const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING })
+  const producer = kafka.producer({ allowAutoTopicCreation: false })
+  const next = new Array<number>(partitions).fill(0)
+  let connected = false
+  return {
+    produced: next,
+    async send(count: number): Promise<void> {
+      if (!connected) {
+        await producer.connect()
+        connected = true
+      }
+      const messages = Array.from({ length: count }, (_, i) => {
+        const partition = i % partitions
+        const seq = next[partition] ?? 0
+        next[partition] = seq + 1
+        return {
+          partition,
+          key: `key-${partition}-${seq}`,
+          value: `p${partition}-${seq}-${'x'.repeat(seq % 50)}`,
+          headers: { 'trace-id': `t-${seq}`, source: Buffer.from([0, 1, 2, seq % 256]) },
+          timestamp: String(1_700_000_000_000 + seq),
+        }
+      })
+      for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) })
+    },
+    async close(): Promise<void> {
+      if (connected) await producer.disconnect()
+    },
+  }
+}
+
+describe('mirroring end to end (real ZooKeeper, Redis and two Kafka clusters)', function () {
+  this.timeout(240000)
+  let stack: LocalStack
+  let redis: Redis
+  const deployment = uniqueName('e2e')
+  const procs: FerryProcess[] = []
+  let controllerUrl = ''
+  const workerIds = ['w1', 'w2']
+  const workers = new Map<string, FerryProcess>()
+
+  const common = (): string[] => ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '4000']
+  const startWorker = (id: string): FerryProcess => {
+    const p = new FerryProcess(`worker-${id}`, ['bootstrap', '--role', 'worker', '--id', id, ...common()])
+    workers.set(id, p)
+    procs.push(p)
+    return p
+  }
+  const api = (method: string, path: string, body?: unknown) => http(method, `${controllerUrl}${path}`, body)
+  const groupStatus = async (name: string) => (await api('GET', `/v1/groups/${name}`)).body
+  const createTopic = async (topic: string, partitions: number): Promise<void> => {
+    const admin = new Kafka({ brokers: [stack.source.plaintext], logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] })
+    await admin.disconnect()
+  }
+
+  before(async function () {
+    this.timeout(300000)
+    stack = await sharedStack()
+    redis = new Redis(stack.redis.url)
+    procs.push(new FerryProcess('controller', ['bootstrap', '--role', 'controller', '--id', 'c1', '--port', '0', ...common()]))
+    for (const id of workerIds) startWorker(id)
+    const keys = createKeys(deployment)
+    const live = await waitFor('controller and both workers registered in Redis', async () => {
+      const instances = await listInstances(redis, keys)
+      const controller = instances.find((i) => i.role === 'controller' && i.url)
+      return controller && workerIds.every((id) => instances.some((i) => i.id === id)) ? controller : undefined
+    }, 90000)
+    controllerUrl = live.url as string
+    const clusters = [
+      { name: 'src-tls', bootstrapServers: [stack.source.ssl], securityProtocol: 'SSL', tls: { caFile: stack.source.caFile, certFile: stack.source.clientCertFile, keyFile: stack.source.clientKeyFile }, dc: 'dc1', zone: 'secure' },
+      { name: 'dst', bootstrapServers: [stack.target.plaintext], dc: 'dc2' },
+    ]
+    for (const cluster of clusters) expect((await api('POST', '/v1/clusters', cluster)).status).to.equal(201)
+  })
+
+  after(async function () {
+    this.timeout(60000)
+    await Promise.all(procs.map((p) => p.stop(20000)))
+    redis?.disconnect()
+  })
+
+  it('mirrors 10,000 records with keys and headers over TLS byte-identical, split across two workers', async () => {
+    const topic = uniqueName('orders')
+    await createTopic(topic, 6)
+    const producer = createSampleProducer(stack.source.plaintext, topic, 6)
+    await producer.send(10000)
+    await producer.close()
+
+    const created = await api('POST', '/v1/groups', { name: 'g-main', sourceCluster: 'src-tls', targetCluster: 'dst', topics: [topic] })
+    expect(created.status, created.text).to.equal(201)
+
+    await waitFor('10,000 records on the target', async () => (await topicEnd(stack.target.plaintext, topic)) >= 10000, 120000)
+    const status = await waitFor('group status with zero lag', async () => {
+      const s = await groupStatus('g-main')
+      return s.status.lag === 0 && s.partitions.length === 6 ? s : undefined
+    })
+    const owners = new Set(status.partitions.map((p: { worker: string }) => p.worker))
+    expect([...owners].sort()).to.deep.equal(workerIds)
+    expect(status.status.healthy).to.equal(true)
+
+    const source = await readAll(stack.source.plaintext, topic)
+    const target = await readAll(stack.target.plaintext, topic)
+    let compared = 0
+    for (let partition = 0; partition < 6; partition++) {
+      const want = source.get(partition) ?? []
+      const got = target.get(partition) ?? []
+      expect(got.length, `partition ${partition} record count`).to.equal(want.length)
+      got.forEach((row, index) => {
+        const expected = want[index] as Row
+        expect({ ...row, offset: 0 }).to.deep.equal({ ...expected, offset: 0 })
+        compared++
+      })
+    }
+    expect(compared).to.equal(10000)
+  })
+
+  it('stops mirroring when the group is stopped over REST, and resumes with nothing lost when started', async () => {
+    const topic = uniqueName('events')
+    await createTopic(topic, 4)
+    const producer = createSampleProducer(stack.source.plaintext, topic, 4)
+    await producer.send(400)
+    expect((await api('POST', '/v1/groups', { name: 'g-stop', sourceCluster: 'src-tls', targetCluster: 'dst', topics: [topic], rename: { prefix: 'mirror.' } })).status).to.equal(201)
+    const targetTopic = `mirror.${topic}`
+    await waitFor('the first 400 records mirrored', async () => (await topicEnd(stack.target.plaintext, targetTopic)) === 400)
+
+    expect((await api('POST', '/v1/groups/g-stop/stop')).body.state).to.equal('stopped')
+    await waitFor('no worker mirroring g-stop', async () => {
+      const s = await groupStatus('g-stop')
+      const instances = await listInstances(redis, createKeys(deployment))
+      const reported = instances.flatMap((i) => ((i.metrics as { partitions?: Array<{ group: string }> })?.partitions ?? []).filter((p) => p.group === 'g-stop'))
+      return s.partitions.length === 0 && reported.length === 0
+    })
+    await producer.send(200)
+    // Absence can only be observed over a window: give the (released) workers time to misbehave.
+    const observeUntil = Date.now() + 3000
+    while (Date.now() < observeUntil) {
+      expect(await topicEnd(stack.target.plaintext, targetTopic)).to.equal(400)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+
+    expect((await api('POST', '/v1/groups/g-stop/start')).body.state).to.equal('running')
+    await waitFor('all 600 records mirrored after restart', async () => (await topicEnd(stack.target.plaintext, targetTopic)) >= 600)
+    await producer.close()
+    const target = await readAll(stack.target.plaintext, targetTopic)
+    for (let partition = 0; partition < 4; partition++) {
+      const values = (target.get(partition) ?? []).map((r) => r.value)
+      expect(values.length, `partition ${partition}: no duplicates after a clean stop`).to.equal(150)
+      expect(new Set(values).size).to.equal(150)
+    }
+  })
+
+  it('loses nothing when a worker is killed with SIGKILL mid-stream and started again', async () => {
+    const topic = uniqueName('payments')
+    const partitions = 6
+    await createTopic(topic, partitions)
+    const producer = createSampleProducer(stack.source.plaintext, topic, partitions)
+    await producer.send(3000)
+    expect((await api('POST', '/v1/groups', { name: 'g-kill', sourceCluster: 'src-tls', targetCluster: 'dst', topics: [topic] })).status).to.equal(201)
+    await waitFor('mirroring under way', async () => (await topicEnd(stack.target.plaintext, topic)) > 0)
+
+    const victim = workers.get('w1') as FerryProcess
+    const producing = (async () => {
+      for (let i = 0; i < 10; i++) await producer.send(300)
+    })()
+    victim.kill('SIGKILL')
+    await victim.exited
+    await producing
+    startWorker('w1')
+    const total = 3000 + 10 * 300
+    await waitFor(`all ${total} source records on the target`, async () => (await topicEnd(stack.target.plaintext, topic)) >= total, 120000)
+    await waitFor('zero lag', async () => (await groupStatus('g-kill')).status.lag === 0)
+    await producer.close()
+
+    const target = await readAll(stack.target.plaintext, topic)
+    let duplicates = 0
+    for (let partition = 0; partition < partitions; partition++) {
+      const produced = producer.produced[partition] ?? 0
+      const seqs = (target.get(partition) ?? []).map((r) => Number((r.value ?? '').split('-')[1]))
+      // Every source record is there.
+      expect(new Set(seqs).size, `partition ${partition}: every record present`).to.equal(produced)
+      // Order kept, apart from rewinds to a checkpoint: a rewind never skips ahead (no gap).
+      let max = -1
+      for (const seq of seqs) {
+        expect(seq, `partition ${partition}: no gap`).to.be.at.most(max + 1)
+        if (seq <= max) duplicates++
+        max = Math.max(max, seq)
+      }
+    }
+    // Duplicates come only from the unacknowledged tail of the killed worker: far fewer than what was mirrored.
+    expect(duplicates).to.be.lessThan(total / 2)
+  })
+
+  it('rejects bad REST input with 400/404/409 and writes nothing to ZooKeeper', async () => {
+    const zkGroups = async (): Promise<string[]> => {
+      const client = zookeeper.createClient(stack.zookeeper.connect)
+      await new Promise<void>((resolve) => {
+        client.once('connected', () => resolve())
+        client.connect()
+      })
+      const children = await new Promise<string[]>((resolve, reject) => client.getChildren(`/ferry/${deployment}/groups`, (error, list) => (error ? reject(error) : resolve(list))))
+      client.close()
+      return children.sort()
+    }
+    const before = await zkGroups()
+
+    const missing = await api('POST', '/v1/groups', { name: 'bad1' })
+    expect(missing.status).to.equal(400)
+    expect(missing.body.error.code).to.equal('INVALID_INPUT')
+    expect(missing.body.error.message).to.include('sourceCluster').and.to.include('targetCluster')
+
+    const unknown = await api('POST', '/v1/groups', { name: 'bad2', sourceCluster: 'nope', targetCluster: 'dst', topics: ['x'] })
+    expect(unknown.status).to.equal(404)
+    expect(unknown.body.error.code).to.equal('CLUSTER_NOT_FOUND')
+    expect(unknown.body.error.message).to.include('nope')
+
+    const regex = await api('POST', '/v1/groups', { name: 'bad3', sourceCluster: 'src-tls', targetCluster: 'dst', topicPattern: 'orders.(' })
+    expect(regex.status).to.equal(400)
+    expect(regex.body.error.message).to.include('topicPattern')
+
+    const duplicate = await api('POST', '/v1/groups', { name: 'g-main', sourceCluster: 'src-tls', targetCluster: 'dst', topics: ['x'] })
+    expect(duplicate.status).to.equal(409)
+    expect(duplicate.body.error.code).to.equal('GROUP_EXISTS')
+
+    const notJson = await http('POST', `${controllerUrl}/v1/groups`, undefined, '{"name": ')
+    expect(notJson.status).to.equal(400)
+    expect(notJson.body.error.message).to.match(/not valid JSON/)
+
+    const badCluster = await api('POST', '/v1/clusters', { name: 'c', bootstrapServers: ['no-port'], securityProtocol: 'SASL_SSL' })
+    expect(badCluster.status).to.equal(400)
+    expect(badCluster.body.error.message).to.include('bootstrapServers.0').and.to.include('sasl')
+
+    expect((await api('GET', '/v1/groups/none')).status).to.equal(404)
+    expect((await api('DELETE', '/v1/clusters/dst')).status).to.equal(409)
+    expect(await zkGroups()).to.deep.equal(before)
+  })
+
+  it('reports a wrong CA and a wrong SASL password in group status, and never shows a secret', async () => {
+    const topic = uniqueName('secure')
+    await createTopic(topic, 2)
+    const secret = stack.source.sasl.password
+    const wrongPassword = `wrong-${randomSuffix()}`
+    const clusters = [
+      { name: 'src-wrong-ca', bootstrapServers: [stack.source.ssl], securityProtocol: 'SSL', tls: { caFile: stack.source.wrongCaFile, certFile: stack.source.clientCertFile, keyFile: stack.source.clientKeyFile } },
+      { name: 'src-bad-sasl', bootstrapServers: [stack.source.saslSsl], securityProtocol: 'SASL_SSL', tls: { caFile: stack.source.caFile }, sasl: { mechanism: 'scram-sha-512', username: stack.source.sasl.username, password: wrongPassword } },
+      { name: 'src-sasl', bootstrapServers: [stack.source.saslSsl], securityProtocol: 'SASL_SSL', tls: { caFile: stack.source.caFile }, sasl: { mechanism: 'scram-sha-512', username: stack.source.sasl.username, password: secret } },
+    ]
+    for (const cluster of clusters) {
+      const response = await api('POST', '/v1/clusters', cluster)
+      expect(response.status, response.text).to.equal(201)
+      expect(response.text).not.to.include(secret)
+      expect(response.text).not.to.include(wrongPassword)
+    }
+    for (const [group, cluster] of [['g-ca', 'src-wrong-ca'], ['g-auth', 'src-bad-sasl'], ['g-sasl', 'src-sasl']]) {
+      expect((await api('POST', '/v1/groups', { name: group, sourceCluster: cluster, targetCluster: 'dst', topics: [topic], rename: { prefix: `${group}.` } })).status).to.equal(201)
+    }
+    const ca = await waitFor('a TLS error in g-ca status', async () => {
+      const s = await groupStatus('g-ca')
+      return s.status.error?.code === 'KAFKA_TLS_FAILED' ? s : undefined
+    })
+    expect(ca.status.error.message).to.include('src-wrong-ca').and.to.include('tls.caFile')
+    const auth = await waitFor('an authentication error in g-auth status', async () => {
+      const s = await groupStatus('g-auth')
+      return s.status.error?.code === 'KAFKA_AUTH_FAILED' ? s : undefined
+    })
+    expect(auth.status.error.message).to.include('src-bad-sasl').and.to.include('SASL authentication failed')
+
+    // The good SASL cluster mirrors.
+    const producer = createSampleProducer(stack.source.plaintext, topic, 2)
+    await producer.send(50)
+    await producer.close()
+    await waitFor('50 records mirrored over SASL_SSL', async () => (await topicEnd(stack.target.plaintext, `g-sasl.${topic}`)) === 50)
+
+    const texts = [
+      (await api('GET', '/v1/clusters')).text,
+      (await api('GET', '/v1/clusters/src-sasl')).text,
+      (await api('GET', '/v1/groups/g-auth')).text,
+      (await api('GET', '/v1/groups/g-sasl')).text,
+      (await api('GET', '/v1/workers')).text,
+      (await api('GET', '/metrics')).text,
+      allFerryLogs(),
+    ]
+    for (const text of texts) {
+      expect(text).not.to.include(secret)
+      expect(text).not.to.include(wrongPassword)
+    }
+    expect((await api('GET', '/v1/clusters/src-sasl')).body.sasl.password).to.equal('(set, hidden)')
+  })
+})
+
+function randomSuffix(): string {
+  return Math.random().toString(36).slice(2, 10)
+}
