@@ -82,16 +82,25 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
     return connecting
   }
 
+  // Calls run one at a time: kafkajs' admin keeps per-cluster mutable state (target topics,
+  // metadata) that concurrent fetchTopicOffsets calls corrupt: seen here as a log start offset
+  // equal to the high watermark, or "Cannot destructure property 'partitions' of 'low.pop(...)'".
+  // A wrong log start would make a worker skip records, so correctness wins over parallelism.
+  let queue: Promise<unknown> = Promise.resolve()
   // On failure drop the connection, so the next call starts clean (e.g. after a CA fix or broker restart).
-  const run = async <T>(action: string, fn: (a: Admin) => Promise<T>): Promise<T> => {
-    try {
-      return await fn(await connected())
-    } catch (error) {
-      const failed = admin
-      admin = undefined
-      await failed?.disconnect().catch(() => undefined)
-      throw classifyKafkaError(error, cluster.name, action)
-    }
+  const run = <T>(action: string, fn: (a: Admin) => Promise<T>): Promise<T> => {
+    const call = queue.then(async () => {
+      try {
+        return await fn(await connected())
+      } catch (error) {
+        const failed = admin
+        admin = undefined
+        await failed?.disconnect().catch(() => undefined)
+        throw classifyKafkaError(error, cluster.name, action)
+      }
+    })
+    queue = call.catch(() => undefined)
+    return call
   }
 
   return {
@@ -110,10 +119,12 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
       }),
     offsets: (topic) =>
       run(`read offsets of "${topic}"`, async (a) => {
-        const offsets = await a.fetchTopicOffsets(topic)
-        return offsets
+        const offsets = (await a.fetchTopicOffsets(topic))
           .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
           .sort((x, y) => x.partition - y.partition)
+        const bad = offsets.find((o) => !Number.isSafeInteger(o.low) || !Number.isSafeInteger(o.high) || o.low > o.high)
+        if (bad) throw new FerryError('KAFKA_ERROR', `inconsistent offsets for ${topic}[${bad.partition}]: log start ${bad.low} > high watermark ${bad.high}`, { retriable: true })
+        return offsets
       }),
     topicConfigs: (topic) =>
       run(`describe configs of "${topic}"`, async (a) => {

@@ -86,6 +86,7 @@ function createSampleProducer(brokers: string, topic: string, partitions: number
   const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING })
   const producer = kafka.producer({ allowAutoTopicCreation: false })
   const next = new Array<number>(partitions).fill(0)
+  const baseTimestamp = Date.now() - 3_600_000
   let connected = false
   return {
     produced: next,
@@ -103,7 +104,8 @@ function createSampleProducer(brokers: string, topic: string, partitions: number
           key: `key-${partition}-${seq}`,
           value: `p${partition}-${seq}-${'x'.repeat(seq % 50)}`,
           headers: { 'trace-id': `t-${seq}`, source: Buffer.from([0, 1, 2, seq % 256]) },
-          timestamp: String(1_700_000_000_000 + seq),
+          // Recent, explicit timestamps: records older than the topic's retention (7 days) would be deleted by the broker.
+          timestamp: String(baseTimestamp + seq),
         }
       })
       for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) })
@@ -259,12 +261,13 @@ describe('mirroring end to end (real ZooKeeper, Redis and two Kafka clusters)', 
     await producer.close()
 
     const target = await readAll(stack.target.plaintext, topic)
+    const diagnosis = JSON.stringify({ produced: producer.produced, mirrored: [...target].map(([p, rows]) => [p, rows.length]), status: (await groupStatus('g-kill')).partitions })
     let duplicates = 0
     for (let partition = 0; partition < partitions; partition++) {
       const produced = producer.produced[partition] ?? 0
       const seqs = (target.get(partition) ?? []).map((r) => Number((r.value ?? '').split('-')[1]))
       // Every source record is there.
-      expect(new Set(seqs).size, `partition ${partition}: every record present`).to.equal(produced)
+      expect(new Set(seqs).size, `partition ${partition}: every record present ${diagnosis}`).to.equal(produced)
       // Order kept, apart from rewinds to a checkpoint: a rewind never skips ahead (no gap).
       let max = -1
       for (const seq of seqs) {
