@@ -160,8 +160,10 @@ async function main(): Promise<void> {
     for (const topic of Object.keys(TOPICS)) {
       const s = sourceEnds.get(topic) ?? []
       const t = targetEnds.get(`dc1.${topic}`) ?? []
-      say(`  source ${topic.padEnd(12)} ${String(s.reduce((a, b) => a + b, 0)).padStart(6)} [${s.join(', ')}]`)
-      say(`  target ${`dc1.${topic}`.padEnd(16)} ${String(t.reduce((a, b) => a + b, 0)).padStart(2)} [${t.join(', ')}]`)
+      const line = (side: string, name: string, ends: number[]): string =>
+        `  ${side} ${name.padEnd(18)} ${String(ends.reduce((a, b) => a + b, 0)).padStart(7)}  [${ends.join(', ')}]`
+      say(line('source', topic, s))
+      say(line('target', `dc1.${topic}`, t))
     }
     say('\nAssignment and lag (GET /v1/groups/demo):')
     for (const p of status.partitions as Array<{ topic: string; partition: number; worker: string; position: number; lag: number }>) {
