@@ -1,0 +1,76 @@
+/**
+ * Bootstrap and the Redis registry on real servers: token-checked leases, restart of a crashed
+ * child, and deregistration after a graceful drain on SIGTERM.
+ */
+import { expect } from 'chai'
+import { Redis } from 'ioredis'
+import { createKeys } from '../../common/keys.js'
+import { silentLogger } from '../../common/logger.js'
+import { createRegistration, listInstances } from '../../common/registry.js'
+import { FerryProcess, sharedStack, uniqueName, waitFor } from './harness.js'
+
+const info = { role: 'worker' as const, host: 'test', pid: process.pid, version: 'test', startedAt: new Date().toISOString() }
+
+describe('registry and bootstrap (real Redis and ZooKeeper)', function () {
+  this.timeout(120000)
+  let redis: Redis
+
+  before(async function () {
+    this.timeout(300000)
+    const stack = await sharedStack()
+    redis = new Redis(stack.redis.url)
+  })
+
+  after(() => redis?.disconnect())
+
+  it('lets only the lease holder renew or remove a lease', async () => {
+    const keys = createKeys(uniqueName('reg'))
+    let lost = 0
+    const first = createRegistration({ redis, keys, id: 'x', info, ttlMs: 60000, heartbeatIntervalMs: 60000, logger: silentLogger(), onLeaseLost: () => lost++ })
+    const second = createRegistration({ redis, keys, id: 'x', info, ttlMs: 60000, heartbeatIntervalMs: 60000, logger: silentLogger(), getMetrics: () => ({ from: 'second' }) })
+    await first.start()
+    await second.start()
+    // The first instance finds its token replaced: it reports the loss and registers again.
+    expect(await first.heartbeat()).to.equal(true)
+    expect(lost).to.equal(1)
+    // Now the second instance's token is gone; its stop() must not delete the first's lease.
+    await second.stop()
+    const live = await listInstances(redis, keys)
+    expect(live.map((i) => i.id)).to.deep.equal(['x'])
+    await first.stop()
+    expect(await listInstances(redis, keys)).to.deep.equal([])
+  })
+
+  it('expires a lease that is not renewed and drops it from the index', async () => {
+    const keys = createKeys(uniqueName('reg'))
+    const registration = createRegistration({ redis, keys, id: 'short', info, ttlMs: 1000, heartbeatIntervalMs: 60000, logger: silentLogger() })
+    await registration.start()
+    expect((await listInstances(redis, keys)).length).to.equal(1)
+    await waitFor('the lease to expire', async () => (await listInstances(redis, keys)).length === 0, 10000)
+    expect(await redis.smembers(keys.instances)).to.deep.equal([])
+    await registration.stop()
+  })
+
+  it('restarts a crashed worker and deregisters it after SIGTERM', async () => {
+    const stack = await sharedStack()
+    const deployment = uniqueName('boot')
+    const keys = createKeys(deployment)
+    const boot = new FerryProcess('bootstrap-b1', ['bootstrap', '--role', 'worker', '--id', 'b1', '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '3000'])
+    const childPid = async (): Promise<number | undefined> => {
+      const instance = (await listInstances(redis, keys)).find((i) => i.id === 'b1')
+      return (instance?.metrics as { childPid?: number } | null)?.childPid ?? undefined
+    }
+    const first = await waitFor('b1 registered with a child pid', childPid, 60000)
+    process.kill(first, 'SIGKILL')
+    const second = await waitFor('a new child pid after the crash', async () => {
+      const pid = await childPid()
+      return pid !== undefined && pid !== first ? pid : undefined
+    }, 60000)
+    expect(second).to.not.equal(first)
+    expect(boot.log()).to.include('bootstrap.child_exited')
+
+    expect(await boot.stop()).to.equal(0)
+    expect(await listInstances(redis, keys)).to.deep.equal([])
+    expect(() => process.kill(second, 0), 'the child is gone too').to.throw()
+  })
+})
