@@ -86,7 +86,7 @@ export const clusterSchema = z
 export type ClusterSpec = z.infer<typeof clusterSchema>
 
 export const deliveryModes = ['at-least-once', 'exactly-once'] as const
-export const strategies = ['balanced'] as const
+export const strategies = ['balanced', 'load-aware', 'zone-aware'] as const
 
 export const topicGroupSchema = z
   .object({
@@ -116,6 +116,8 @@ export const topicGroupSchema = z
     strategy: z.enum(strategies).default('balanced'),
     /** Only workers in this zone may mirror the group. */
     zone: z.string().min(1).optional(),
+    /** Only workers in this data centre may mirror the group. */
+    dc: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((group, ctx) => {
@@ -128,6 +130,9 @@ export const topicGroupSchema = z
       } catch (error) {
         ctx.addIssue({ code: 'custom', path: ['topicPattern'], message: `is not a valid regular expression: ${(error as Error).message}` })
       }
+    }
+    if (group.strategy === 'zone-aware' && group.zone === undefined && group.dc === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'zone-aware needs the group to name a zone or a dc' })
     }
     if (group.delivery === 'exactly-once') {
       ctx.addIssue({ code: 'custom', path: ['delivery'], message: 'exactly-once is not available yet; use at-least-once' })

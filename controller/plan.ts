@@ -20,6 +20,15 @@ export interface PlanInput {
   current: ReadonlyMap<string, Versioned<AssignmentRecord>>
   epoch: number
   leader: string
+  /** Reported load per partition key (bytes/s + 1), for load-aware groups. */
+  weights?: ReadonlyMap<string, number>
+  /** load-aware overload threshold as a multiple of the mean; default 1.2. */
+  overloadRatio?: number
+  /**
+   * At most this many partitions move between live workers in one pass (default unlimited).
+   * Partitions with no live owner are always placed at once: nobody is mirroring them.
+   */
+  maxMovesPerPass?: number
 }
 
 export interface Move {
@@ -35,6 +44,8 @@ export interface Plan {
   /** Groups that cannot be placed, and why. */
   unplaced: Map<string, string>
   owners: Map<string, string>
+  /** Moves held back by maxMovesPerPass, for a later pass. */
+  deferred: number
 }
 
 export function currentOwners(current: PlanInput['current']): Map<string, string> {
@@ -58,20 +69,41 @@ export function planAssignments(input: PlanInput): Plan {
 
   for (const group of [...input.groups].sort((a, b) => a.spec.name.localeCompare(b.spec.name))) {
     if (!group.running || group.partitions.length === 0) continue
-    const zone = group.spec.zone
-    const eligible = input.workers.filter((w) => zone === undefined || w.zone === zone)
+    const { zone, dc } = group.spec
+    const eligible = input.workers.filter((w) => (zone === undefined || w.zone === zone) && (dc === undefined || w.dc === dc))
     if (eligible.length === 0) {
-      unplaced.set(
-        group.spec.name,
-        zone === undefined ? 'no live worker is registered' : `no live worker in zone "${zone}" (the group is pinned there)`,
-      )
+      const pinned = [zone === undefined ? '' : `zone "${zone}"`, dc === undefined ? '' : `dc "${dc}"`].filter(Boolean).join(' and ')
+      unplaced.set(group.spec.name, pinned === '' ? 'no live worker is registered' : `no live worker in ${pinned} (the group is pinned there; nothing is assigned elsewhere)`)
       continue
     }
     const strategy = STRATEGIES[group.spec.strategy]
-    const placed = strategy({ partitions: group.partitions, workers: eligible, current: owners, load })
+    const placed = strategy({
+      partitions: group.partitions,
+      workers: eligible,
+      current: owners,
+      load,
+      ...(input.weights ? { weights: input.weights } : {}),
+      ...(input.overloadRatio ? { overloadRatio: input.overloadRatio } : {}),
+    })
     for (const [key, worker] of placed) {
       desired.set(key, worker)
       load.set(worker, (load.get(worker) ?? 0) + 1)
+    }
+  }
+
+  // Throttle: moves between two live workers beyond the budget wait for a later pass.
+  let deferred = 0
+  if (input.maxMovesPerPass !== undefined) {
+    let budget = input.maxMovesPerPass
+    for (const key of [...desired.keys()].sort()) {
+      const from = owners.get(key)
+      const to = desired.get(key)
+      if (from === undefined || from === to || !liveIds.has(from)) continue
+      if (budget > 0) budget--
+      else {
+        desired.set(key, from)
+        deferred++
+      }
     }
   }
 
@@ -112,7 +144,7 @@ export function planAssignments(input: PlanInput): Plan {
     const [group = '', topic = '', partition = '0'] = ref ? [ref.group, ref.topic, String(ref.partition)] : splitKey(key)
     moves.push({ partition: { group, topic, partition: Number(partition) }, from, to })
   }
-  return { changes, moves, unplaced, owners: desired }
+  return { changes, moves, unplaced, owners: desired, deferred }
 }
 
 function splitKey(key: string): [string, string, string] {

@@ -24,6 +24,13 @@ export interface StrategyInput {
   current: PartitionOwners
   /** Partitions each worker holds across all groups already placed; used to break ties. */
   load: ReadonlyMap<string, number>
+  /**
+   * Reported weight of each partition (key → bytes/s + 1), for load-aware placement. Missing
+   * partitions weigh 1.
+   */
+  weights?: ReadonlyMap<string, number>
+  /** load-aware: a worker above this multiple of the mean load sheds partitions; default 1.2. */
+  overloadRatio?: number
 }
 
 export type Strategy = (input: StrategyInput) => Map<string, string>

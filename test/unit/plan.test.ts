@@ -53,3 +53,36 @@ describe('reconcile plan', () => {
     expect(none.unplaced.get('g1')).to.match(/zone "z9"/)
   })
 })
+
+describe('reconcile plan throttling and constraints', () => {
+  it('moves at most maxMovesPerPass partitions between live workers, and finishes over later passes', () => {
+    const base = { groups: [group('g1', 12)], workers: [{ id: 'a' }], current: new Map(), epoch: 1, leader: 'c1' }
+    let current = apply(new Map(), planAssignments(base).changes)
+    const joined = { ...base, workers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }], maxMovesPerPass: 3 }
+    let passes = 0
+    for (;;) {
+      const plan = planAssignments({ ...joined, current })
+      if (plan.changes.size === 0) break
+      expect(plan.moves.length).to.be.at.most(3)
+      current = apply(current, plan.changes)
+      passes++
+      expect(passes).to.be.below(10)
+    }
+    expect(passes).to.equal(3)
+    expect(current.get('b')?.value.partitions).to.have.length(4)
+  })
+
+  it('never throttles partitions whose owner is gone', () => {
+    const base = { groups: [group('g1', 6)], workers: [{ id: 'a' }, { id: 'b' }], current: new Map(), epoch: 1, leader: 'c1' }
+    const current = apply(new Map(), planAssignments(base).changes)
+    const plan = planAssignments({ ...base, workers: [{ id: 'a' }], current, maxMovesPerPass: 0 })
+    expect(plan.changes.get('a')?.partitions).to.have.length(6)
+    expect(plan.deferred).to.equal(0)
+  })
+
+  it('pins a group to a data centre', () => {
+    const workers = [{ id: 'a', dc: 'dc1' }, { id: 'b', dc: 'dc2' }]
+    const plan = planAssignments({ groups: [group('g1', 3, { dc: 'dc1', strategy: 'zone-aware' })], workers, current: new Map(), epoch: 1, leader: 'c1' })
+    expect([...new Set(plan.owners.values())]).to.deep.equal(['a'])
+  })
+})
