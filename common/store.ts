@@ -45,6 +45,8 @@ export interface GroupStatusRecord {
   error?: { code: string; message: string }
   /** Source topics the group currently covers, with their partition counts. */
   topics: Record<string, number>
+  /** Topics the group mirrored that disappeared from the source (deleted), still absent. */
+  droppedTopics?: string[]
 }
 
 export interface Versioned<T> {

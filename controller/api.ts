@@ -203,6 +203,7 @@ export function createApi(deps: ApiDeps): express.Express {
         ...(lagError ? { lagError } : {}),
         observedAt: status?.observedAt ?? null,
         topics: status?.topics ?? {},
+        ...(status?.droppedTopics && status.droppedTopics.length > 0 ? { droppedTopics: status.droppedTopics } : {}),
         assignedPartitions: rows.length,
         lag: totalLag,
       },
@@ -266,7 +267,40 @@ export function createApi(deps: ApiDeps): express.Express {
     '/v1/workers',
     route(async (_req, res) => {
       const instances = await listInstances(deps.redis, deps.keys)
-      res.json({ workers: instances.filter((i) => i.role === 'worker'), controllers: instances.filter((i) => i.role === 'controller') })
+      const withLoad = instances
+        .filter((i) => i.role === 'worker')
+        .map((i) => {
+          const partitions = (i.metrics as { partitions?: Array<{ bytesPerSec?: number; recordsPerSec?: number }> } | null)?.partitions ?? []
+          return {
+            ...i,
+            load: {
+              partitions: partitions.length,
+              bytesPerSec: Math.round(partitions.reduce((sum, p) => sum + (p.bytesPerSec ?? 0), 0)),
+              recordsPerSec: Math.round(partitions.reduce((sum, p) => sum + (p.recordsPerSec ?? 0), 0)),
+            },
+          }
+        })
+      res.json({ workers: withLoad, controllers: instances.filter((i) => i.role === 'controller') })
+    }),
+  )
+  app.post(
+    '/v1/rebalance',
+    route(async (req, res) => {
+      const dryRun = req.query.dryRun
+      if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
+        throw new FerryError('INVALID_INPUT', `dryRun must be "true" or "false", got "${String(dryRun)}"`, { details: [{ field: 'dryRun', message: 'must be true or false' }] })
+      }
+      if (dryRun === 'true') {
+        res.json({ dryRun: true, ...(await deps.reconciler.dryRun()) })
+        return
+      }
+      if (!deps.election.isLeader()) {
+        const leader = await deps.election.leader().catch(() => null)
+        throw new FerryError('NOT_LEADER', `this controller is not the leader; send the request to ${leader?.url ?? 'the leader (none elected yet)'}`, {
+          details: { leader: leader?.id ?? null, url: leader?.url ?? null },
+        })
+      }
+      res.json({ dryRun: false, ...(await deps.reconciler.pass()) })
     }),
   )
   app.get(

@@ -11,12 +11,12 @@ import { FerryError, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { listInstances } from '../common/registry.js'
-import type { GroupStatusRecord, Store } from '../common/store.js'
+import type { AssignedPartition, AssignmentRecord, GroupStatusRecord, Store, Versioned } from '../common/store.js'
 import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { discoverPartitions, missingTopicsError } from './discovery.js'
 import type { Election } from './election.js'
-import { planAssignments, type PlanGroup } from './plan.js'
+import { planAssignments, type Move, type Plan, type PlanGroup } from './plan.js'
 import type { PartitionRef } from './strategies/index.js'
 
 export interface ReconcilerOptions {
@@ -31,11 +31,33 @@ export interface ReconcilerOptions {
   id: string
   /** Default 2000 ms. */
   intervalMs?: number
+  /**
+   * After the set of live workers changes, wait until it has been stable this long before
+   * moving partitions, so a rolling restart is one rebalance, not N. Default 3000 ms.
+   */
+  debounceMs?: number
+  /** Partitions moved between live workers per pass; default 100. */
+  maxMovesPerPass?: number
+  /** load-aware overload threshold; default 1.2. */
+  overloadRatio?: number
+  now?: () => number
 }
 
 export interface ReconcileResult {
   writes: number
   moves: number
+  /** Why nothing was planned, when nothing was. */
+  skipped?: string
+}
+
+export interface DryRun {
+  epoch: number
+  workers: string[]
+  moves: Move[]
+  deferred: number
+  unplaced: Record<string, string>
+  /** Worker → the partitions it would hold. */
+  assignments: Record<string, AssignedPartition[]>
 }
 
 export interface Reconciler {
@@ -44,6 +66,8 @@ export interface Reconciler {
   trigger(): void
   /** Run one pass now (leader only); resolves with what it wrote. */
   pass(): Promise<ReconcileResult>
+  /** Compute what a pass would do now, ignoring the debounce, without writing anything. */
+  dryRun(): Promise<DryRun>
   /** Why rebalancing is frozen, if it is. */
   frozenReason(): string | null
   stop(): Promise<void>
@@ -64,6 +88,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let queued = false
   let stopped = false
   let frozen: string | null = null
+  const now = options.now ?? Date.now
+  const debounceMs = options.debounceMs ?? 3000
+  const maxMovesPerPass = options.maxMovesPerPass ?? 100
+  let lastMembership: string | undefined
+  let membershipChangedAt = 0
+  let debounceTimer: NodeJS.Timeout | undefined
 
   const passSeconds = new Histogram({ name: 'ferry_controller_reconcile_seconds', help: 'Duration of a reconcile pass', registers: [options.registry], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30] })
   const writesTotal = new Counter({ name: 'ferry_controller_assignment_writes_total', help: 'Fenced multi-op writes of assignments or status', registers: [options.registry] })
@@ -72,82 +102,144 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const leaderGauge = new Gauge({ name: 'ferry_controller_is_leader', help: '1 on the leader controller', registers: [options.registry], collect() { this.set(election.isLeader() ? 1 : 0) } })
   void leaderGauge
 
+  interface Snapshot {
+    plan: Plan
+    current: Map<string, Versioned<AssignmentRecord>>
+    statuses: Map<string, GroupStatusRecord>
+    newStatuses: GroupStatusRecord[]
+    workerIds: string[]
+  }
+
+  /** Reads the world and plans; null when Redis cannot be read (rebalancing frozen). */
+  const snapshot = async (): Promise<Snapshot | null> => {
+    const [groups, clusters, current, statuses] = await Promise.all([store.listGroups(), store.listClusters(), store.listAssignments(), store.listStatuses()])
+    let instances
+    try {
+      instances = await listInstances(options.redis, options.keys)
+      if (frozen !== null) logger.info({ event: 'controller.rebalance_unfrozen' }, 'Redis reachable again; rebalancing resumes')
+      frozen = null
+      frozenGauge.set(0)
+    } catch (error) {
+      frozen = `Redis unreachable (${errorMessage(error)}): cannot tell dead workers from unreachable ones, rebalancing is frozen`
+      frozenGauge.set(1)
+      logger.warn({ event: 'controller.rebalance_frozen', err: errorMessage(error) }, 'rebalancing frozen')
+      return null
+    }
+    const live = instances.filter((i) => i.role === 'worker')
+    const workers = live.map((i) => ({ id: i.id, ...(i.zone ? { zone: i.zone } : {}), ...(i.dc ? { dc: i.dc } : {}) }))
+    // Reported load per partition (bytes/s), for load-aware groups; +1 so idle partitions still count.
+    const weights = new Map<string, number>()
+    for (const instance of live) {
+      const reported = (instance.metrics as { partitions?: Array<{ group: string; topic: string; partition: number; bytesPerSec?: number }> } | null)?.partitions ?? []
+      for (const p of reported) weights.set(`${p.group}/${p.topic}/${p.partition}`, 1 + Math.max(0, p.bytesPerSec ?? 0))
+    }
+
+    const clusterByName = new Map(clusters.map((c) => [c.name, c]))
+    const assignedByGroup = new Map<string, PartitionRef[]>()
+    for (const record of current.values()) {
+      for (const p of record.value.partitions) assignedByGroup.set(p.group, [...(assignedByGroup.get(p.group) ?? []), p])
+    }
+
+    const now = new Date().toISOString()
+    const planGroups: PlanGroup[] = []
+    const newStatuses: GroupStatusRecord[] = []
+    await Promise.all(
+      groups.map(async ({ value: group }) => {
+        const spec = group.spec
+        const running = group.state === 'running'
+        const status: GroupStatusRecord = { group: spec.name, observedAt: now, topics: {} }
+        let partitions: PartitionRef[] = []
+        if (running) {
+          const source = clusterByName.get(spec.sourceCluster)
+          try {
+            if (source === undefined) throw new FerryError('CLUSTER_NOT_FOUND', `source cluster "${spec.sourceCluster}" is not registered`)
+            const found = await discoverPartitions(spec, options.admins.get(source))
+            partitions = found.partitions
+            status.topics = found.topics
+            if (found.missingTopics.length > 0) {
+              const error = missingTopicsError(spec.name, spec.sourceCluster, found.missingTopics)
+              status.error = { code: error.code, message: error.message }
+            }
+            const previous = statuses.get(spec.name)?.topics ?? {}
+            const dropped = Object.keys(previous).filter((t) => !(t in found.topics))
+            if (dropped.length > 0) {
+              logger.warn({ event: 'controller.topics_dropped', group: spec.name, topics: dropped }, 'source topics disappeared; no longer mirrored')
+              status.droppedTopics = [...new Set([...(statuses.get(spec.name)?.droppedTopics ?? []), ...dropped])].sort()
+            } else if (statuses.get(spec.name)?.droppedTopics) {
+              status.droppedTopics = (statuses.get(spec.name)?.droppedTopics ?? []).filter((t) => !(t in found.topics))
+            }
+          } catch (error) {
+            // Keep what the group has: a cluster we cannot reach right now is no reason to stop mirroring it.
+            partitions = assignedByGroup.get(spec.name) ?? []
+            status.topics = statuses.get(spec.name)?.topics ?? {}
+            const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
+            status.error = { code: ferry.code, message: ferry.message }
+            logger.warn({ event: 'controller.discovery_failed', group: spec.name, code: ferry.code, err: ferry.message }, 'partition discovery failed')
+          }
+        }
+        planGroups.push({ spec, running, partitions })
+        newStatuses.push(status)
+      }),
+    )
+
+    const plan = planAssignments({
+      groups: planGroups,
+      workers,
+      current,
+      epoch: election.epoch(),
+      leader: options.id,
+      weights,
+      maxMovesPerPass,
+      ...(options.overloadRatio ? { overloadRatio: options.overloadRatio } : {}),
+    })
+    for (const status of newStatuses) {
+      const reason = plan.unplaced.get(status.group)
+      if (reason !== undefined && status.error === undefined) status.error = { code: 'UNAVAILABLE', message: reason }
+    }
+    return { plan, current, statuses, newStatuses, workerIds: workers.map((w) => w.id).sort() }
+  }
+
   const runPass = async (): Promise<ReconcileResult> => {
-    if (!election.isLeader()) return { writes: 0, moves: 0 }
+    if (!election.isLeader()) return { writes: 0, moves: 0, skipped: 'not leader' }
     const end = passSeconds.startTimer()
     try {
-      const [groups, clusters, current, statuses] = await Promise.all([store.listGroups(), store.listClusters(), store.listAssignments(), store.listStatuses()])
-      let workers
-      try {
-        workers = (await listInstances(options.redis, options.keys)).filter((i) => i.role === 'worker').map((i) => ({ id: i.id, ...(i.zone ? { zone: i.zone } : {}), ...(i.dc ? { dc: i.dc } : {}) }))
-        if (frozen !== null) logger.info({ event: 'controller.rebalance_unfrozen' }, 'Redis reachable again; rebalancing resumes')
-        frozen = null
-        frozenGauge.set(0)
-      } catch (error) {
-        frozen = `Redis unreachable (${errorMessage(error)}): cannot tell dead workers from unreachable ones, rebalancing is frozen`
-        frozenGauge.set(1)
-        logger.warn({ event: 'controller.rebalance_frozen', err: errorMessage(error) }, 'rebalancing frozen')
-        return { writes: 0, moves: 0 }
+      const snap = await snapshot()
+      if (snap === null) return { writes: 0, moves: 0, skipped: 'rebalancing frozen' }
+      const membership = snap.workerIds.join(',')
+      if (membership !== lastMembership) {
+        if (lastMembership !== undefined) logger.info({ event: 'controller.membership_changed', workers: snap.workerIds }, 'live workers changed')
+        lastMembership = membership
+        membershipChangedAt = now()
       }
+      const stableForMs = now() - membershipChangedAt
+      const waitMs = debounceMs - stableForMs
+      const { plan, current, statuses, newStatuses } = snap
 
-      const clusterByName = new Map(clusters.map((c) => [c.name, c]))
-      const assignedByGroup = new Map<string, PartitionRef[]>()
-      for (const record of current.values()) {
-        for (const p of record.value.partitions) assignedByGroup.set(p.group, [...(assignedByGroup.get(p.group) ?? []), p])
-      }
-
-      const now = new Date().toISOString()
-      const planGroups: PlanGroup[] = []
-      const newStatuses: GroupStatusRecord[] = []
-      await Promise.all(
-        groups.map(async ({ value: group }) => {
-          const spec = group.spec
-          const running = group.state === 'running'
-          const status: GroupStatusRecord = { group: spec.name, observedAt: now, topics: {} }
-          let partitions: PartitionRef[] = []
-          if (running) {
-            const source = clusterByName.get(spec.sourceCluster)
-            try {
-              if (source === undefined) throw new FerryError('CLUSTER_NOT_FOUND', `source cluster "${spec.sourceCluster}" is not registered`)
-              const found = await discoverPartitions(spec, options.admins.get(source))
-              partitions = found.partitions
-              status.topics = found.topics
-              if (found.missingTopics.length > 0) {
-                const error = missingTopicsError(spec.name, spec.sourceCluster, found.missingTopics)
-                status.error = { code: error.code, message: error.message }
-              }
-            } catch (error) {
-              // Keep what the group has: a cluster we cannot reach right now is no reason to stop mirroring it.
-              partitions = assignedByGroup.get(spec.name) ?? []
-              const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
-              status.error = { code: ferry.code, message: ferry.message }
-              logger.warn({ event: 'controller.discovery_failed', group: spec.name, code: ferry.code, err: ferry.message }, 'partition discovery failed')
-            }
-          }
-          planGroups.push({ spec, running, partitions })
-          newStatuses.push(status)
-        }),
-      )
-
-      const plan = planAssignments({ groups: planGroups, workers, current, epoch: election.epoch(), leader: options.id })
-      for (const status of newStatuses) {
-        const reason = plan.unplaced.get(status.group)
-        if (reason !== undefined && status.error === undefined) status.error = { code: 'UNAVAILABLE', message: reason }
-      }
-
-      const ops = store.assignmentOps(plan.changes, current)
+      const ops = waitMs > 0 ? [] : store.assignmentOps(plan.changes, current)
       for (const status of newStatuses) {
         if (!sameStatus(statuses.get(status.group), status)) ops.push(...store.statusOps(status, statuses.has(status.group)))
       }
-      if (ops.length === 0) return { writes: 0, moves: 0 }
-      if (!election.isLeader()) return { writes: 0, moves: 0 }
+      if (waitMs > 0) {
+        // Membership moved recently: hold moves until it settles, then look again.
+        if (debounceTimer === undefined) {
+          debounceTimer = setTimeout(() => {
+            debounceTimer = undefined
+            reconciler.trigger()
+          }, waitMs + 10)
+        }
+      }
+      if (ops.length === 0) return { writes: 0, moves: 0, ...(waitMs > 0 ? { skipped: 'membership settling' } : {}) }
+      if (!election.isLeader()) return { writes: 0, moves: 0, skipped: 'not leader' }
       await options.zk.multi([...election.fence(), ...ops])
       writesTotal.inc()
-      movesTotal.inc(plan.moves.length)
-      if (plan.moves.length > 0) {
-        logger.info({ event: 'controller.assignment_written', epoch: election.epoch(), moves: plan.moves.length, workers: workers.length }, 'assignment written')
+      const moves = waitMs > 0 ? 0 : plan.moves.length
+      movesTotal.inc(moves)
+      if (moves > 0) {
+        logger.info({ event: 'controller.assignment_written', epoch: election.epoch(), moves, deferred: plan.deferred, workers: snap.workerIds.length }, 'assignment written')
       }
-      return { writes: 1, moves: plan.moves.length }
+      // Throttled moves remain: come back for them without waiting a whole interval.
+      if (plan.deferred > 0 && waitMs <= 0) reconciler.trigger()
+      return { writes: 1, moves }
     } finally {
       end()
     }
@@ -182,10 +274,29 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       })
       return running
     },
+    async dryRun() {
+      const snap = await snapshot()
+      if (snap === null) throw new FerryError('UNAVAILABLE', frozen ?? 'Redis unreachable')
+      const owners = new Map<string, AssignedPartition[]>()
+      for (const [worker, record] of snap.current) owners.set(worker, record.value.partitions)
+      for (const [worker, record] of snap.plan.changes) {
+        if (record === null) owners.delete(worker)
+        else owners.set(worker, record.partitions)
+      }
+      return {
+        epoch: election.epoch(),
+        workers: snap.workerIds,
+        moves: snap.plan.moves,
+        deferred: snap.plan.deferred,
+        unplaced: Object.fromEntries(snap.plan.unplaced),
+        assignments: Object.fromEntries([...owners].sort(([a], [b]) => a.localeCompare(b))),
+      }
+    },
     frozenReason: () => frozen,
     async stop() {
       stopped = true
       if (timer) clearTimeout(timer)
+      if (debounceTimer) clearTimeout(debounceTimer)
       await running?.catch(() => undefined)
     },
   }

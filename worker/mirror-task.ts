@@ -28,6 +28,9 @@ export interface PartitionStatus {
   /** Next source offset to mirror. */
   position?: number
   recordsMirrored: number
+  /** Smoothed rates over recent status calls. */
+  bytesPerSec: number
+  recordsPerSec: number
   error?: { code: string; message: string }
 }
 
@@ -104,6 +107,23 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   const retryTimers = new Map<string, NodeJS.Timeout>()
   const retryAttempts = new Map<string, number>()
   let targetChecked = new Map<string, number>()
+  const bytesMirrored = new Map<string, number>()
+  const rateSamples = new Map<string, { at: number; bytes: number; records: number }>()
+
+  /** Exponentially smoothed bytes/s and records/s per partition, updated on each status call. */
+  const updateRates = (): void => {
+    const now = Date.now()
+    for (const [key, status] of statuses) {
+      const bytes = bytesMirrored.get(key) ?? 0
+      const sample = rateSamples.get(key)
+      rateSamples.set(key, { at: now, bytes, records: status.recordsMirrored })
+      if (sample === undefined || now - sample.at < 100) continue
+      const seconds = (now - sample.at) / 1000
+      const alpha = 0.3
+      status.bytesPerSec = alpha * ((bytes - sample.bytes) / seconds) + (1 - alpha) * status.bytesPerSec
+      status.recordsPerSec = alpha * ((status.recordsMirrored - sample.records) / seconds) + (1 - alpha) * status.recordsPerSec
+    }
+  }
 
   const setState = (next: TaskState): void => {
     if (next === state) return
@@ -120,7 +140,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const key = partitionKey(topic, partition)
     let status = statuses.get(key)
     if (status === undefined) {
-      status = { group: group.name, topic, partition, targetTopic: targetTopicName(group, topic), state: 'starting', recordsMirrored: 0 }
+      status = { group: group.name, topic, partition, targetTopic: targetTopicName(group, topic), state: 'starting', recordsMirrored: 0, bytesPerSec: 0, recordsPerSec: 0 }
       statuses.set(key, status)
     }
     return status
@@ -145,6 +165,18 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         const created = await deps.targetAdmin.createTopic({ topic: targetTopic, partitions: sourceCount, configs })
         if (created) log.info({ event: 'worker.target_topic_created', topic: targetTopic, partitions: sourceCount, configs }, 'created target topic')
         targetCount = (await deps.targetAdmin.partitionCounts([targetTopic])).get(targetTopic) ?? sourceCount
+      }
+      if (group.preservePartition && targetCount < sourceCount) {
+        // The source topic grew: grow the target with it, so partition numbers stay the same.
+        try {
+          await deps.targetAdmin.expandTopic(targetTopic, sourceCount)
+          log.info({ event: 'worker.target_topic_expanded', topic: targetTopic, from: targetCount, to: sourceCount }, 'added partitions to target topic')
+          targetCount = sourceCount
+        } catch (error) {
+          // Another worker may have expanded it first; re-read before giving up.
+          targetCount = (await deps.targetAdmin.partitionCounts([targetTopic])).get(targetTopic) ?? targetCount
+          if (targetCount < sourceCount) log.warn({ event: 'worker.target_expand_failed', topic: targetTopic, err: errorMessage(error) }, 'could not add partitions to target topic')
+        }
       }
       if (group.preservePartition && targetCount < sourceCount) {
         markTopicFailed(
@@ -187,7 +219,9 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         const checkpoint = saved.get(partitionKey(topic, p.partition))
         let offset: number
         if (checkpoint === undefined) {
-          offset = group.startPosition === 'latest' ? range.high : range.low
+          // "latest" applies when the group starts; a partition or topic that appears after the
+          // group has mirrored anything is new data, mirrored from its first offset.
+          offset = group.startPosition === 'latest' && saved.size === 0 ? range.high : range.low
           fresh.push({ topic, partition: p.partition, offset })
         } else if (checkpoint.offset < range.low) {
           log.error({ event: 'worker.retention_gap', topic, partition: p.partition, checkpoint: checkpoint.offset, logStart: range.low }, 'records were deleted by source retention before they were mirrored')
@@ -231,6 +265,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const status = statusOf(batch.topic, batch.partition)
     status.position = next
     status.recordsMirrored += records.length
+    bytesMirrored.set(partitionKey(batch.topic, batch.partition), (bytesMirrored.get(partitionKey(batch.topic, batch.partition)) ?? 0) + bytes)
     if (status.state !== 'mirroring') {
       status.state = 'mirroring'
       delete status.error
@@ -348,6 +383,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
           if (keep.has(key)) continue
           const status = statuses.get(key)
           statuses.delete(key)
+          bytesMirrored.delete(key)
+          rateSamples.delete(key)
           if (status) deps.metrics.position.remove({ group: group.name, topic: status.topic, partition: String(status.partition) })
         }
         for (const status of statuses.values()) if (status.state === 'failed') { status.state = 'starting'; delete status.error }
@@ -357,7 +394,10 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       })
       return chain
     },
-    status: () => [...statuses.values()].map((s) => ({ ...s })),
+    status: () => {
+      updateRates()
+      return [...statuses.values()].map((s) => ({ ...s, bytesPerSec: Math.round(s.bytesPerSec), recordsPerSec: Math.round(s.recordsPerSec) }))
+    },
     async stop() {
       if (state === 'stopped') return
       setState('stopping')
