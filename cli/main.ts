@@ -21,7 +21,7 @@ import { startWorker } from '../worker/worker.js'
 const USAGE = `usage: ferry <controller|worker|bootstrap|render> [flags]
   common flags: --zookeeper host:port  --redis redis://host:port  --deployment name  --id name
                 --zone z  --dc d  --lease-ttl-ms n  --zk-session-timeout-ms n
-  controller:   --port n (0 = any free port)  --host addr
+  controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --max-moves-per-pass n
   bootstrap:    --role worker|controller  (then the flags of that role)
   render:       see "ferry render --help"`
 
@@ -36,6 +36,8 @@ const PROCESS_FLAGS = {
   host: { type: 'string' },
   'lease-ttl-ms': { type: 'string' },
   'zk-session-timeout-ms': { type: 'string' },
+  'rebalance-debounce-ms': { type: 'string' },
+  'max-moves-per-pass': { type: 'string' },
   role: { type: 'string' },
   help: { type: 'boolean' },
 } as const
@@ -68,6 +70,8 @@ function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: stri
     host: values.host,
     leaseTtlMs: values['lease-ttl-ms'],
     zkSessionTimeoutMs: values['zk-session-timeout-ms'],
+    rebalanceDebounceMs: values['rebalance-debounce-ms'],
+    maxMovesPerPass: values['max-moves-per-pass'],
   })
   return { config, ...(values.role === undefined ? {} : { role: values.role }) }
 }

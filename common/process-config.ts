@@ -28,6 +28,10 @@ export const processConfigSchema = z
     host: z.string().default('127.0.0.1'),
     leaseTtlMs: z.coerce.number().int().min(1000).default(10000),
     zkSessionTimeoutMs: z.coerce.number().int().min(2000).default(15000),
+    /** Controller: how long live workers must be stable before partitions move. */
+    rebalanceDebounceMs: z.coerce.number().int().min(0).default(3000),
+    /** Controller: partitions moved between live workers per reconcile pass. */
+    maxMovesPerPass: z.coerce.number().int().min(1).default(100),
   })
   .strict()
 
@@ -44,6 +48,8 @@ const ENV: Record<string, string> = {
   host: 'FERRY_HOST',
   leaseTtlMs: 'FERRY_LEASE_TTL_MS',
   zkSessionTimeoutMs: 'FERRY_ZK_SESSION_TIMEOUT_MS',
+  rebalanceDebounceMs: 'FERRY_REBALANCE_DEBOUNCE_MS',
+  maxMovesPerPass: 'FERRY_MAX_MOVES_PER_PASS',
 }
 
 export function loadProcessConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env): ProcessConfig {

@@ -47,6 +47,12 @@ export interface GroupStatusRecord {
   topics: Record<string, number>
   /** Topics the group mirrored that disappeared from the source (deleted), still absent. */
   droppedTopics?: string[]
+  /**
+   * Partition counts when the group was first discovered. Only these partitions start at the
+   * group's startPosition; any partition or topic that appears later is new data and is
+   * mirrored from its first offset.
+   */
+  baseline?: Record<string, number>
 }
 
 export interface Versioned<T> {

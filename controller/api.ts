@@ -97,7 +97,7 @@ export function createApi(deps: ApiDeps): express.Express {
       const frozen = deps.reconciler.frozenReason()
       if (frozen !== null) checks.rebalancing = frozen
       const leader = await deps.election.leader().catch(() => null)
-      res.status(ready ? 200 : 503).json({ ready, leader: leader?.id ?? null, isLeader: deps.election.isLeader(), checks })
+      res.status(ready ? 200 : 503).json({ ready, leader: leader?.id ?? null, isLeader: deps.election.isLeader(), ...(deps.election.isLeader() ? { epoch: deps.election.epoch() } : {}), checks })
     }),
   )
 

@@ -38,7 +38,19 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
 
   let url = ''
   const election = createElection({ zk, paths, info: { id: config.id, get url() { return url } } as { id: string; url: string }, logger })
-  const reconciler = createReconciler({ zk, store, election, redis, keys, admins, logger, registry, id: config.id })
+  const reconciler = createReconciler({
+    zk,
+    store,
+    election,
+    redis,
+    keys,
+    admins,
+    logger,
+    registry,
+    id: config.id,
+    debounceMs: config.rebalanceDebounceMs,
+    maxMovesPerPass: config.maxMovesPerPass,
+  })
   const app = createApi({ store, zk, redis, keys, election, reconciler, admins, registry, logger })
 
   const server: Server = await new Promise((resolve, reject) => {

@@ -148,6 +148,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         const spec = group.spec
         const running = group.state === 'running'
         const status: GroupStatusRecord = { group: spec.name, observedAt: now, topics: {} }
+        const previousBaseline = statuses.get(spec.name)?.baseline
+        if (previousBaseline) status.baseline = previousBaseline
         let partitions: PartitionRef[] = []
         if (running) {
           const source = clusterByName.get(spec.sourceCluster)
@@ -156,6 +158,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
             const found = await discoverPartitions(spec, options.admins.get(source))
             partitions = found.partitions
             status.topics = found.topics
+            status.baseline = statuses.get(spec.name)?.baseline ?? found.topics
             if (found.missingTopics.length > 0) {
               const error = missingTopicsError(spec.name, spec.sourceCluster, found.missingTopics)
               status.error = { code: error.code, message: error.message }
@@ -172,6 +175,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
             // Keep what the group has: a cluster we cannot reach right now is no reason to stop mirroring it.
             partitions = assignedByGroup.get(spec.name) ?? []
             status.topics = statuses.get(spec.name)?.topics ?? {}
+            const baseline = statuses.get(spec.name)?.baseline
+            if (baseline) status.baseline = baseline
             const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
             status.error = { code: ferry.code, message: ferry.message }
             logger.warn({ event: 'controller.discovery_failed', group: spec.name, code: ferry.code, err: ferry.message }, 'partition discovery failed')

@@ -48,6 +48,11 @@ export interface MirrorTaskDeps {
   checkpoints: CheckpointStore
   logger: Logger
   metrics: MirrorMetrics
+  /**
+   * Partition counts per topic when the group was first discovered (the controller's baseline);
+   * null when unknown. Partitions outside it start from their first offset.
+   */
+  baseline: () => Promise<Record<string, number> | null>
   /** Retry delay bounds for a failed partition or consumer; defaults 1000 and 30000 ms. */
   minRetryMs?: number
   maxRetryMs?: number
@@ -204,6 +209,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   /** Where each partition starts: its checkpoint, else the group's start position; recorded at once. */
   const startOffsets = async (partitions: readonly AssignedPartition[]): Promise<PartitionStart[]> => {
     const saved = await deps.checkpoints.read(group.name)
+    const baseline = await deps.baseline()
     const starts: PartitionStart[] = []
     const fresh: PartitionStart[] = []
     const byTopic = new Map<string, AssignedPartition[]>()
@@ -219,9 +225,10 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         const checkpoint = saved.get(partitionKey(topic, p.partition))
         let offset: number
         if (checkpoint === undefined) {
-          // "latest" applies when the group starts; a partition or topic that appears after the
-          // group has mirrored anything is new data, mirrored from its first offset.
-          offset = group.startPosition === 'latest' && saved.size === 0 ? range.high : range.low
+          // "latest" applies to what existed when the group started; a partition or topic that
+          // appeared later is new data, mirrored from its first offset.
+          const inBaseline = baseline === null || p.partition < (baseline[topic] ?? 0)
+          offset = group.startPosition === 'latest' && inBaseline ? range.high : range.low
           fresh.push({ topic, partition: p.partition, offset })
         } else if (checkpoint.offset < range.low) {
           log.error({ event: 'worker.retention_gap', topic, partition: p.partition, checkpoint: checkpoint.offset, logStart: range.low }, 'records were deleted by source retention before they were mirrored')

@@ -76,6 +76,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
       checkpoints: createCheckpointStore({ target, admin: targetAdmin, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger }),
       logger,
       metrics,
+      baseline: async () => (await store.getStatus(record.spec.name))?.baseline ?? null,
     })
     return { task, producer, fingerprint }
   }
