@@ -50,6 +50,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     id: config.id,
     debounceMs: config.rebalanceDebounceMs,
     maxMovesPerPass: config.maxMovesPerPass,
+    leaseTtlMs: config.leaseTtlMs,
   })
   const app = createApi({ store, zk, redis, keys, election, reconciler, admins, registry, logger })
 

@@ -40,6 +40,12 @@ export interface ReconcilerOptions {
   maxMovesPerPass?: number
   /** load-aware overload threshold; default 1.2. */
   overloadRatio?: number
+  /**
+   * Instance lease TTL. After this controller becomes leader, and after Redis comes back,
+   * nothing moves for one TTL: every live instance has renewed (or re-created) its lease by then,
+   * so an empty or partial registry is not mistaken for dead workers. Default 10000 ms.
+   */
+  leaseTtlMs?: number
   now?: () => number
 }
 
@@ -94,6 +100,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let lastMembership: string | undefined
   let membershipChangedAt = 0
   let debounceTimer: NodeJS.Timeout | undefined
+  const leaseTtlMs = options.leaseTtlMs ?? 10000
+  let holdUntil = 0
+  election.on('elected', () => {
+    holdUntil = Math.max(holdUntil, now() + leaseTtlMs)
+  })
 
   const passSeconds = new Histogram({ name: 'ferry_controller_reconcile_seconds', help: 'Duration of a reconcile pass', registers: [options.registry], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30] })
   const writesTotal = new Counter({ name: 'ferry_controller_assignment_writes_total', help: 'Fenced multi-op writes of assignments or status', registers: [options.registry] })
@@ -116,7 +127,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     let instances
     try {
       instances = await listInstances(options.redis, options.keys)
-      if (frozen !== null) logger.info({ event: 'controller.rebalance_unfrozen' }, 'Redis reachable again; rebalancing resumes')
+      if (frozen !== null) {
+        logger.info({ event: 'controller.rebalance_unfrozen', holdMs: leaseTtlMs }, 'Redis reachable again; rebalancing resumes after one lease TTL')
+        holdUntil = Math.max(holdUntil, now() + leaseTtlMs)
+      }
       frozen = null
       frozenGauge.set(0)
     } catch (error) {
@@ -140,14 +154,14 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       for (const p of record.value.partitions) assignedByGroup.set(p.group, [...(assignedByGroup.get(p.group) ?? []), p])
     }
 
-    const now = new Date().toISOString()
+    const observedAt = new Date().toISOString()
     const planGroups: PlanGroup[] = []
     const newStatuses: GroupStatusRecord[] = []
     await Promise.all(
       groups.map(async ({ value: group }) => {
         const spec = group.spec
         const running = group.state === 'running'
-        const status: GroupStatusRecord = { group: spec.name, observedAt: now, topics: {} }
+        const status: GroupStatusRecord = { group: spec.name, observedAt, topics: {} }
         const previousBaseline = statuses.get(spec.name)?.baseline
         if (previousBaseline) status.baseline = previousBaseline
         let partitions: PartitionRef[] = []
@@ -217,7 +231,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         membershipChangedAt = now()
       }
       const stableForMs = now() - membershipChangedAt
-      const waitMs = debounceMs - stableForMs
+      // The hold only matters when some assigned worker is not (yet) seen in the registry.
+      const unseenOwner = [...snap.current].some(([worker, record]) => record.value.partitions.length > 0 && !snap.workerIds.includes(worker))
+      const waitMs = Math.max(debounceMs - stableForMs, unseenOwner ? holdUntil - now() : 0)
       const { plan, current, statuses, newStatuses } = snap
 
       const ops = waitMs > 0 ? [] : store.assignmentOps(plan.changes, current)

@@ -204,4 +204,35 @@ describe('controller: failover, rebalancing and discovery (real stack)', functio
     await producer.close()
     await grown.close()
   })
+
+  it('freezes rebalancing while Redis is down, keeps mirroring, and moves nothing when Redis returns empty', async () => {
+    const leader = (await leaderUrl()) as string
+    const before = owners(await assignments(), 'ha')
+    const registered = (await listInstances(redis, keys)).map((i) => i.id).sort()
+    const topic = `${prefix}-a`
+    const producer = createSampleProducer(stack.source.plaintext, `${prefix}-r`, 2)
+    await createTopic(stack.source.plaintext, `${prefix}-r`, 2)
+    await waitFor('the new topic assigned', async () => [...owners(await assignments(), 'ha').keys()].some((k) => k.startsWith(`${prefix}-r/`)))
+    stack.processes.redis.kill('SIGSTOP')
+    try {
+      const ready = await waitFor('readyz to report Redis down and rebalancing frozen', async () => {
+        const r = await http('GET', `${leader}/readyz`)
+        return r.status === 503 && String(r.body.checks.rebalancing ?? '').includes('frozen') ? r.body : undefined
+      }, 30000)
+      expect(ready.checks.redis).to.match(/unreachable/)
+      const metrics = (await http('GET', `${leader}/metrics`)).text
+      expect(metrics).to.match(/ferry_controller_rebalance_frozen\{[^}]*\} 1/)
+      await producer.send(200)
+      await waitFor('records mirrored while Redis is down', async () => (await topicEnd(stack.target.plaintext, `${prefix}-r`)) === 200, 60000)
+    } finally {
+      stack.processes.redis.kill('SIGCONT')
+    }
+    // Now lose Redis' data altogether: every lease is gone until its owner's next heartbeat.
+    await stack.processes.redis.restart()
+    await waitFor(`${registered.join(', ')} registered again`, async () => (await listInstances(redis, keys)).map((i) => i.id).sort().join() === registered.join(), 30000)
+    await waitFor('readyz healthy again', async () => (await http('GET', `${leader}/readyz`)).status === 200, 30000)
+    const after = owners(await assignments(), 'ha')
+    for (const [partition, worker] of before) if (partition.startsWith(`${topic}/`)) expect(after.get(partition), partition).to.equal(worker)
+    await producer.close()
+  })
 })
