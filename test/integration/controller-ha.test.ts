@@ -10,6 +10,7 @@ import type { LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import type { AssignmentRecord } from '../../common/store.js'
+import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
 import { addPartitions, createSampleProducer, createTopic, readAll, topicEnd, verifyNothingLost } from './kafka-helpers.js'
 
@@ -234,5 +235,21 @@ describe('controller: failover, rebalancing and discovery (real stack)', functio
     const after = owners(await assignments(), 'ha')
     for (const [partition, worker] of before) if (partition.startsWith(`${topic}/`)) expect(after.get(partition), partition).to.equal(worker)
     await producer.close()
+  })
+
+  it('drops a deleted source topic from the assignment and reports it in the group status', async () => {
+    const topic = `${prefix}-gone`
+    await createTopic(stack.source.plaintext, topic, 2)
+    await waitFor('the topic assigned', async () => [...owners(await assignments(), 'ha').keys()].some((k) => k.startsWith(`${topic}/`)))
+    const admin = new Kafka({ brokers: [stack.source.plaintext], logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    await admin.deleteTopics({ topics: [topic] })
+    await admin.disconnect()
+    await waitFor('the topic gone from the assignment', async () => ![...owners(await assignments(), 'ha').keys()].some((k) => k.startsWith(`${topic}/`)), 30000)
+    const status = await waitFor('the drop reported', async () => {
+      const body = (await http('GET', `${await anyUrl()}/v1/groups/ha`)).body
+      return (body.status.droppedTopics as string[] | undefined)?.includes(topic) ? body : undefined
+    }, 30000)
+    expect(Object.keys(status.status.topics)).not.to.include(topic)
   })
 })
