@@ -15,15 +15,17 @@ import { startBootstrap, type ChildRole } from '../bootstrap/bootstrap.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import { createLogger, type Logger } from '../common/logger.js'
 import { loadProcessConfig, type ProcessConfig } from '../common/process-config.js'
+import type { AuditReport } from '../controller/audit.js'
 import { startController } from '../controller/controller.js'
 import { startWorker } from '../worker/worker.js'
 
-const USAGE = `usage: ferry <controller|worker|bootstrap|render> [flags]
+const USAGE = `usage: ferry <controller|worker|bootstrap|render|audit> [flags]
   common flags: --zookeeper host:port  --redis redis://host:port  --deployment name  --id name
                 --zone z  --dc d  --lease-ttl-ms n  --zk-session-timeout-ms n
   controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --max-moves-per-pass n
   bootstrap:    --role worker|controller  (then the flags of that role)
-  render:       see "ferry render --help"`
+  render:       see "ferry render --help"
+  audit:        --controller URL --group NAME [--from T] [--to T] [--bucket-ms N] [--json]`
 
 const PROCESS_FLAGS = {
   zookeeper: { type: 'string' },
@@ -141,6 +143,37 @@ async function runBootstrap(args: string[]): Promise<void> {
   onShutdown(logger, () => bootstrap.stop())
 }
 
+/** `ferry audit --controller URL --group NAME [--from T] [--to T] [--bucket-ms N]`: exit 1 when records are missing. */
+async function runAudit(args: string[]): Promise<number> {
+  let values
+  try {
+    values = parseArgs({ args, strict: true, options: { controller: { type: 'string' }, group: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, 'bucket-ms': { type: 'string' }, json: { type: 'boolean' } } }).values
+  } catch (error) {
+    throw new FerryError('INVALID_INPUT', `${errorMessage(error)}\nusage: ferry audit --controller URL --group NAME [--from T] [--to T] [--bucket-ms N] [--json]`)
+  }
+  const controller = values.controller ?? process.env.FERRY_CONTROLLER
+  if (!controller || !values.group) throw new FerryError('INVALID_INPUT', 'ferry audit needs --controller URL (or FERRY_CONTROLLER) and --group NAME')
+  const query = new URLSearchParams()
+  if (values.from) query.set('from', values.from)
+  if (values.to) query.set('to', values.to)
+  if (values['bucket-ms']) query.set('bucketMs', values['bucket-ms'])
+  const response = await fetch(`${controller.replace(/\/$/, '')}/v1/groups/${encodeURIComponent(values.group)}/audit?${query.toString()}`)
+  const body = (await response.json()) as { error?: { message: string } } & Partial<AuditReport>
+  if (!response.ok) throw new FerryError('INVALID_INPUT', `audit failed (${response.status}): ${body.error?.message ?? 'unknown error'}`)
+  const report = body as AuditReport
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+  } else {
+    process.stdout.write(`audit of "${report.group}" ${new Date(report.fromMs).toISOString()} .. ${new Date(report.toMs).toISOString()}\n`)
+    for (const t of report.topics) {
+      process.stdout.write(`  ${t.topic} -> ${t.targetTopic}: source ${t.source}, target ${t.target}, missing ${t.missing}, duplicates ${t.duplicates}, dead-lettered ${t.deadLettered}\n`)
+      for (const b of t.buckets) if (b.missing > 0 || b.duplicates > 0) process.stdout.write(`    ${new Date(b.start).toISOString()}: source ${b.source}, target ${b.target}, missing ${b.missing}, duplicates ${b.duplicates}\n`)
+    }
+    process.stdout.write(`total: source ${report.source}, target ${report.target}, missing ${report.missing}, duplicates ${report.duplicates}, dead-lettered ${report.deadLettered}\n`)
+  }
+  return report.missing > 0 ? 1 : 0
+}
+
 async function runRender(args: string[]): Promise<number> {
   const { runConfiguratorCli } = await import('../configurator/index.js')
   return runConfiguratorCli(args)
@@ -160,6 +193,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
       return undefined
     case 'render':
       return runRender(args)
+    case 'audit':
+      return runAudit(args)
     default:
       process.stderr.write(`${command === undefined || command === '--help' ? '' : `ferry: unknown command "${command}"\n`}${USAGE}\n`)
       return command === '--help' ? 0 : 2

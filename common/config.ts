@@ -118,6 +118,13 @@ export const topicGroupSchema = z
     zone: z.string().min(1).optional(),
     /** Only workers in this data centre may mirror the group. */
     dc: z.string().min(1).optional(),
+    /**
+     * A record the target refuses (too large, invalid, not authorised): `stop` the partition
+     * there and report it (default), or write it to the dead-letter topic and go on.
+     */
+    onRejectedRecord: z.enum(['stop', 'dead-letter']).default('stop'),
+    /** Dead-letter topic on the target; default `_ferry.<group>.dead-letter`. */
+    deadLetterTopic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'is not a valid Kafka topic name').optional(),
   })
   .strict()
   .superRefine((group, ctx) => {
@@ -179,6 +186,10 @@ export function targetTopicName(group: Pick<TopicGroupSpec, 'rename'>, sourceTop
   const mapped = group.rename?.map?.[sourceTopic]
   if (mapped !== undefined) return mapped
   return `${group.rename?.prefix ?? ''}${sourceTopic}`
+}
+
+export function deadLetterTopicName(group: Pick<TopicGroupSpec, 'name' | 'deadLetterTopic'>): string {
+  return group.deadLetterTopic ?? `_ferry.${group.name}.dead-letter`
 }
 
 /** Whether a source topic belongs to a group (explicit list, or whole-name regex match). */

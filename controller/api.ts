@@ -17,6 +17,9 @@ import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import type { Election } from './election.js'
 import type { Reconciler } from './reconciler.js'
+import { auditGroup } from './audit.js'
+import { discoverPartitions } from './discovery.js'
+import { Gauge } from 'prom-client'
 
 export interface ApiDeps {
   store: Store
@@ -40,6 +43,7 @@ export interface ReportedPartition {
   state?: string
   error?: { code: string; message: string }
   recordsMirrored?: number
+  deadLettered?: number
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>
@@ -164,6 +168,7 @@ export function createApi(deps: ApiDeps): express.Express {
           worker,
           state: report?.worker === worker ? (report.state ?? 'unknown') : 'starting',
           position: report?.worker === worker ? (report.position ?? null) : null,
+          deadLettered: report?.worker === worker ? (report.deadLettered ?? 0) : 0,
           ...(report?.worker === worker && report.error ? { error: report.error } : {}),
         })
       }
@@ -231,6 +236,51 @@ export function createApi(deps: ApiDeps): express.Express {
       logger.info({ event: 'controller.group_created', group: group.name, state: record.state }, 'topic group created')
       deps.reconciler.trigger()
       res.status(201).json({ name: group.name, state: record.state, spec: record.spec })
+    }),
+  )
+  const auditMissing = new Gauge({ name: 'ferry_audit_missing_records', help: 'Records at the source missing at the target, by the last audit of the group', labelNames: ['group'], registers: [deps.registry] })
+  const auditDuplicates = new Gauge({ name: 'ferry_audit_duplicate_records', help: 'Extra copies at the target, by the last audit of the group', labelNames: ['group'], registers: [deps.registry] })
+  const timeParam = (req: Request, name: string, fallback: number): number => {
+    const raw = req.query[name]
+    if (raw === undefined) return fallback
+    const text = String(raw)
+    const value = /^\d+$/.test(text) ? Number(text) : Date.parse(text)
+    if (!Number.isFinite(value)) {
+      throw new FerryError('INVALID_INPUT', `${name} must be milliseconds since the epoch or an ISO-8601 time, got "${text}"`, { details: [{ field: name, message: 'not a time' }] })
+    }
+    return value
+  }
+  app.get(
+    '/v1/groups/:name/audit',
+    route(async (req, res) => {
+      const name = param(req, 'name')
+      const group = await store.getGroup(name)
+      if (group === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
+      const now = Date.now()
+      const fromMs = timeParam(req, 'from', now - 3600000)
+      const toMs = timeParam(req, 'to', now)
+      const bucketMs = timeParam(req, 'bucketMs', 60000)
+      if (toMs <= fromMs) throw new FerryError('INVALID_INPUT', `to (${toMs}) must be after from (${fromMs})`, { details: [{ field: 'to', message: 'must be after from' }] })
+      if (bucketMs < 1000) throw new FerryError('INVALID_INPUT', 'bucketMs must be at least 1000', { details: [{ field: 'bucketMs', message: 'must be at least 1000' }] })
+      const spec = group.value.spec
+      const [source, target] = await Promise.all([store.getCluster(spec.sourceCluster), store.getCluster(spec.targetCluster)])
+      if (source === null || target === null) throw new FerryError('CLUSTER_NOT_FOUND', `a cluster of group "${name}" is not registered`)
+      // What the group covers on the source now, also when it is stopped.
+      const topics = Object.keys((await discoverPartitions(spec, deps.admins.get(source.value))).topics)
+      const report = await auditGroup({
+        group: spec,
+        topics,
+        source: { cluster: source.value, admin: deps.admins.get(source.value) },
+        target: { cluster: target.value, admin: deps.admins.get(target.value) },
+        fromMs,
+        toMs,
+        bucketMs,
+        logger,
+      })
+      auditMissing.set({ group: name }, report.missing)
+      auditDuplicates.set({ group: name }, report.duplicates)
+      logger.info({ event: 'controller.audit', group: name, source: report.source, target: report.target, missing: report.missing, duplicates: report.duplicates }, 'audit done')
+      res.json(report)
     }),
   )
   app.get(

@@ -6,12 +6,13 @@
  * resumes exactly where its previous owner's acknowledged data ends.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
+import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import { MIRRORED_TOPIC_CONFIGS } from '../common/kafka/admin.js'
 import type { CheckpointStore } from '../common/kafka/checkpoint-store.js'
-import { createSourceConsumer, partitionKey, type PartitionStart, type SourceBatch, type SourceConsumer } from '../common/kafka/source-consumer.js'
+import { PartialBatchError, createSourceConsumer, partitionKey, type PartitionStart, type SourceBatch, type SourceConsumer } from '../common/kafka/source-consumer.js'
+import { recordIdentity } from '../common/record-identity.js'
 import type { TargetProducer, TargetRecord } from '../common/kafka/target-producer.js'
 import type { Logger } from '../common/logger.js'
 import type { AssignedPartition } from '../common/store.js'
@@ -28,6 +29,8 @@ export interface PartitionStatus {
   /** Next source offset to mirror. */
   position?: number
   recordsMirrored: number
+  /** Records the target refused that went to the dead-letter topic. */
+  deadLettered: number
   /** Smoothed rates over recent status calls. */
   bytesPerSec: number
   recordsPerSec: number
@@ -72,6 +75,7 @@ export interface MirrorMetrics {
   bytes: Counter<'group'>
   batches: Counter<'group'>
   errors: Counter<'group' | 'code'>
+  deadLettered: Counter<'group'>
   position: Gauge<'group' | 'topic' | 'partition'>
 }
 
@@ -81,6 +85,7 @@ export function createMirrorMetrics(registry: Registry): MirrorMetrics {
     bytes: new Counter({ name: 'ferry_worker_bytes_total', help: 'Key + value bytes mirrored', labelNames: ['group'], registers: [registry] }),
     batches: new Counter({ name: 'ferry_worker_batches_total', help: 'Batches mirrored', labelNames: ['group'], registers: [registry] }),
     errors: new Counter({ name: 'ferry_worker_errors_total', help: 'Mirroring failures by error code', labelNames: ['group', 'code'], registers: [registry] }),
+    deadLettered: new Counter({ name: 'ferry_worker_dead_lettered_total', help: 'Records the target refused, written to the dead-letter topic', labelNames: ['group'], registers: [registry] }),
     position: new Gauge({ name: 'ferry_worker_partition_position', help: 'Next source offset to mirror', labelNames: ['group', 'topic', 'partition'], registers: [registry] }),
   }
 }
@@ -112,6 +117,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   const retryTimers = new Map<string, NodeJS.Timeout>()
   const retryAttempts = new Map<string, number>()
   let targetChecked = new Map<string, number>()
+  let deadLetterReady = false
   const bytesMirrored = new Map<string, number>()
   const rateSamples = new Map<string, { at: number; bytes: number; records: number }>()
 
@@ -145,7 +151,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const key = partitionKey(topic, partition)
     let status = statuses.get(key)
     if (status === undefined) {
-      status = { group: group.name, topic, partition, targetTopic: targetTopicName(group, topic), state: 'starting', recordsMirrored: 0, bytesPerSec: 0, recordsPerSec: 0 }
+      status = { group: group.name, topic, partition, targetTopic: targetTopicName(group, topic), state: 'starting', recordsMirrored: 0, deadLettered: 0, bytesPerSec: 0, recordsPerSec: 0 }
       statuses.set(key, status)
     }
     return status
@@ -263,22 +269,94 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       }
     })
     if (limiter) await limiter.take(bytes)
-    await deps.producer.send(records)
+    try {
+      await deps.producer.send(records)
+    } catch (error) {
+      if (!(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') throw error
+      await mirrorOneByOne(batch, records)
+      return
+    }
     const last = batch.records[batch.records.length - 1]
     if (last === undefined) return
-    const next = last.offset + 1
+    await recordProgress(batch, last.offset + 1, records.length, bytes)
+  }
+
+  /**
+   * The target refused the batch: find the record(s) it refuses by sending one at a time. With
+   * `stop`, everything before the first refused record is mirrored and checkpointed and the
+   * partition stops at that offset; with `dead-letter`, refused records go to the dead-letter
+   * topic (metadata and headers, no value if the value was the problem) and mirroring goes on.
+   */
+  const mirrorOneByOne = async (batch: SourceBatch, records: TargetRecord[]): Promise<void> => {
+    let done = 0
+    let doneBytes = 0
+    for (const [index, record] of records.entries()) {
+      const source = batch.records[index] as SourceBatch['records'][number]
+      try {
+        await deps.producer.send([record])
+      } catch (error) {
+        if (!(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') {
+          if (done > 0) await recordProgress(batch, source.offset, done, doneBytes)
+          throw new PartialBatchError(source.offset, error)
+        }
+        const reason = `record at offset ${source.offset} of ${batch.topic}[${batch.partition}] (${(source.value?.length ?? 0) + (source.key?.length ?? 0)} bytes) was rejected by target cluster "${deps.target.name}": ${String(error.context.kafkaError ?? error.message)}`
+        if (group.onRejectedRecord !== 'dead-letter') {
+          if (done > 0) await recordProgress(batch, source.offset, done, doneBytes)
+          throw new PartialBatchError(source.offset, new FerryError('TARGET_REJECTED', reason, { cause: error, context: { group: group.name, topic: batch.topic, partition: batch.partition, offset: source.offset } }))
+        }
+        await deadLetter(batch, source, String(error.context.kafkaError ?? 'REJECTED'))
+        log.warn({ event: 'worker.record_dead_lettered', topic: batch.topic, partition: batch.partition, offset: source.offset, reason: error.context.kafkaError }, 'record dead-lettered')
+      }
+      done++
+      doneBytes += (source.key?.length ?? 0) + (source.value?.length ?? 0)
+    }
+    const last = batch.records[batch.records.length - 1]
+    if (last !== undefined) await recordProgress(batch, last.offset + 1, done, doneBytes)
+  }
+
+  const deadLetter = async (batch: SourceBatch, source: SourceBatch['records'][number], reason: string): Promise<void> => {
+    const dlq = deadLetterTopicName(group)
+    if (!deadLetterReady) {
+      await deps.targetAdmin.createTopic({ topic: dlq, partitions: 1 })
+      deadLetterReady = true
+    }
+    const tooLarge = reason === 'MESSAGE_TOO_LARGE' || reason === 'RECORD_LIST_TOO_LARGE'
+    await deps.producer.send([
+      {
+        topic: dlq,
+        key: source.key,
+        value: tooLarge ? null : source.value,
+        headers: {
+          ...source.headers,
+          'ferry.source.cluster': deps.source.name,
+          'ferry.source.topic': batch.topic,
+          'ferry.source.partition': String(batch.partition),
+          'ferry.source.offset': String(source.offset),
+          'ferry.source.timestamp': source.timestamp,
+          'ferry.source.value-bytes': String(source.value?.length ?? 0),
+          'ferry.source.id': recordIdentity(batch.partition, source),
+          'ferry.error': reason,
+        },
+        timestamp: source.timestamp,
+      },
+    ])
+    deps.metrics.deadLettered.inc({ group: group.name })
+    statusOf(batch.topic, batch.partition).deadLettered += 1
+  }
+
+  const recordProgress = async (batch: SourceBatch, next: number, count: number, bytes: number): Promise<void> => {
     // Only after the target acknowledged the data: at-least-once.
     await deps.checkpoints.write(deps.producer, group.name, [{ topic: batch.topic, partition: batch.partition, offset: next }])
     const status = statusOf(batch.topic, batch.partition)
     status.position = next
-    status.recordsMirrored += records.length
+    status.recordsMirrored += count
     bytesMirrored.set(partitionKey(batch.topic, batch.partition), (bytesMirrored.get(partitionKey(batch.topic, batch.partition)) ?? 0) + bytes)
     if (status.state !== 'mirroring') {
       status.state = 'mirroring'
       delete status.error
       retryAttempts.delete(partitionKey(batch.topic, batch.partition))
     }
-    deps.metrics.records.inc({ group: group.name }, records.length)
+    deps.metrics.records.inc({ group: group.name }, count)
     deps.metrics.bytes.inc({ group: group.name }, bytes)
     deps.metrics.batches.inc({ group: group.name })
     deps.metrics.position.set({ group: group.name, topic: batch.topic, partition: String(batch.partition) }, next)
@@ -290,10 +368,13 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const status = statusOf(topic, partition)
     const attempt = (retryAttempts.get(key) ?? 0) + 1
     retryAttempts.set(key, attempt)
-    status.state = 'retrying'
+    // A refused record will be refused again unless an operator changes the target: the
+    // partition stops there (state failed) and is re-tried only at the slowest pace.
+    const rejected = ferry.code === 'TARGET_REJECTED'
+    status.state = rejected ? 'failed' : 'retrying'
     status.error = { code: ferry.code, message: ferry.message }
     deps.metrics.errors.inc({ group: group.name, code: ferry.code })
-    const delayMs = backoffMs(attempt)
+    const delayMs = rejected ? maxRetryMs : backoffMs(attempt)
     log.warn({ event: 'worker.partition_retry', topic, partition, attempt, delayMs, code: ferry.code, err: ferry.message }, 'mirroring a batch failed; retrying from the last checkpoint')
     const myIncarnation = incarnation
     clearTimeout(retryTimers.get(key))

@@ -30,6 +30,11 @@ export interface KafkaAdmin {
   /** Partition count per topic; topics that do not exist are absent from the map. */
   partitionCounts(topics: readonly string[]): Promise<Map<string, number>>
   offsets(topic: string): Promise<PartitionOffsets[]>
+  /**
+   * Per partition, the first offset whose record timestamp is at or after `timestampMs`
+   * (the high watermark when there is none).
+   */
+  offsetsForTime(topic: string, timestampMs: number): Promise<Map<number, number>>
   /** Configs set explicitly on the topic (not broker defaults). */
   topicConfigs(topic: string): Promise<Record<string, string>>
   /** Creates the topic; false when it already existed. */
@@ -125,6 +130,13 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
         const bad = offsets.find((o) => !Number.isSafeInteger(o.low) || !Number.isSafeInteger(o.high) || o.low > o.high)
         if (bad) throw new FerryError('KAFKA_ERROR', `inconsistent offsets for ${topic}[${bad.partition}]: log start ${bad.low} > high watermark ${bad.high}`, { retriable: true })
         return offsets
+      }),
+    offsetsForTime: (topic, timestampMs) =>
+      run(`find offsets of "${topic}" by time`, async (a) => {
+        const [byTime, ends] = [await a.fetchTopicOffsetsByTimestamp(topic, timestampMs), await a.fetchTopicOffsets(topic)]
+        const high = new Map(ends.map((o) => [o.partition, Number(o.high)]))
+        // kafkajs reports -1 where no record is that recent: start at the end.
+        return new Map(byTime.map((o) => [o.partition, Number(o.offset) < 0 ? (high.get(o.partition) ?? 0) : Number(o.offset)]))
       }),
     topicConfigs: (topic) =>
       run(`describe configs of "${topic}"`, async (a) => {

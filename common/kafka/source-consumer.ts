@@ -70,6 +70,20 @@ export interface SourceConsumer {
 
 const ASSIGNER_NAME = 'FerryStaticAssigner'
 
+/**
+ * Thrown by a batch handler that handled part of a batch: the partition resumes at
+ * `resumeOffset` (not at the batch start) once `resumeAt` is called.
+ */
+export class PartialBatchError extends Error {
+  constructor(
+    readonly resumeOffset: number,
+    readonly reason: unknown,
+  ) {
+    super(reason instanceof Error ? reason.message : String(reason))
+    this.name = 'PartialBatchError'
+  }
+}
+
 export function partitionKey(topic: string, partition: number): string {
   return `${topic}/${partition}`
 }
@@ -166,7 +180,12 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
           } catch (error) {
             // Stop this partition where it is; the caller decides when to try again (resumeAt).
             pause()
-            options.onPartitionError?.(batch.topic, batch.partition, error)
+            if (error instanceof PartialBatchError) {
+              positions.set(key, error.resumeOffset)
+              options.onPartitionError?.(batch.topic, batch.partition, error.reason)
+            } else {
+              options.onPartitionError?.(batch.topic, batch.partition, error)
+            }
             return
           }
           positions.set(key, last.offset + 1)

@@ -10,8 +10,31 @@ import type { Producer, Message } from 'kafkajs'
 import { Kafka } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import type { Logger } from '../logger.js'
+import { FerryError } from '../errors.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
 import type { RecordHeaders } from './source-consumer.js'
+
+/**
+ * Broker errors that refuse a record for what it is, so no retry can help: the record must be
+ * reported (and the partition stopped) or dead-lettered.
+ */
+const REJECTIONS = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_TIMESTAMP',
+  'POLICY_VIOLATION',
+  'TOPIC_AUTHORIZATION_FAILED',
+])
+
+function rejectionType(error: unknown): string | undefined {
+  for (let current = error as { type?: string; cause?: unknown; originalError?: unknown } | undefined, depth = 0; current && depth < 6; depth++) {
+    if (current.type !== undefined && REJECTIONS.has(current.type)) return current.type
+    current = (current.originalError ?? current.cause) as typeof current
+  }
+  return undefined
+}
 
 export interface TargetRecord {
   topic: string
@@ -72,6 +95,14 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
           topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
         })
       } catch (error) {
+        const rejection = rejectionType(error)
+        if (rejection !== undefined) {
+          throw new FerryError('TARGET_REJECTED', `cluster "${cluster.name}" rejected records for ${[...byTopic.keys()].join(', ')}: ${rejection}`, {
+            cause: error,
+            retriable: false,
+            context: { cluster: cluster.name, kafkaError: rejection },
+          })
+        }
         throw classifyKafkaError(error, cluster.name, `produce to ${[...byTopic.keys()].join(', ')}`)
       }
     },
