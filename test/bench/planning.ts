@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks'
 import { parseTopicGroup } from '../../common/config.js'
 import type { AssignmentRecord, Versioned } from '../../common/store.js'
 import { planAssignments, type PlanGroup, type PlanInput } from '../../controller/plan.js'
-import { writeBenchSection } from './report.js'
+import { writeSection } from '../report-section.js'
 
 const PARTITIONS = 100_000
 const WORKERS = 500
@@ -83,4 +83,4 @@ const section = [
   'No throttle (`maxMovesPerPass`) applied here: the counts are what the strategy itself moves.',
 ].join('\n')
 process.stdout.write(`${section}\n`)
-writeBenchSection('Controller planning (issue 4)', 'npm run bench:planning', section)
+writeSection('benchmarks.md', 'Ferry benchmarks', 'Controller planning (issue 4)', 'npm run bench:planning', section)

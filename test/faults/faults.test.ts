@@ -1,0 +1,232 @@
+/**
+ * The fault suite (issue 5): a steady producer feeds a topic group mirrored by two workers
+ * under two controllers; each test injects one fault, lets Ferry recover, and audits the whole
+ * stream so far: nothing may be missing. Duplicates (at-least-once) are recorded per fault in
+ * docs/reliability.md.
+ *
+ *   npm run test:faults
+ */
+import { expect } from 'chai'
+import { Redis } from 'ioredis'
+import os from 'node:os'
+import type { LocalStack } from '../../deploy/local-stack.js'
+import { createKeys } from '../../common/keys.js'
+import { listInstances } from '../../common/registry.js'
+import { FerryProcess, http, sharedStack, uniqueName, waitFor } from '../integration/harness.js'
+import { createSampleProducer, createTopic } from '../integration/kafka-helpers.js'
+import { writeSection } from '../report-section.js'
+
+const RECORDS_PER_TICK = 20
+const TICK_MS = 200
+
+describe('fault suite: nothing lost under faults (real stack)', function () {
+  this.timeout(300000)
+  let stack: LocalStack
+  let redis: Redis
+  const deployment = uniqueName('faults')
+  const keys = createKeys(deployment)
+  const procs = new Map<string, FerryProcess>()
+  const topic = uniqueName('steady')
+  // The sample producer stamps records up to an hour in the past (see kafka-helpers.ts).
+  const startedAt = Date.now() - 2 * 3600000
+  const results: Array<{ fault: string; produced: number; missing: number; duplicates: number; recoveredMs: number }> = []
+  let producer: ReturnType<typeof createSampleProducer>
+  let producing = true
+  let stopped = false
+  let loop: Promise<void>
+  let inFlight: Promise<unknown> = Promise.resolve()
+  /** Sends that failed (e.g. while the source broker restarted): their records may or may not exist. */
+  let failedSends = 0
+  let lastDuplicates = 0
+
+  const common = (): string[] => [
+    '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment,
+    '--lease-ttl-ms', '3000', '--zk-session-timeout-ms', '4000', '--rebalance-debounce-ms', '1000',
+  ]
+  const start = (id: string, role: 'worker' | 'controller'): FerryProcess => {
+    const p = new FerryProcess(`fault-${id}`, ['bootstrap', '--role', role, '--id', id, ...(role === 'controller' ? ['--port', '0'] : []), ...common()])
+    procs.set(id, p)
+    return p
+  }
+  const instances = () => listInstances(redis, keys)
+  const controllerUrls = async (): Promise<string[]> => (await instances()).filter((i) => i.role === 'controller' && i.url).map((i) => i.url as string)
+  const anyController = async (): Promise<string> => {
+    for (const url of await controllerUrls()) if ((await http('GET', `${url}/healthz`).catch(() => undefined))?.status === 200) return url
+    throw new Error('no controller answers')
+  }
+  const leader = async (): Promise<{ id: string; url: string } | undefined> => {
+    for (const i of (await instances()).filter((x) => x.role === 'controller' && x.url)) {
+      if ((await http('GET', `${i.url as string}/readyz`).catch(() => undefined))?.body?.isLeader) return { id: i.id, url: i.url as string }
+    }
+    return undefined
+  }
+  const childPid = async (id: string): Promise<number> =>
+    waitFor(`${id}'s child pid`, async () => ((await instances()).find((i) => i.id === id)?.metrics as { childPid?: number } | null)?.childPid ?? undefined)
+
+  const producedSoFar = (): number => producer.produced.reduce((a, b) => a + b, 0)
+  /** Lets the steady producer write `count` more records: the load a fault lands in. */
+  const moreTraffic = async (count: number): Promise<void> => {
+    const target = producedSoFar() + count
+    await waitFor(`${count} more records produced`, () => producedSoFar() >= target, 120000, 50)
+  }
+
+  /** Keep producing through recovery, then pause, wait until all is mirrored, audit everything, resume. */
+  const settleAndAudit = async (fault: string, faultAt: number): Promise<void> => {
+    await moreTraffic(200)
+    producing = false
+    await inFlight
+    const recovered = await waitFor(`the group to catch up after: ${fault}`, async () => {
+      const body = (await http('GET', `${await anyController()}/v1/groups/steady`)).body
+      return body?.status?.lag === 0 && body.partitions.length === 4 ? Date.now() : undefined
+    }, 180000)
+    const audit = (await http('GET', `${await anyController()}/v1/groups/steady/audit?from=${startedAt}&bucketMs=600000`)).body
+    const produced = producer.produced.reduce((a, b) => a + b, 0)
+    results.push({ fault, produced, missing: audit.missing, duplicates: audit.duplicates - lastDuplicates, recoveredMs: recovered - faultAt })
+    lastDuplicates = audit.duplicates
+    producing = true
+    if (failedSends === 0) expect(audit.source, 'the audit saw every produced record').to.equal(produced)
+    else expect(audit.source).to.be.within(produced - failedSends * RECORDS_PER_TICK, produced)
+    expect(audit.missing, `missing after ${fault}`).to.equal(0)
+  }
+
+  before(async function () {
+    this.timeout(300000)
+    stack = await sharedStack()
+    redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 2 })
+    redis.on('error', () => undefined)
+    start('c1', 'controller')
+    start('c2', 'controller')
+    start('w1', 'worker')
+    start('w2', 'worker')
+    await waitFor('two controllers and two workers', async () => (await instances()).length === 4, 90000)
+    const url = await waitFor('a leader', async () => (await leader())?.url)
+    for (const cluster of [
+      { name: 'src', bootstrapServers: [stack.source.ssl], securityProtocol: 'SSL', tls: { caFile: stack.source.caFile, certFile: stack.source.clientCertFile, keyFile: stack.source.clientKeyFile } },
+      { name: 'dst', bootstrapServers: [stack.target.plaintext] },
+    ]) {
+      expect((await http('POST', `${url}/v1/clusters`, cluster)).status).to.equal(201)
+    }
+    await createTopic(stack.source.plaintext, topic, 4)
+    producer = createSampleProducer(stack.source.plaintext, topic, 4)
+    expect((await http('POST', `${url}/v1/groups`, { name: 'steady', sourceCluster: 'src', targetCluster: 'dst', topics: [topic] })).status).to.equal(201)
+    loop = (async () => {
+      while (!stopped) {
+        // A source restart makes sends fail for a while; the producer retries until it is back.
+        if (producing) {
+          inFlight = producer.send(RECORDS_PER_TICK).catch(() => {
+            failedSends++
+          })
+          await inFlight
+        }
+        await new Promise((resolve) => setTimeout(resolve, TICK_MS))
+      }
+    })()
+    await settleAndAudit('none (baseline)', Date.now())
+  })
+
+  after(async function () {
+    this.timeout(120000)
+    stopped = true
+    await loop
+    await producer?.close().catch(() => undefined)
+    await Promise.all([...procs.values()].map((p) => p.stop(20000)))
+    redis?.disconnect()
+    const rows = results.map((r) => `| ${r.fault} | ${r.produced} | ${r.missing} | ${r.duplicates} | ${(r.recoveredMs / 1000).toFixed(1)} |`)
+    writeSection(
+      'reliability.md',
+      'Ferry reliability',
+      'At-least-once under faults (issue 5)',
+      'npm run test:faults',
+      [
+        `A steady producer (${(RECORDS_PER_TICK * 1000) / TICK_MS} records/s into 4 partitions, source read over mutual TLS), two workers, two controllers;`,
+        'after each fault production pauses until the group has caught up (lag 0), then the whole stream so far is audited.',
+        `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB. Lease TTL 3 s, ZooKeeper session 4 s, debounce 1 s.`,
+        '',
+        '| fault | records produced so far | missing | duplicates from this fault | fault to caught up (s) |',
+        '|---|---:|---:|---:|---:|',
+        ...rows,
+      ].join('\n'),
+    )
+  })
+
+  it('SIGKILL of a worker', async () => {
+    await moreTraffic(300)
+    const at = Date.now()
+    ;(procs.get('w1') as FerryProcess).kill('SIGKILL')
+    await (procs.get('w1') as FerryProcess).exited
+    start('w1', 'worker')
+    await settleAndAudit('SIGKILL of a worker (restarted)', at)
+  })
+
+  it('SIGKILL of the leader controller', async () => {
+    await moreTraffic(300)
+    const current = (await leader()) as { id: string }
+    const at = Date.now()
+    ;(procs.get(current.id) as FerryProcess).kill('SIGKILL')
+    await waitFor('a new leader', async () => {
+      const next = await leader()
+      return next !== undefined && next.id !== current.id
+    }, 30000)
+    start(current.id, 'controller')
+    await settleAndAudit('SIGKILL of the leader controller', at)
+  })
+
+  it('restart (kill -9) of the source broker', async () => {
+    await moreTraffic(300)
+    const at = Date.now()
+    await stack.processes.source.restart()
+    await settleAndAudit('kill -9 and restart of the source broker', at)
+  })
+
+  it('restart (kill -9) of the target broker', async () => {
+    await moreTraffic(300)
+    const at = Date.now()
+    await stack.processes.target.restart()
+    await settleAndAudit('kill -9 and restart of the target broker', at)
+  })
+
+  it('ZooKeeper session expiry of a worker: it stops, then recovers', async () => {
+    await moreTraffic(300)
+    const pid = await childPid('w2')
+    const at = Date.now()
+    process.kill(pid, 'SIGSTOP')
+    // Longer than the 4 s session: ZooKeeper expires it while the process is frozen.
+    await new Promise((resolve) => setTimeout(resolve, 8000))
+    process.kill(pid, 'SIGCONT')
+    await waitFor('the expired worker process to stop itself', () => {
+      try {
+        process.kill(pid, 0)
+        return false
+      } catch {
+        return true
+      }
+    }, 30000)
+    expect((procs.get('w2') as FerryProcess).log()).to.include('ZooKeeper session lost')
+    await settleAndAudit('ZooKeeper session expiry of a worker', at)
+  })
+
+  it('Redis down for 30 s and back', async () => {
+    await moreTraffic(300)
+    const at = Date.now()
+    stack.processes.redis.kill('SIGKILL')
+    // Mirroring goes on without Redis: the target keeps growing.
+    const before = producer.produced.reduce((a, b) => a + b, 0)
+    await new Promise((resolve) => setTimeout(resolve, 30000))
+    expect(producer.produced.reduce((a, b) => a + b, 0)).to.be.greaterThan(before)
+    await stack.processes.redis.restart()
+    await waitFor('instances registered again', async () => (await instances()).length === 4, 60000)
+    await settleAndAudit('Redis down 30 s (data lost) and back', at)
+  })
+
+  it('target unavailable for 60 s', async () => {
+    await moreTraffic(300)
+    const at = Date.now()
+    stack.processes.target.kill('SIGSTOP')
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 60000))
+    } finally {
+      stack.processes.target.kill('SIGCONT')
+    }
+    await settleAndAudit('target unavailable (frozen) 60 s', at)
+  })
+})
