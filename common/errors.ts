@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'TARGET_REJECTED'
   | 'SECRET_UNREADABLE'
   | 'LEASE_LOST'
+  | 'FENCED'
   | 'INTERNAL'
 
 export interface ErrorContext {

@@ -85,23 +85,28 @@ async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string
     groupId: `ferry.audit.${topic}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}`,
     logger: options.logger,
     maxWaitMs: 100,
+    // Transaction markers end a transactional topic: only batch ends show they were reached.
+    onBatchEnd: (_topic, partition, lastOffset) => {
+      const end = pending.get(partition)
+      if (end !== undefined && lastOffset + 1 >= end) pending.delete(partition)
+      if (pending.size === 0) finish()
+    },
   })
+  let finish: () => void = () => undefined
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`audit: reading ${topic} on cluster "${cluster.name}" took longer than ${readTimeoutMs} ms`)), readTimeoutMs)
+      finish = () => {
+        clearTimeout(timer)
+        resolve()
+      }
       consumer
         .start(partitions, async (batch) => {
-          const end = pending.get(batch.partition)
+          const end = pending.get(batch.partition) ?? Number.MAX_SAFE_INTEGER
           for (const record of batch.records) {
-            if (end !== undefined && record.offset >= end) break
+            if (record.offset >= end) break
             const ts = Number(record.timestamp)
             if (ts >= options.fromMs && ts < options.toMs) onRecord(batch.partition, record)
-          }
-          const last = batch.records[batch.records.length - 1]
-          if (end !== undefined && last !== undefined && last.offset + 1 >= end) pending.delete(batch.partition)
-          if (pending.size === 0) {
-            clearTimeout(timer)
-            resolve()
           }
         })
         .catch(reject)

@@ -13,7 +13,7 @@ import { MIRRORED_TOPIC_CONFIGS } from '../common/kafka/admin.js'
 import type { CheckpointStore } from '../common/kafka/checkpoint-store.js'
 import { PartialBatchError, createSourceConsumer, partitionKey, type PartitionStart, type SourceBatch, type SourceConsumer } from '../common/kafka/source-consumer.js'
 import { recordIdentity } from '../common/record-identity.js'
-import type { TargetProducer, TargetRecord } from '../common/kafka/target-producer.js'
+import { transactionalIdFor, type TargetProducer, type TargetRecord, type TransactionalProducer } from '../common/kafka/target-producer.js'
 import type { Logger } from '../common/logger.js'
 import type { AssignedPartition } from '../common/store.js'
 import { createRateLimiter, type RateLimiter } from './rate-limiter.js'
@@ -56,6 +56,8 @@ export interface MirrorTaskDeps {
    * null when unknown. Partitions outside it start from their first offset.
    */
   baseline: () => Promise<Record<string, number> | null>
+  /** Opens a transactional producer on the target (exactly-once groups). */
+  createTransactional?: (transactionalId: string) => Promise<TransactionalProducer>
   /** Retry delay bounds for a failed partition or consumer; defaults 1000 and 30000 ms. */
   minRetryMs?: number
   maxRetryMs?: number
@@ -118,6 +120,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   const retryAttempts = new Map<string, number>()
   let targetChecked = new Map<string, number>()
   let deadLetterReady = false
+  /** Exactly-once groups: one transactional producer per source partition. */
+  const txProducers = new Map<string, TransactionalProducer>()
   const bytesMirrored = new Map<string, number>()
   const rateSamples = new Map<string, { at: number; bytes: number; records: number }>()
 
@@ -269,6 +273,16 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       }
     })
     if (limiter) await limiter.take(bytes)
+    const transactional = txProducers.get(partitionKey(batch.topic, batch.partition))
+    if (transactional !== undefined) {
+      // Exactly-once: the data and the checkpoint that covers it commit together, or neither.
+      const last = batch.records[batch.records.length - 1]
+      if (last === undefined) return
+      const next = last.offset + 1
+      await transactional.sendAtomically([...records, deps.checkpoints.record(group.name, { topic: batch.topic, partition: batch.partition, offset: next })])
+      await recordProgress(batch, next, records.length, bytes, false)
+      return
+    }
     try {
       await deps.producer.send(records)
     } catch (error) {
@@ -344,9 +358,9 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     statusOf(batch.topic, batch.partition).deadLettered += 1
   }
 
-  const recordProgress = async (batch: SourceBatch, next: number, count: number, bytes: number): Promise<void> => {
+  const recordProgress = async (batch: SourceBatch, next: number, count: number, bytes: number, writeCheckpoint = true): Promise<void> => {
     // Only after the target acknowledged the data: at-least-once.
-    await deps.checkpoints.write(deps.producer, group.name, [{ topic: batch.topic, partition: batch.partition, offset: next }])
+    if (writeCheckpoint) await deps.checkpoints.write(deps.producer, group.name, [{ topic: batch.topic, partition: batch.partition, offset: next }])
     const status = statusOf(batch.topic, batch.partition)
     status.position = next
     status.recordsMirrored += count
@@ -370,6 +384,16 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     retryAttempts.set(key, attempt)
     // A refused record will be refused again unless an operator changes the target: the
     // partition stops there (state failed) and is re-tried only at the slowest pace.
+    if (ferry.code === 'FENCED') {
+      // A newer owner holds this partition's transactional id: stop here; the assignment
+      // (or a restart, which fences in turn) decides what happens next.
+      status.state = 'failed'
+      status.error = { code: ferry.code, message: ferry.message }
+      deps.metrics.errors.inc({ group: group.name, code: ferry.code })
+      log.warn({ event: 'worker.partition_fenced', topic, partition }, 'fenced by a newer owner')
+      scheduleRestart(ferry)
+      return
+    }
     const rejected = ferry.code === 'TARGET_REJECTED'
     status.state = rejected ? 'failed' : 'retrying'
     status.error = { code: ferry.code, message: ferry.message }
@@ -398,6 +422,9 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const current = consumer
     consumer = undefined
     await current?.stop()
+    const producers = [...txProducers.values()]
+    txProducers.clear()
+    await Promise.all(producers.map((p) => p.close()))
   }
 
   const startConsumer = async (): Promise<void> => {
@@ -407,7 +434,18 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       await deps.checkpoints.ensureTopic()
       targetChecked = new Map()
       const usableTopics = await ensureTargetTopics([...new Set(assigned.map((p) => p.topic))].sort())
-      const starts = await startOffsets(assigned.filter((p) => usableTopics.has(p.topic)))
+      const usable = assigned.filter((p) => usableTopics.has(p.topic))
+      if (group.delivery === 'exactly-once') {
+        if (deps.createTransactional === undefined) throw new FerryError('INVALID_CONFIG', 'exactly-once needs a transactional producer factory')
+        // Fence first, then read checkpoints: a previous owner's open transaction is aborted
+        // (and its later commits refused), so what we read is final.
+        for (const p of usable) {
+          const producer = await deps.createTransactional(transactionalIdFor(deps.deployment, group.name, p.topic, p.partition))
+          txProducers.set(partitionKey(p.topic, p.partition), producer)
+          await producer.fence()
+        }
+      }
+      const starts = await startOffsets(usable)
       if (myIncarnation !== incarnation) return
       for (const s of starts) {
         const status = statusOf(s.topic, s.partition)

@@ -12,7 +12,7 @@ import { errorMessage } from '../common/errors.js'
 import type { ClusterSpec } from '../common/config.js'
 import { createCheckpointStore } from '../common/kafka/checkpoint-store.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
-import { createTargetProducer, type TargetProducer } from '../common/kafka/target-producer.js'
+import { createTargetProducer, createTransactionalProducer, type TargetProducer } from '../common/kafka/target-producer.js'
 import type { Logger } from '../common/logger.js'
 import { createMetricsRegistry } from '../common/metrics.js'
 import { createPaths } from '../common/paths.js'
@@ -77,6 +77,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
       logger,
       metrics,
       baseline: async () => (await store.getStatus(record.spec.name))?.baseline ?? null,
+      createTransactional: (transactionalId) => createTransactionalProducer(target, transactionalId, { clientId: `ferry-${config.id}`, logger }),
     })
     return { task, producer, fingerprint }
   }

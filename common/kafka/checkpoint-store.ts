@@ -12,7 +12,7 @@ import type { ClusterSpec } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { KafkaAdmin } from './admin.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
-import type { TargetProducer } from './target-producer.js'
+import type { TargetProducer, TargetRecord } from './target-producer.js'
 
 export interface Checkpoint {
   /** Next source offset to mirror. */
@@ -34,6 +34,8 @@ export interface CheckpointStore {
   /** Every checkpoint of a group, keyed `topic/partition`. */
   read(group: string): Promise<Map<string, Checkpoint>>
   write(producer: TargetProducer, group: string, entries: readonly CheckpointEntry[]): Promise<void>
+  /** The checkpoint as a record, to be written inside a transaction with the data it covers. */
+  record(group: string, entry: CheckpointEntry): TargetRecord
 }
 
 export interface CheckpointStoreOptions {
@@ -58,7 +60,7 @@ export function checkpointKey(group: string, topic: string, partition: number): 
 export function createCheckpointStore(options: CheckpointStoreOptions): CheckpointStore {
   const topic = checkpointTopicName(options.deployment)
   const readTimeoutMs = options.readTimeoutMs ?? 60000
-  return {
+  const store: CheckpointStore = {
     topic,
     async ensureTopic() {
       await options.admin.createTopic({
@@ -81,6 +83,17 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
         await consumer.subscribe({ topics: [topic], fromBeginning: true })
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${readTimeoutMs} ms`)), readTimeoutMs)
+          // Exactly-once groups write checkpoints in transactions: the topic ends with a commit
+          // marker that no handler sees, so completion is judged from batch ends.
+          consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+            const { partition, lastOffset } = event.payload as { partition: number; lastOffset: string }
+            const high = pending.get(partition)
+            if (high !== undefined && Number(lastOffset) + 1 >= high) pending.delete(partition)
+            if (pending.size === 0) {
+              clearTimeout(timer)
+              resolve()
+            }
+          })
           consumer.on(consumer.events.CRASH, (event) => {
             clearTimeout(timer)
             reject((event.payload as { error: unknown }).error)
@@ -117,14 +130,16 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
       return result
     },
     async write(producer, group, entries) {
+      await producer.send(entries.map((e) => store.record(group, e)))
+    },
+    record(group, e) {
       const at = new Date().toISOString()
-      await producer.send(
-        entries.map((e) => ({
-          topic,
-          key: checkpointKey(group, e.topic, e.partition),
-          value: JSON.stringify({ offset: e.offset, sourceCluster: options.sourceCluster, worker: options.worker, at } satisfies Checkpoint),
-        })),
-      )
+      return {
+        topic,
+        key: checkpointKey(group, e.topic, e.partition),
+        value: JSON.stringify({ offset: e.offset, sourceCluster: options.sourceCluster, worker: options.worker, at } satisfies Checkpoint),
+      }
     },
   }
+  return store
 }

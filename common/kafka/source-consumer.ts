@@ -58,6 +58,12 @@ export interface SourceConsumerOptions {
   onPartitionError?: (topic: string, partition: number, error: unknown) => void
   /** The consumer died and will not restart by itself. */
   onCrash?: (error: unknown) => void
+  /**
+   * After every fetched batch, even one that held only transaction markers or aborted records
+   * (those never reach the handler): the last offset it covered. Lets a reader that stops at a
+   * high watermark see that it got there.
+   */
+  onBatchEnd?: (topic: string, partition: number, lastOffset: number) => void
 }
 
 export interface SourceConsumer {
@@ -146,6 +152,13 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
           created.seek({ topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), offset: String(offset) })
         }
       })
+      if (options.onBatchEnd) {
+        const onBatchEnd = options.onBatchEnd
+        created.on(created.events.END_BATCH_PROCESS, (event) => {
+          const { topic, partition, lastOffset } = event.payload as { topic: string; partition: number; lastOffset: string }
+          onBatchEnd(topic, partition, Number(lastOffset))
+        })
+      }
       created.on(created.events.CRASH, (event) => {
         const { error, restart } = event.payload as { error: unknown; restart: boolean }
         options.logger.error({ event: 'source.consumer_crash', err: errorMessage(error), restart }, 'source consumer crashed')

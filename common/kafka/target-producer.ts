@@ -76,18 +76,7 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
   return {
     async send(records) {
       if (records.length === 0) return
-      const byTopic = new Map<string, Message[]>()
-      for (const r of records) {
-        const messages = byTopic.get(r.topic) ?? []
-        messages.push({
-          key: r.key,
-          value: r.value,
-          ...(r.partition === undefined ? {} : { partition: r.partition }),
-          ...(r.headers === undefined ? {} : { headers: r.headers }),
-          ...(r.timestamp === undefined ? {} : { timestamp: r.timestamp }),
-        })
-        byTopic.set(r.topic, messages)
-      }
+      const byTopic = groupByTopic(records)
       try {
         await producer.sendBatch({
           acks: -1,
@@ -95,16 +84,105 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
           topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
         })
       } catch (error) {
-        const rejection = rejectionType(error)
-        if (rejection !== undefined) {
-          throw new FerryError('TARGET_REJECTED', `cluster "${cluster.name}" rejected records for ${[...byTopic.keys()].join(', ')}: ${rejection}`, {
-            cause: error,
-            retriable: false,
-            context: { cluster: cluster.name, kafkaError: rejection },
-          })
-        }
-        throw classifyKafkaError(error, cluster.name, `produce to ${[...byTopic.keys()].join(', ')}`)
+        throw produceError(error, cluster.name, [...byTopic.keys()])
       }
+    },
+    async close() {
+      await producer.disconnect().catch(() => undefined)
+    },
+  }
+}
+
+function groupByTopic(records: readonly TargetRecord[]): Map<string, Message[]> {
+  const byTopic = new Map<string, Message[]>()
+  for (const r of records) {
+    const messages = byTopic.get(r.topic) ?? []
+    messages.push({
+      key: r.key,
+      value: r.value,
+      ...(r.partition === undefined ? {} : { partition: r.partition }),
+      ...(r.headers === undefined ? {} : { headers: r.headers }),
+      ...(r.timestamp === undefined ? {} : { timestamp: r.timestamp }),
+    })
+    byTopic.set(r.topic, messages)
+  }
+  return byTopic
+}
+
+function produceError(error: unknown, cluster: string, topics: readonly string[]): FerryError {
+  const rejection = rejectionType(error)
+  if (rejection !== undefined) {
+    return new FerryError('TARGET_REJECTED', `cluster "${cluster}" rejected records for ${topics.join(', ')}: ${rejection}`, {
+      cause: error,
+      retriable: false,
+      context: { cluster, kafkaError: rejection },
+    })
+  }
+  const chain = JSON.stringify(String((error as Error)?.message ?? error)) + String((error as { type?: string })?.type ?? '')
+  if (/PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|fenced/i.test(chain)) {
+    return new FerryError('FENCED', `cluster "${cluster}": this transactional producer was fenced by a newer owner of the partition`, { cause: error, retriable: false, context: { cluster } })
+  }
+  return classifyKafkaError(error, cluster, `produce to ${topics.join(', ')}`)
+}
+
+/**
+ * A transactional producer for exactly-once groups: `sendAtomically` writes records (data plus
+ * the checkpoint) in one transaction. One per source partition, with a transactional id derived
+ * from deployment, group and source partition: whoever owns the partition next opens the same
+ * id, and the broker fences the previous owner (its open transaction is aborted, its commits
+ * fail with FENCED).
+ */
+export interface TransactionalProducer {
+  readonly transactionalId: string
+  /** Opens (and thereby fences) the transactional id; call before reading checkpoints. */
+  fence(): Promise<void>
+  sendAtomically(records: readonly TargetRecord[]): Promise<void>
+  close(): Promise<void>
+}
+
+export function transactionalIdFor(deployment: string, group: string, topic: string, partition: number): string {
+  return `ferry.${deployment}.${group}.${topic}.${partition}`
+}
+
+export async function createTransactionalProducer(cluster: ClusterSpec, transactionalId: string, options: TargetProducerOptions): Promise<TransactionalProducer> {
+  const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger }))
+  const producer: Producer = kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    transactionTimeout: 60000,
+    retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10000 },
+  })
+  try {
+    await producer.connect()
+  } catch (error) {
+    await producer.disconnect().catch(() => undefined)
+    throw classifyKafkaError(error, cluster.name, 'connect transactional producer')
+  }
+  const inTransaction = async (topics: readonly string[], fn: (txn: Awaited<ReturnType<Producer['transaction']>>) => Promise<void>): Promise<void> => {
+    // The first transaction() runs InitProducerId: it fences older producers with this id.
+    const txn = await producer.transaction().catch((error: unknown) => {
+      throw produceError(error, cluster.name, topics)
+    })
+    try {
+      await fn(txn)
+      await txn.commit()
+    } catch (error) {
+      if (txn.isActive()) await txn.abort().catch(() => undefined)
+      throw error instanceof FerryError ? error : produceError(error, cluster.name, topics)
+    }
+  }
+  return {
+    transactionalId,
+    async fence() {
+      await inTransaction([], async () => undefined)
+    },
+    async sendAtomically(records) {
+      const byTopic = groupByTopic(records)
+      await inTransaction([...byTopic.keys()], async (txn) => {
+        await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+      })
     },
     async close() {
       await producer.disconnect().catch(() => undefined)

@@ -134,4 +134,31 @@ describe('audit and refused records (real stack)', function () {
     expect(row.state).to.equal('mirroring')
     expect(row.position).to.equal(20)
   })
+
+  it('exactly-once: after a worker is SIGKILLed mid-stream, read_committed readers see every record once', async () => {
+    const topic = uniqueName('eos')
+    await createTopic(stack.source.plaintext, topic, 3)
+    const producer = createSampleProducer(stack.source.plaintext, topic, 3)
+    const from = Date.now() - 2 * 3600000
+    await producer.send(1500)
+    const created = await api('POST', '/v1/groups', { name: 'eos', sourceCluster: 'src', targetCluster: 'dst', topics: [topic], rename: { prefix: 'eos.' }, delivery: 'exactly-once' })
+    expect(created.status, created.text).to.equal(201)
+    await waitFor('mirroring under way', async () => (await topicEnd(stack.target.plaintext, `eos.${topic}`)) > 0, 60000)
+    const producing = (async () => {
+      for (let i = 0; i < 10; i++) await producer.send(150)
+    })()
+    const worker = procs[1] as FerryProcess
+    worker.kill('SIGKILL')
+    await worker.exited
+    await producing
+    const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '3000']
+    procs[1] = new FerryProcess('dlv-w1-again', ['bootstrap', '--role', 'worker', '--id', 'w1', ...common])
+    await waitFor('every partition mirrored to the end', async () => {
+      const body = (await api('GET', '/v1/groups/eos')).body
+      return body?.status?.lag === 0 && body.partitions.length === 3
+    }, 120000)
+    const audit = (await api('GET', `/v1/groups/eos/audit?from=${from}`)).body
+    expect(audit).to.include({ source: 3000, target: 3000, missing: 0, duplicates: 0 })
+    await producer.close()
+  })
 })

@@ -37,6 +37,16 @@ export async function readAll(brokers: string, topic: string): Promise<Map<numbe
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`reading ${topic} timed out`)), 60000)
+    // Batch ends also cover transaction markers, which never reach eachBatch.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      const { partition, lastOffset } = event.payload as { partition: number; lastOffset: string }
+      const high = pending.get(partition)
+      if (high !== undefined && Number(lastOffset) + 1 >= high) pending.delete(partition)
+      if (pending.size === 0) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
     void consumer.run({
       eachBatch: async ({ batch }) => {
         const rows = result.get(batch.partition) ?? []
