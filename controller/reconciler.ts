@@ -102,6 +102,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let debounceTimer: NodeJS.Timeout | undefined
   const leaseTtlMs = options.leaseTtlMs ?? 10000
   let holdUntil = 0
+  let massDisappearance = false
   election.on('elected', () => {
     holdUntil = Math.max(holdUntil, now() + leaseTtlMs)
   })
@@ -232,7 +233,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       }
       const stableForMs = now() - membershipChangedAt
       // The hold only matters when some assigned worker is not (yet) seen in the registry.
-      const unseenOwner = [...snap.current].some(([worker, record]) => record.value.partitions.length > 0 && !snap.workerIds.includes(worker))
+      const owners = [...snap.current].filter(([, record]) => record.value.partitions.length > 0).map(([worker]) => worker)
+      const unseen = owners.filter((worker) => !snap.workerIds.includes(worker))
+      const unseenOwner = unseen.length > 0
+      // Most of the fleet vanishing at once looks like a registry that lost its data (a Redis
+      // restart without persistence), not like mass death: wait one lease TTL for heartbeats.
+      if (owners.length > 0 && unseen.length * 2 > owners.length && !massDisappearance) {
+        massDisappearance = true
+        holdUntil = Math.max(holdUntil, now() + leaseTtlMs)
+        logger.warn({ event: 'controller.mass_disappearance', unseen: unseen.length, owners: owners.length, holdMs: leaseTtlMs }, 'most assigned workers vanished from the registry at once; holding moves for one lease TTL')
+      } else if (unseen.length * 2 <= owners.length) {
+        massDisappearance = false
+      }
       const waitMs = Math.max(debounceMs - stableForMs, unseenOwner ? holdUntil - now() : 0)
       const { plan, current, statuses, newStatuses } = snap
 

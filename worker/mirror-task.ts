@@ -245,8 +245,11 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
           deps.metrics.errors.inc({ group: group.name, code: 'RETENTION_GAP' })
           offset = range.low
         } else if (checkpoint.offset > range.high) {
-          log.error({ event: 'worker.checkpoint_ahead', topic, partition: p.partition, checkpoint: checkpoint.offset, high: range.high }, 'checkpoint is past the source end (topic recreated?); resuming from the end')
-          offset = range.high
+          // The source partition is shorter than what was mirrored: the topic was deleted and
+          // recreated (or truncated). Its records are new: copy them all rather than skip any.
+          log.error({ event: 'worker.checkpoint_ahead', topic, partition: p.partition, checkpoint: checkpoint.offset, high: range.high }, 'checkpoint is past the source end (topic recreated?); mirroring the partition from its start')
+          deps.metrics.errors.inc({ group: group.name, code: 'CHECKPOINT_AHEAD' })
+          offset = range.low
         } else {
           offset = checkpoint.offset
         }
@@ -318,7 +321,13 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
           if (done > 0) await recordProgress(batch, source.offset, done, doneBytes)
           throw new PartialBatchError(source.offset, new FerryError('TARGET_REJECTED', reason, { cause: error, context: { group: group.name, topic: batch.topic, partition: batch.partition, offset: source.offset } }))
         }
-        await deadLetter(batch, source, String(error.context.kafkaError ?? 'REJECTED'))
+        try {
+          await deadLetter(batch, source, String(error.context.kafkaError ?? 'REJECTED'))
+        } catch (dlqError) {
+          // Keep what was done; the partition waits at this record instead of redoing the prefix.
+          if (done > 0) await recordProgress(batch, source.offset, done, doneBytes)
+          throw new PartialBatchError(source.offset, dlqError)
+        }
         log.warn({ event: 'worker.record_dead_lettered', topic: batch.topic, partition: batch.partition, offset: source.offset, reason: error.context.kafkaError }, 'record dead-lettered')
       }
       done++
@@ -402,15 +411,13 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     log.warn({ event: 'worker.partition_retry', topic, partition, attempt, delayMs, code: ferry.code, err: ferry.message }, 'mirroring a batch failed; retrying from the last checkpoint')
     const myIncarnation = incarnation
     clearTimeout(retryTimers.get(key))
-    retryTimers.set(
-      key,
-      setTimeout(() => {
-        retryTimers.delete(key)
-        if (myIncarnation !== incarnation || consumer === undefined) return
-        const position = consumer.positions().get(key)
-        if (position !== undefined) consumer.resumeAt(topic, partition, position)
-      }, delayMs),
-    )
+    const retry = (): void => {
+      retryTimers.delete(key)
+      if (myIncarnation !== incarnation || consumer === undefined) return
+      const position = consumer.positions().get(key)
+      if (position !== undefined && !consumer.resumeAt(topic, partition, position)) retryTimers.set(key, setTimeout(retry, minRetryMs))
+    }
+    retryTimers.set(key, setTimeout(retry, delayMs))
   }
 
   const stopConsumer = async (): Promise<void> => {

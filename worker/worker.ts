@@ -155,7 +155,12 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   // Without its session the worker cannot see assignment changes: it may already have lost
   // these partitions to another worker, so it stops mirroring (self-fencing) and exits.
   zk.onSessionLost((reason) => {
-    void worker.stop().finally(() => options.onFatal(`ZooKeeper session lost: ${reason}`))
+    // Requests queued on the dead session never complete, so the drain gets a hard deadline.
+    const deadline = setTimeout(() => options.onFatal(`ZooKeeper session lost: ${reason} (drain timed out)`), 10000)
+    void worker.stop().finally(() => {
+      clearTimeout(deadline)
+      options.onFatal(`ZooKeeper session lost: ${reason}`)
+    })
   })
   await worker.sync()
   const resync = (): void => {

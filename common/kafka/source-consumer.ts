@@ -70,7 +70,8 @@ export interface SourceConsumer {
   start(partitions: readonly PartitionStart[], handler: (batch: SourceBatch) => Promise<void>): Promise<void>
   /** Next offset to read for each consumed partition, keyed `topic/partition`. */
   positions(): ReadonlyMap<string, number>
-  resumeAt(topic: string, partition: number, offset: number): void
+  /** Seeks and resumes a paused partition; false when the consumer cannot right now (try later). */
+  resumeAt(topic: string, partition: number, offset: number): boolean
   stop(): Promise<void>
 }
 
@@ -147,6 +148,11 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
       // Synchronous on purpose: kafkajs emits GROUP_JOIN after SyncGroup and before the first
       // fetch, so seeks made here are in place before anything is read.
       created.on(created.events.GROUP_JOIN, () => {
+        // A join still in flight when stop() ran: kafkajs would start fetching for nobody.
+        if (stopped) {
+          void created.disconnect().catch(() => undefined)
+          return
+        }
         for (const [key, offset] of positions) {
           const slash = key.lastIndexOf('/')
           created.seek({ topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), offset: String(offset) })
@@ -177,7 +183,7 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? Math.max(1, Math.min(partitions.length, 8)),
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
-          if (!isRunning() || isStale()) return
+          if (stopped || !isRunning() || isStale()) return
           const key = partitionKey(batch.topic, batch.partition)
           const from = positions.get(key) ?? 0
           const records: SourceRecord[] = []
@@ -187,7 +193,12 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
             records.push({ offset, key: message.key, value: message.value, headers: message.headers ?? {}, timestamp: message.timestamp })
           }
           const last = records[records.length - 1]
-          if (last === undefined) return
+          if (last === undefined) {
+            // Everything is below our position: kafkajs is behind us (a seek from a rejoin that
+            // raced an in-flight batch). Move it up, or it would fetch this range forever.
+            if (batch.messages.length > 0 && from > 0) resolveOffset(String(from - 1))
+            return
+          }
           try {
             await handler({ topic: batch.topic, partition: batch.partition, highWatermark: Number(batch.highWatermark), records })
           } catch (error) {
@@ -203,15 +214,24 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
           }
           positions.set(key, last.offset + 1)
           resolveOffset(String(last.offset))
+          // A rejoin during this batch queued a seek to the old position; override it.
+          if (isStale()) created.seek({ topic: batch.topic, partition: batch.partition, offset: String(last.offset + 1) })
           await heartbeat()
         },
       })
     },
     resumeAt(topic, partition, offset) {
-      if (consumer === undefined) return
+      if (consumer === undefined) return false
       positions.set(partitionKey(topic, partition), offset)
-      consumer.seek({ topic, partition, offset: String(offset) })
-      consumer.resume([{ topic, partitions: [partition] }])
+      try {
+        consumer.seek({ topic, partition, offset: String(offset) })
+        consumer.resume([{ topic, partitions: [partition] }])
+        return true
+      } catch (error) {
+        // kafkajs throws while it is between a crash and its own restart; the caller retries.
+        options.logger.warn({ event: 'source.resume_failed', topic, partition, err: errorMessage(error) }, 'could not resume partition yet')
+        return false
+      }
     },
     async stop() {
       stopped = true

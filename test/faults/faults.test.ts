@@ -1,8 +1,9 @@
 /**
- * The fault suite (issue 5): a steady producer feeds a topic group mirrored by two workers
- * under two controllers; each test injects one fault, lets Ferry recover, and audits the whole
- * stream so far: nothing may be missing. Duplicates (at-least-once) are recorded per fault in
- * docs/reliability.md.
+ * The fault suite (issue 5): a steady producer feeds two topic groups, one at-least-once and
+ * one exactly-once, mirrored by two workers under two controllers; each test injects one fault,
+ * lets Ferry recover, and audits the whole stream so far of both groups: nothing may be missing,
+ * and the exactly-once group may hold no duplicate. At-least-once duplicates are recorded per
+ * fault in docs/reliability.md.
  *
  *   npm run test:faults
  */
@@ -27,10 +28,12 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
   const keys = createKeys(deployment)
   const procs = new Map<string, FerryProcess>()
   const topic = uniqueName('steady')
+  const eosTopic = uniqueName('steady-eos')
   // The sample producer stamps records up to an hour in the past (see kafka-helpers.ts).
   const startedAt = Date.now() - 2 * 3600000
-  const results: Array<{ fault: string; produced: number; missing: number; duplicates: number; recoveredMs: number }> = []
+  const results: Array<{ fault: string; produced: number; missing: number; duplicates: number; eosMissing: number; eosDuplicates: number; recoveredMs: number }> = []
   let producer: ReturnType<typeof createSampleProducer>
+  let eosProducer: ReturnType<typeof createSampleProducer>
   let producing = true
   let stopped = false
   let loop: Promise<void>
@@ -75,18 +78,24 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     await moreTraffic(200)
     producing = false
     await inFlight
-    const recovered = await waitFor(`the group to catch up after: ${fault}`, async () => {
-      const body = (await http('GET', `${await anyController()}/v1/groups/steady`)).body
-      return body?.status?.lag === 0 && body.partitions.length === 4 ? Date.now() : undefined
-    }, 180000)
-    const audit = (await http('GET', `${await anyController()}/v1/groups/steady/audit?from=${startedAt}&bucketMs=600000`)).body
-    const produced = producer.produced.reduce((a, b) => a + b, 0)
-    results.push({ fault, produced, missing: audit.missing, duplicates: audit.duplicates - lastDuplicates, recoveredMs: recovered - faultAt })
-    lastDuplicates = audit.duplicates
+    const caughtUp = async (group: string): Promise<boolean> => {
+      const body = (await http('GET', `${await anyController()}/v1/groups/${group}`)).body
+      return body?.status?.lag === 0 && body.partitions.length === 4
+    }
+    const recovered = await waitFor(`both groups to catch up after: ${fault}`, async () => ((await caughtUp('steady')) && (await caughtUp('steady-eos')) ? Date.now() : undefined), 180000)
+    const audit = async (group: string) => (await http('GET', `${await anyController()}/v1/groups/${group}/audit?from=${startedAt}&bucketMs=600000`)).body
+    const [alo, eos] = [await audit('steady'), await audit('steady-eos')]
+    const produced = producedSoFar()
+    results.push({ fault, produced, missing: alo.missing, duplicates: alo.duplicates - lastDuplicates, eosMissing: eos.missing, eosDuplicates: eos.duplicates, recoveredMs: recovered - faultAt })
+    lastDuplicates = alo.duplicates
     producing = true
-    if (failedSends === 0) expect(audit.source, 'the audit saw every produced record').to.equal(produced)
-    else expect(audit.source).to.be.within(produced - failedSends * RECORDS_PER_TICK, produced)
-    expect(audit.missing, `missing after ${fault}`).to.equal(0)
+    for (const [name, report, sent] of [['at-least-once', alo, producer.produced], ['exactly-once', eos, eosProducer.produced]] as const) {
+      const total = sent.reduce((a, b) => a + b, 0)
+      if (failedSends === 0) expect(report.source, `${name}: the audit saw every produced record`).to.equal(total)
+      else expect(report.source, name).to.be.within(total - failedSends * RECORDS_PER_TICK, total)
+      expect(report.missing, `${name}: missing after ${fault}`).to.equal(0)
+    }
+    expect(eos.duplicates, `exactly-once: duplicates after ${fault}`).to.equal(0)
   }
 
   before(async function () {
@@ -107,15 +116,24 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
       expect((await http('POST', `${url}/v1/clusters`, cluster)).status).to.equal(201)
     }
     await createTopic(stack.source.plaintext, topic, 4)
+    await createTopic(stack.source.plaintext, eosTopic, 4)
     producer = createSampleProducer(stack.source.plaintext, topic, 4)
+    eosProducer = createSampleProducer(stack.source.plaintext, eosTopic, 4)
     expect((await http('POST', `${url}/v1/groups`, { name: 'steady', sourceCluster: 'src', targetCluster: 'dst', topics: [topic] })).status).to.equal(201)
+    const eos = await http('POST', `${url}/v1/groups`, { name: 'steady-eos', sourceCluster: 'src', targetCluster: 'dst', topics: [eosTopic], delivery: 'exactly-once' })
+    expect(eos.status, eos.text).to.equal(201)
     loop = (async () => {
       while (!stopped) {
         // A source restart makes sends fail for a while; the producer retries until it is back.
         if (producing) {
-          inFlight = producer.send(RECORDS_PER_TICK).catch(() => {
-            failedSends++
-          })
+          inFlight = Promise.all([
+            producer.send(RECORDS_PER_TICK).catch(() => {
+              failedSends++
+            }),
+            eosProducer.send(RECORDS_PER_TICK).catch(() => {
+              failedSends++
+            }),
+          ])
           await inFlight
         }
         await new Promise((resolve) => setTimeout(resolve, TICK_MS))
@@ -129,21 +147,23 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     stopped = true
     await loop
     await producer?.close().catch(() => undefined)
+    await eosProducer?.close().catch(() => undefined)
     await Promise.all([...procs.values()].map((p) => p.stop(20000)))
     redis?.disconnect()
-    const rows = results.map((r) => `| ${r.fault} | ${r.produced} | ${r.missing} | ${r.duplicates} | ${(r.recoveredMs / 1000).toFixed(1)} |`)
+    const rows = results.map((r) => `| ${r.fault} | ${r.produced} | ${r.missing} | ${r.duplicates} | ${r.eosMissing} | ${r.eosDuplicates} | ${(r.recoveredMs / 1000).toFixed(1)} |`)
     writeSection(
       'reliability.md',
       'Ferry reliability',
       'At-least-once under faults (issue 5)',
       'npm run test:faults',
       [
-        `A steady producer (${(RECORDS_PER_TICK * 1000) / TICK_MS} records/s into 4 partitions, source read over mutual TLS), two workers, two controllers;`,
-        'after each fault production pauses until the group has caught up (lag 0), then the whole stream so far is audited.',
+        `A steady producer (${(RECORDS_PER_TICK * 1000) / TICK_MS} records/s into each of two 4-partition topics, source read over mutual TLS), two workers, two controllers;`,
+        'one topic is mirrored at-least-once, the other exactly-once (the audit reads the target read_committed).',
+        'After each fault production pauses until both groups have caught up (lag 0), then the whole stream so far is audited.',
         `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB. Lease TTL 3 s, ZooKeeper session 4 s, debounce 1 s.`,
         '',
-        '| fault | records produced so far | missing | duplicates from this fault | fault to caught up (s) |',
-        '|---|---:|---:|---:|---:|',
+        '| fault | records produced so far (per group) | at-least-once missing | at-least-once duplicates from this fault | exactly-once missing | exactly-once duplicates (total) | fault to caught up (s) |',
+        '|---|---:|---:|---:|---:|---:|---:|',
         ...rows,
       ].join('\n'),
     )
