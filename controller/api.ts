@@ -19,6 +19,7 @@ import type { Election } from './election.js'
 import type { Reconciler } from './reconciler.js'
 import { auditGroup } from './audit.js'
 import { discoverPartitions } from './discovery.js'
+import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
 import { Gauge } from 'prom-client'
 
 export interface ApiDeps {
@@ -277,6 +278,19 @@ export function createApi(deps: ApiDeps): express.Express {
         bucketMs,
         logger,
       })
+      // Latency comes from the workers: they saw when the target acknowledged each record.
+      const counts = emptyLatencyCounts()
+      let maxMs: number | null = null
+      const instances = await listInstances(deps.redis, deps.keys).catch(() => [] as InstanceRecord[])
+      for (const instance of instances) {
+        const reported = (instance.metrics as { partitions?: Array<ReportedPartition & { latencyCounts?: number[]; latencyMaxMs?: number }> } | null)?.partitions ?? []
+        for (const p of reported) {
+          if (p.group !== name || !p.latencyCounts) continue
+          addLatencyCounts(counts, p.latencyCounts)
+          maxMs = Math.max(maxMs ?? 0, p.latencyMaxMs ?? 0)
+        }
+      }
+      report.latency = summariseLatency(counts, maxMs)
       auditMissing.set({ group: name }, report.missing)
       auditDuplicates.set({ group: name }, report.duplicates)
       logger.info({ event: 'controller.audit', group: name, source: report.source, target: report.target, missing: report.missing, duplicates: report.duplicates }, 'audit done')

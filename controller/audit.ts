@@ -12,6 +12,7 @@ import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroup
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import { createSourceConsumer, type PartitionStart, type SourceRecord } from '../common/kafka/source-consumer.js'
 import { recordIdentity } from '../common/record-identity.js'
+import type { LatencySummary } from '../common/latency.js'
 import type { Logger } from '../common/logger.js'
 
 export interface AuditBucket {
@@ -48,6 +49,11 @@ export interface AuditReport {
   duplicates: number
   deadLettered: number
   topics: AuditTopic[]
+  /**
+   * End-to-end latency (target acknowledgement minus source timestamp) of the records the
+   * group's live workers mirrored since they started, from their reports; bucket upper bounds.
+   */
+  latency?: LatencySummary
 }
 
 export interface AuditOptions {

@@ -5,7 +5,7 @@
  * partition set restarts the consumer from fresh checkpoints, so a partition that moved here
  * resumes exactly where its previous owner's acknowledged data ends.
  */
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
@@ -13,6 +13,7 @@ import { MIRRORED_TOPIC_CONFIGS } from '../common/kafka/admin.js'
 import type { CheckpointStore } from '../common/kafka/checkpoint-store.js'
 import { PartialBatchError, createSourceConsumer, partitionKey, type PartitionStart, type SourceBatch, type SourceConsumer } from '../common/kafka/source-consumer.js'
 import { recordIdentity } from '../common/record-identity.js'
+import { emptyLatencyCounts, recordLatency } from '../common/latency.js'
 import { transactionalIdFor, type TargetProducer, type TargetRecord, type TransactionalProducer } from '../common/kafka/target-producer.js'
 import type { Logger } from '../common/logger.js'
 import type { AssignedPartition } from '../common/store.js'
@@ -31,6 +32,9 @@ export interface PartitionStatus {
   recordsMirrored: number
   /** Records the target refused that went to the dead-letter topic. */
   deadLettered: number
+  /** End-to-end latency counts per bucket (see common/latency.ts), and the largest seen. */
+  latencyCounts: number[]
+  latencyMaxMs: number
   /** Smoothed rates over recent status calls. */
   bytesPerSec: number
   recordsPerSec: number
@@ -79,6 +83,7 @@ export interface MirrorMetrics {
   errors: Counter<'group' | 'code'>
   deadLettered: Counter<'group'>
   position: Gauge<'group' | 'topic' | 'partition'>
+  latency: Histogram<'group'>
 }
 
 export function createMirrorMetrics(registry: Registry): MirrorMetrics {
@@ -88,6 +93,7 @@ export function createMirrorMetrics(registry: Registry): MirrorMetrics {
     batches: new Counter({ name: 'ferry_worker_batches_total', help: 'Batches mirrored', labelNames: ['group'], registers: [registry] }),
     errors: new Counter({ name: 'ferry_worker_errors_total', help: 'Mirroring failures by error code', labelNames: ['group', 'code'], registers: [registry] }),
     deadLettered: new Counter({ name: 'ferry_worker_dead_lettered_total', help: 'Records the target refused, written to the dead-letter topic', labelNames: ['group'], registers: [registry] }),
+    latency: new Histogram({ name: 'ferry_worker_end_to_end_latency_seconds', help: 'Target acknowledgement time minus source timestamp of the newest record of each batch', labelNames: ['group'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [registry] }),
     position: new Gauge({ name: 'ferry_worker_partition_position', help: 'Next source offset to mirror', labelNames: ['group', 'topic', 'partition'], registers: [registry] }),
   }
 }
@@ -155,7 +161,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const key = partitionKey(topic, partition)
     let status = statuses.get(key)
     if (status === undefined) {
-      status = { group: group.name, topic, partition, targetTopic: targetTopicName(group, topic), state: 'starting', recordsMirrored: 0, deadLettered: 0, bytesPerSec: 0, recordsPerSec: 0 }
+      status = { group: group.name, topic, partition, targetTopic: targetTopicName(group, topic), state: 'starting', recordsMirrored: 0, deadLettered: 0, latencyCounts: emptyLatencyCounts(), latencyMaxMs: 0, bytesPerSec: 0, recordsPerSec: 0 }
       statuses.set(key, status)
     }
     return status
@@ -368,9 +374,18 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   }
 
   const recordProgress = async (batch: SourceBatch, next: number, count: number, bytes: number, writeCheckpoint = true): Promise<void> => {
+    const ackedAt = Date.now()
     // Only after the target acknowledged the data: at-least-once.
     if (writeCheckpoint) await deps.checkpoints.write(deps.producer, group.name, [{ topic: batch.topic, partition: batch.partition, offset: next }])
     const status = statusOf(batch.topic, batch.partition)
+    for (const record of batch.records) {
+      if (record.offset >= next) break
+      const latencyMs = Math.max(0, ackedAt - Number(record.timestamp))
+      recordLatency(status.latencyCounts, latencyMs)
+      if (latencyMs > status.latencyMaxMs) status.latencyMaxMs = latencyMs
+    }
+    const newest = batch.records[Math.min(count, batch.records.length) - 1]
+    if (newest) deps.metrics.latency.observe({ group: group.name }, Math.max(0, ackedAt - Number(newest.timestamp)) / 1000)
     status.position = next
     status.recordsMirrored += count
     bytesMirrored.set(partitionKey(batch.topic, batch.partition), (bytesMirrored.get(partitionKey(batch.topic, batch.partition)) ?? 0) + bytes)
@@ -529,7 +544,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     },
     status: () => {
       updateRates()
-      return [...statuses.values()].map((s) => ({ ...s, bytesPerSec: Math.round(s.bytesPerSec), recordsPerSec: Math.round(s.recordsPerSec) }))
+      return [...statuses.values()].map((s) => ({ ...s, latencyCounts: [...s.latencyCounts], bytesPerSec: Math.round(s.bytesPerSec), recordsPerSec: Math.round(s.recordsPerSec) }))
     },
     async stop() {
       if (state === 'stopped') return

@@ -4,4 +4,4 @@
  */
 import kafkajs from 'kafkajs'
 
-export const { Kafka, logLevel, AssignerProtocol, ConfigResourceTypes } = kafkajs
+export const { Kafka, logLevel, AssignerProtocol, ConfigResourceTypes, Partitioners } = kafkajs

@@ -7,7 +7,7 @@
  *   await producer.send([{ topic: 'orders', partition: 0, key, value, headers, timestamp }])
  */
 import type { Producer, Message } from 'kafkajs'
-import { Kafka } from './kafkajs.js'
+import { Kafka, Partitioners } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import type { Logger } from '../logger.js'
 import { FerryError } from '../errors.js'
@@ -65,6 +65,8 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
+    // Java-compatible murmur2, chosen explicitly (also silences kafkajs' start-up warning).
+    createPartitioner: Partitioners.DefaultPartitioner,
     retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10000 },
   })
   try {
@@ -151,6 +153,7 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
     transactionTimeout: 60000,
     retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10000 },
   })

@@ -59,6 +59,9 @@ describe('audit and refused records (real stack)', function () {
 
     const clean = (await api('GET', `/v1/groups/audited/audit?from=${from}&bucketMs=600000`)).body
     expect(clean).to.include({ source: 900, target: 900, missing: 0, duplicates: 0, deadLettered: 0 })
+    // Sample records are stamped up to an hour back, so their end-to-end latency is that old.
+    expect(clean.latency.records).to.equal(900)
+    expect(clean.latency.p99Ms).to.be.at.least(60000)
     expect(clean.topics[0].buckets.length).to.be.greaterThan(0)
 
     // Stop the group, produce 30 more: the audit must call them missing.
