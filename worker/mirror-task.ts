@@ -408,6 +408,17 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     retryAttempts.set(key, attempt)
     // A refused record will be refused again unless an operator changes the target: the
     // partition stops there (state failed) and is re-tried only at the slowest pace.
+    if (txProducers.has(key) && ferry.code !== 'TARGET_REJECTED' && ferry.code !== 'FENCED') {
+      // Exactly-once: after a failed transaction neither the producer (kafkajs can stay stuck
+      // mid-commit) nor our position (the commit may have landed) can be trusted. Restart the
+      // task: new producers fence, and positions come again from the committed checkpoints.
+      status.state = 'retrying'
+      status.error = { code: ferry.code, message: ferry.message }
+      deps.metrics.errors.inc({ group: group.name, code: ferry.code })
+      log.warn({ event: 'worker.transaction_failed', topic, partition, code: ferry.code, err: ferry.message }, 'transaction failed; restarting the task from committed checkpoints')
+      scheduleRestart(ferry)
+      return
+    }
     if (ferry.code === 'FENCED') {
       // A newer owner holds this partition's transactional id: stop here; the assignment
       // (or a restart, which fences in turn) decides what happens next.
