@@ -228,11 +228,13 @@ export function createApi(deps: ApiDeps): express.Express {
     '/v1/groups',
     route(async (req, res) => {
       const body: unknown = req.body
-      const { start, ...spec } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
+      const isObject = typeof body === 'object' && body !== null
+      // `start` is a request option, not part of the group spec.
+      const { start, ...spec } = (isObject ? body : {}) as Record<string, unknown>
       if (start !== undefined && typeof start !== 'boolean') {
         throw new FerryError('INVALID_INPUT', 'invalid topic group: start: must be true or false', { details: [{ field: 'start', message: 'must be true or false' }] })
       }
-      const group = parseTopicGroup(body === undefined || typeof body !== 'object' || body === null ? body : spec)
+      const group = parseTopicGroup(isObject ? spec : body)
       const record = await store.createGroup(group, start === false ? 'stopped' : 'running')
       logger.info({ event: 'controller.group_created', group: group.name, state: record.state }, 'topic group created')
       deps.reconciler.trigger()

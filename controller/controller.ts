@@ -37,7 +37,9 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   const admins = createClusterAdmins(`ferry-controller-${config.id}`, logger)
 
   let url = ''
-  const election = createElection({ zk, paths, info: { id: config.id, get url() { return url } } as { id: string; url: string }, logger })
+  // The URL is known only once the server listens, after the election is wired up; the getter
+  // is read when election.start() writes the candidate node, which is after listen.
+  const election = createElection({ zk, paths, info: { id: config.id, get url() { return url } }, logger })
   const reconciler = createReconciler({
     zk,
     store,

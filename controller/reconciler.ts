@@ -111,8 +111,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const writesTotal = new Counter({ name: 'ferry_controller_assignment_writes_total', help: 'Fenced multi-op writes of assignments or status', registers: [options.registry] })
   const movesTotal = new Counter({ name: 'ferry_controller_partition_moves_total', help: 'Partitions whose owner changed', registers: [options.registry] })
   const frozenGauge = new Gauge({ name: 'ferry_controller_rebalance_frozen', help: '1 while rebalancing is frozen (e.g. Redis unreachable)', registers: [options.registry] })
-  const leaderGauge = new Gauge({ name: 'ferry_controller_is_leader', help: '1 on the leader controller', registers: [options.registry], collect() { this.set(election.isLeader() ? 1 : 0) } })
-  void leaderGauge
+  new Gauge({ name: 'ferry_controller_is_leader', help: '1 on the leader controller', registers: [options.registry], collect() { this.set(election.isLeader() ? 1 : 0) } })
 
   interface Snapshot {
     plan: Plan

@@ -124,7 +124,6 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   const statuses = new Map<string, PartitionStatus>()
   const retryTimers = new Map<string, NodeJS.Timeout>()
   const retryAttempts = new Map<string, number>()
-  let targetChecked = new Map<string, number>()
   let deadLetterReady = false
   /** Exactly-once groups: one transactional producer per source partition. */
   const txProducers = new Map<string, TransactionalProducer>()
@@ -206,7 +205,6 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         )
         continue
       }
-      targetChecked.set(topic, targetCount)
       usable.add(topic)
     }
     return usable
@@ -465,7 +463,6 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     if (assigned.length === 0) return
     try {
       await deps.checkpoints.ensureTopic()
-      targetChecked = new Map()
       const usableTopics = await ensureTargetTopics([...new Set(assigned.map((p) => p.topic))].sort())
       const usable = assigned.filter((p) => usableTopics.has(p.topic))
       if (group.delivery === 'exactly-once') {
