@@ -14,7 +14,8 @@ import type { LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from '../integration/harness.js'
-import { createSampleProducer, createTopic } from '../integration/kafka-helpers.js'
+import { createSampleProducer, createTopic, readAll } from '../integration/kafka-helpers.js'
+import { checkpointTopicName } from '../../common/kafka/checkpoint-store.js'
 import { writeSection } from '../report-section.js'
 
 const RECORDS_PER_TICK = 20
@@ -73,6 +74,20 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     await waitFor(`${count} more records produced`, () => producedSoFar() >= target, 120000, 50)
   }
 
+  /** On a failed audit: which sequence numbers the target lacks per partition, and the group's checkpoint history there. */
+  const describeGaps = async (mirrored: string, group: string, sent: readonly number[]): Promise<string> => {
+    const [rows, checkpoints] = await Promise.all([readAll(stack.target.plaintext, mirrored), readAll(stack.target.plaintext, checkpointTopicName(deployment))])
+    const lines: string[] = []
+    for (const [partition, list] of rows) {
+      const seen = new Set(list.map((r) => Number((r.value ?? '').split('-')[1])))
+      const absent = [...Array(sent[partition] ?? 0).keys()].filter((seq) => !seen.has(seq))
+      if (absent.length === 0) continue
+      const history = [...checkpoints.values()].flat().filter((r) => r.key === `${group}/${mirrored}/${partition}`).map((r) => (JSON.parse(r.value ?? '{}') as { offset?: number }).offset)
+      lines.push(`partition ${partition}: target lacks ${absent.join(',')}; checkpoints ${history.join(',')}`)
+    }
+    return lines.join('\n')
+  }
+
   /** Keep producing through recovery, then pause, wait until all is mirrored, audit everything, resume. */
   const settleAndAudit = async (fault: string, faultAt: number): Promise<void> => {
     await moreTraffic(200)
@@ -89,11 +104,12 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     results.push({ fault, produced, missing: alo.missing, duplicates: alo.duplicates - lastDuplicates, eosMissing: eos.missing, eosDuplicates: eos.duplicates, recoveredMs: recovered - faultAt })
     lastDuplicates = alo.duplicates
     producing = true
-    for (const [name, report, sent] of [['at-least-once', alo, producer.produced], ['exactly-once', eos, eosProducer.produced]] as const) {
+    for (const [name, report, sent, mirrored, group] of [['at-least-once', alo, producer.produced, topic, 'steady'], ['exactly-once', eos, eosProducer.produced, eosTopic, 'steady-eos']] as const) {
       const total = sent.reduce((a, b) => a + b, 0)
       if (failedSends === 0) expect(report.source, `${name}: the audit saw every produced record`).to.equal(total)
       else expect(report.source, name).to.be.within(total - failedSends * RECORDS_PER_TICK, total)
-      expect(report.missing, `${name}: missing after ${fault}`).to.equal(0)
+      const detail = report.missing > 0 ? `\n${await describeGaps(mirrored, group, sent)}` : ''
+      expect(report.missing, `${name}: missing after ${fault}${detail}`).to.equal(0)
     }
     expect(eos.duplicates, `exactly-once: duplicates after ${fault}`).to.equal(0)
   }
