@@ -23,6 +23,8 @@ const USAGE = `usage: ferry <controller|worker|bootstrap|render|audit> [flags]
   common flags: --zookeeper host:port  --redis redis://host:port  --deployment name  --id name
                 --zone z  --dc d  --lease-ttl-ms n  --zk-session-timeout-ms n
   controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --max-moves-per-pass n
+                --api-tokens-file path (lines "<name> <admin|read> <token>"; or env FERRY_API_TOKENS)
+                --api-tls-cert pem  --api-tls-key pem (HTTPS)  --ureplicator-source c  --ureplicator-target c
   bootstrap:    --role worker|controller  (then the flags of that role)
   render:       see "ferry render --help"
   audit:        --controller URL --group NAME [--from T] [--to T] [--bucket-ms N] [--json]`
@@ -40,6 +42,11 @@ const PROCESS_FLAGS = {
   'zk-session-timeout-ms': { type: 'string' },
   'rebalance-debounce-ms': { type: 'string' },
   'max-moves-per-pass': { type: 'string' },
+  'api-tokens-file': { type: 'string' },
+  'api-tls-cert': { type: 'string' },
+  'api-tls-key': { type: 'string' },
+  'ureplicator-source': { type: 'string' },
+  'ureplicator-target': { type: 'string' },
   role: { type: 'string' },
   help: { type: 'boolean' },
 } as const
@@ -74,6 +81,11 @@ function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: stri
     zkSessionTimeoutMs: values['zk-session-timeout-ms'],
     rebalanceDebounceMs: values['rebalance-debounce-ms'],
     maxMovesPerPass: values['max-moves-per-pass'],
+    apiTokensFile: values['api-tokens-file'],
+    apiTlsCert: values['api-tls-cert'],
+    apiTlsKey: values['api-tls-key'],
+    ureplicatorSource: values['ureplicator-source'],
+    ureplicatorTarget: values['ureplicator-target'],
   })
   return { config, ...(values.role === undefined ? {} : { role: values.role }) }
 }

@@ -12,9 +12,13 @@ import { FerryError } from './errors.js'
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
 const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
 
-const nameSchema = z
+/** A cluster, group or instance name (also what a `{name}` path parameter must be). */
+export const nameSchema = z
   .string({ required_error: 'is required' })
   .regex(NAME, 'must be 1-100 characters of letters, digits, ".", "_" or "-", starting with a letter or digit')
+
+/** A Kafka topic name. */
+export const topicNameSchema = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'is not a valid Kafka topic name')
 
 const tlsSchema = z
   .object({

@@ -8,6 +8,10 @@
 export type ErrorCode =
   | 'INVALID_INPUT'
   | 'INVALID_CONFIG'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
   | 'NOT_FOUND'
   | 'CLUSTER_NOT_FOUND'
   | 'GROUP_NOT_FOUND'
@@ -68,6 +72,10 @@ export class FerryError extends Error {
 export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = Object.freeze({
   INVALID_INPUT: 400,
   INVALID_CONFIG: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   NOT_FOUND: 404,
   CLUSTER_NOT_FOUND: 404,
   GROUP_NOT_FOUND: 404,

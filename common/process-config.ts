@@ -32,8 +32,17 @@ export const processConfigSchema = z
     rebalanceDebounceMs: z.coerce.number().int().min(0).default(3000),
     /** Controller: partitions moved between live workers per reconcile pass. */
     maxMovesPerPass: z.coerce.number().int().min(1).default(100),
+    /** Controller: file of API tokens, one `<name> <role> <token>` a line (see controller/auth.ts). */
+    apiTokensFile: z.string().min(1).optional(),
+    /** Controller: PEM certificate (chain) and key for an HTTPS REST listener; both or neither. */
+    apiTlsCert: z.string().min(1).optional(),
+    apiTlsKey: z.string().min(1).optional(),
+    /** Controller: default source and target cluster of the uReplicator-compatible /topics API. */
+    ureplicatorSource: idSchema.optional(),
+    ureplicatorTarget: idSchema.optional(),
   })
   .strict()
+  .refine((c) => (c.apiTlsCert === undefined) === (c.apiTlsKey === undefined), { message: 'apiTlsCert and apiTlsKey must be given together', path: ['apiTlsCert'] })
 
 export type ProcessConfig = Readonly<z.infer<typeof processConfigSchema>> & { readonly id: string }
 
@@ -50,6 +59,11 @@ const ENV: Record<string, string> = {
   zkSessionTimeoutMs: 'FERRY_ZK_SESSION_TIMEOUT_MS',
   rebalanceDebounceMs: 'FERRY_REBALANCE_DEBOUNCE_MS',
   maxMovesPerPass: 'FERRY_MAX_MOVES_PER_PASS',
+  apiTokensFile: 'FERRY_API_TOKENS_FILE',
+  apiTlsCert: 'FERRY_API_TLS_CERT',
+  apiTlsKey: 'FERRY_API_TLS_KEY',
+  ureplicatorSource: 'FERRY_UREPLICATOR_SOURCE',
+  ureplicatorTarget: 'FERRY_UREPLICATOR_TARGET',
 }
 
 export function loadProcessConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env): ProcessConfig {

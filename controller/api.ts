@@ -21,6 +21,9 @@ import { auditGroup } from './audit.js'
 import { discoverPartitions } from './discovery.js'
 import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
 import { Gauge } from 'prom-client'
+import { createAuth, type ApiToken } from './auth.js'
+import { openApiDocument, validateRequest } from './openapi.js'
+import { createUReplicatorRouter } from './ureplicator.js'
 
 export interface ApiDeps {
   store: Store
@@ -32,6 +35,10 @@ export interface ApiDeps {
   admins: ClusterAdmins
   registry: Registry
   logger: Logger
+  /** Bearer tokens (controller/auth.ts); none configured = open API. */
+  apiTokens?: readonly ApiToken[]
+  /** Default cluster pair of the uReplicator-compatible /topics API. */
+  ureplicator?: { source?: string | undefined; target?: string | undefined }
 }
 
 /** What a worker reports for each partition it mirrors (see worker/mirror-task.ts). */
@@ -74,6 +81,9 @@ export function createApi(deps: ApiDeps): express.Express {
   const { store, logger } = deps
   const app = express()
   app.disable('x-powered-by')
+  // Before the body parser: unauthenticated or malformed requests are refused unread.
+  app.use(createAuth({ tokens: deps.apiTokens ?? [], logger }))
+  app.use(validateRequest())
   app.use(express.json({ limit: '256kb' }))
 
   app.get('/healthz', (_req, res) => {
@@ -377,6 +387,11 @@ export function createApi(deps: ApiDeps): express.Express {
     }),
   )
 
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(openApiDocument())
+  })
+  app.use(createUReplicatorRouter({ store, redis: deps.redis, keys: deps.keys, logger, changed: () => deps.reconciler.trigger(), defaultSource: deps.ureplicator?.source, defaultTarget: deps.ureplicator?.target }))
+
   app.use((req, _res, next) => {
     next(new FerryError('NOT_FOUND', `no route for ${req.method} ${req.path}`))
   })
@@ -384,8 +399,11 @@ export function createApi(deps: ApiDeps): express.Express {
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     let ferry: FerryError
     if (error instanceof FerryError) ferry = error
-    else if ((error as { type?: string }).type === 'entity.parse.failed') ferry = new FerryError('INVALID_INPUT', 'request body is not valid JSON')
-    else if ((error as { type?: string }).type === 'entity.too.large') ferry = new FerryError('INVALID_INPUT', 'request body is larger than 256 KiB')
+    else if ((error as { type?: string }).type === 'entity.parse.failed') ferry = new FerryError('INVALID_INPUT', 'request body is not valid JSON', { details: [{ field: '(body)', message: 'is not valid JSON' }] })
+    else if ((error as { type?: string }).type === 'entity.too.large') ferry = new FerryError('PAYLOAD_TOO_LARGE', 'request body is larger than 256 KiB', { details: [{ field: '(body)', message: 'is larger than 256 KiB' }] })
+    else if ((error as { type?: string }).type === 'encoding.unsupported' || (error as { type?: string }).type === 'charset.unsupported') ferry = new FerryError('UNSUPPORTED_MEDIA_TYPE', errorMessage(error), { details: [{ field: 'Content-Type', message: errorMessage(error) }] })
+    // Any other body-parser refusal (aborted or short body, bad inflation): the client's fault.
+    else if ((error as { expose?: boolean; status?: number }).expose === true && ((error as { status?: number }).status ?? 500) < 500) ferry = new FerryError('INVALID_INPUT', errorMessage(error), { details: [{ field: '(body)', message: errorMessage(error) }] })
     else ferry = new FerryError('INTERNAL', 'internal error', { cause: error })
     const status = HTTP_STATUS_BY_CODE[ferry.code] ?? 500
     if (status >= 500) logger.error({ event: 'controller.request_failed', method: req.method, path: req.path, code: ferry.code, err: errorMessage(error) }, 'request failed')

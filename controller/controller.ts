@@ -4,6 +4,9 @@
  * because leadership and every watch went with the session.
  */
 import type { Server } from 'node:http'
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import { errorMessage } from '../common/errors.js'
@@ -15,6 +18,7 @@ import type { ProcessConfig } from '../common/process-config.js'
 import { createStore } from '../common/store.js'
 import { connectZk } from '../common/zk.js'
 import { createApi } from './api.js'
+import { loadApiTokens } from './auth.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { createElection } from './election.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
@@ -54,14 +58,17 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     maxMovesPerPass: config.maxMovesPerPass,
     leaseTtlMs: config.leaseTtlMs,
   })
-  const app = createApi({ store, zk, redis, keys, election, reconciler, admins, registry, logger })
+  const apiTokens = loadApiTokens({ file: config.apiTokensFile, env: process.env })
+  const app = createApi({ apiTokens, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger })
 
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s))
+    // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
+    const s: Server = config.apiTlsCert !== undefined && config.apiTlsKey !== undefined ? createHttpsServer({ cert: readFileSync(config.apiTlsCert), key: readFileSync(config.apiTlsKey) }, app) : createHttpServer(app)
+    s.listen(config.port, config.host, () => resolve(s))
     s.once('error', reject)
   })
   const address = server.address() as AddressInfo
-  url = `http://${config.host}:${address.port}`
+  url = `${config.apiTlsCert !== undefined ? 'https' : 'http'}://${config.host}:${address.port}`
 
   zk.onSessionLost((reason) => onFatal(`ZooKeeper session lost: ${reason}`))
   election.on('elected', () => reconciler.trigger())
