@@ -154,8 +154,17 @@ export async function connectZk(options: ZkOptions): Promise<Zk> {
       new Promise((resolve, reject) => {
         const cb = (error: unknown, data: Buffer, stat: Stat): void => {
           if (error) {
-            if (zkErrorCode(error) === ZK_CODES.NO_NODE) resolve(null)
-            else reject(new ZkError('getData', path, error))
+            if (zkErrorCode(error) !== ZK_CODES.NO_NODE) reject(new ZkError('getData', path, error))
+            else if (!watcher) resolve(null)
+            else {
+              // getData sets no watch on a missing node: watch for its creation instead, and
+              // read again should it have appeared in between.
+              client.exists(path, watcher, (existsError: unknown, existsStat: Stat | null) => {
+                if (existsError) reject(new ZkError('exists', path, existsError))
+                else if (existsStat) client.getData(path, watcher, cb)
+                else resolve(null)
+              })
+            }
             return
           }
           resolve({ data: data ?? Buffer.alloc(0), version: stat.version, stat })

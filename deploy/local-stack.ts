@@ -620,7 +620,7 @@ async function probeKafka(config: KafkaConfig): Promise<void> {
  * JVM lists first, which for a wildcard is directory order. Leaving logback out makes every
  * JVM log through reload4j and our log4j.properties.
  */
-async function kafkaClasspath(libDir: string): Promise<string> {
+export async function kafkaClasspath(libDir: string): Promise<string> {
   const jars = (await fs.readdir(libDir)).filter((name) => name.endsWith('.jar') && !name.startsWith('logback-')).sort()
   if (!jars.some((name) => name.startsWith('kafka_'))) {
     throw new LocalStackError(`no Kafka broker jar in ${libDir}; remove its .complete marker to resolve the jars again`)
