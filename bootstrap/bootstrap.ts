@@ -1,11 +1,16 @@
 /**
  * The bootstrap wrapper: starts a Ferry process (worker or controller) as a child, registers
- * it in Redis with a token-checked lease renewed by heartbeats that carry the child's latest
- * status, restarts the child on crash with jittered backoff, and on SIGTERM/SIGINT drains the
- * child (it stops its tasks and checkpoints) before deregistering.
+ * it in Redis with a token-checked lease renewed by heartbeats that carry the instance's
+ * metadata and the child's latest status, restarts the child on crash with jittered
+ * exponential backoff (and gives up after a crash loop), fences the child when its lease
+ * lapsed, and on SIGTERM/SIGINT drains the child within a grace period before deregistering.
  *
  * Child → parent messages over the IPC channel: { type: 'ready', url? } and
  * { type: 'status', status }. A child whose parent disappears stops itself (see cli/main.ts).
+ *
+ * @example
+ *   const boot = await startBootstrap({ role: 'worker', config, childModule, childArgs, logger, version })
+ *   process.on('SIGTERM', () => void boot.stop())   // drain, then deregister at once
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { hostname } from 'node:os'
@@ -14,10 +19,11 @@ import { errorMessage } from '../common/errors.js'
 import { createKeys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import type { ProcessConfig } from '../common/process-config.js'
-import { createRegistration, type InstanceInfo, type Registration } from '../common/registry.js'
+import { createRegistration, type InstanceInfo, type LeaseLoss, type Registration } from '../common/registry.js'
+import { startHealthServer, type HealthServer } from './health-server.js'
 
 export type ChildRole = 'worker' | 'controller'
-export type BootstrapState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped'
+export type BootstrapState = 'starting' | 'running' | 'restarting' | 'fencing' | 'stopping' | 'stopped' | 'failed'
 
 export interface BootstrapOptions {
   role: ChildRole
@@ -28,16 +34,22 @@ export interface BootstrapOptions {
   childArgs: readonly string[]
   logger: Logger
   version: string
-  /** Longest a draining child may take before SIGKILL; default 30000 ms. */
+  /** Longest a draining child may take before SIGKILL; default `config.gracePeriodMs` (30000 ms). */
   drainTimeoutMs?: number
   /** Restart backoff bounds; defaults 500 and 30000 ms. */
   minRestartDelayMs?: number
   maxRestartDelayMs?: number
+  /** A run at least this long resets the crash count; default 60000 ms. */
+  healthyRunMs?: number
+  /** Called once bootstrap gave up (crash loop): it has deregistered; the process should exit non-zero. */
+  onFailed?: (reason: string) => void
 }
 
 export interface Bootstrap {
   state(): BootstrapState
   childPid(): number | undefined
+  /** The health listener's URL when `config.healthPort` is set. */
+  healthUrl(): string | undefined
   stop(): Promise<void>
 }
 
@@ -47,22 +59,45 @@ interface ChildMessage {
   status?: unknown
 }
 
+/** Jittered exponential backoff: between half and all of min·2^(failures-1), capped at max. */
+export function restartDelayMs(consecutiveFailures: number, minDelayMs: number, maxDelayMs: number, random: () => number = Math.random): number {
+  const base = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(Math.max(consecutiveFailures - 1, 0), 20))
+  return Math.round(base / 2 + random() * (base / 2))
+}
+
+/**
+ * Fence on a lost lease only when this process let it lapse (it did not even try to renew for
+ * a whole TTL: paused, swapped out, frozen VM), or someone else holds our id. A lease that
+ * vanished while we kept renewing means Redis lost its data, and one that expired while Redis
+ * was unreachable means the controller could not read Redis either (it freezes rebalancing),
+ * so in both cases our partitions cannot have moved: register again and keep mirroring.
+ */
+export function shouldFence(loss: LeaseLoss, ttlMs: number): boolean {
+  return loss.reason === 'taken_over' || loss.heartbeatGapMs >= ttlMs
+}
+
 export async function startBootstrap(options: BootstrapOptions): Promise<Bootstrap> {
   const { config, logger } = options
   const minDelayMs = options.minRestartDelayMs ?? 500
   const maxDelayMs = options.maxRestartDelayMs ?? 30000
+  const healthyRunMs = options.healthyRunMs ?? 60000
+  const drainTimeoutMs = options.drainTimeoutMs ?? config.gracePeriodMs
   const redis = new Redis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 3000 })
   redis.on('error', (error) => logger.debug({ event: 'bootstrap.redis_error', err: errorMessage(error) }, 'redis error'))
   const keys = createKeys(config.deployment)
+  const startedAt = new Date().toISOString()
   let state: BootstrapState = 'starting'
   let child: ChildProcess | undefined
+  let childReady = false
   let lastStatus: unknown = null
   let restarts = 0
+  let fences = 0
   let consecutiveFailures = 0
   let childStartedAt = 0
   let restartTimer: NodeJS.Timeout | undefined
   let registration: Registration | undefined
   let url: string | undefined
+  let failedReason: string | undefined
 
   const setState = (next: BootstrapState): void => {
     if (next === state) return
@@ -75,24 +110,69 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     host: hostname(),
     pid: process.pid,
     version: options.version,
-    startedAt: new Date().toISOString(),
+    startedAt,
     ...(config.zone ? { zone: config.zone } : {}),
     ...(config.dc ? { dc: config.dc } : {}),
     ...(url ? { url } : {}),
   })
 
+  const liveMetrics = (): Record<string, unknown> => {
+    const memory = process.memoryUsage()
+    return {
+      childPid: child?.pid ?? null,
+      childStartedAt: childStartedAt === 0 ? null : new Date(childStartedAt).toISOString(),
+      restarts,
+      fences,
+      state,
+      bootstrapRssBytes: memory.rss,
+      uptimeSeconds: Math.round(process.uptime()),
+      ...(typeof lastStatus === 'object' && lastStatus !== null ? lastStatus : {}),
+    }
+  }
+
+  const killChild = (current: ChildProcess, why: string): Promise<void> => {
+    if (current.exitCode !== null || current.signalCode !== null) return Promise.resolve()
+    const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()))
+    current.kill('SIGTERM')
+    const timer = setTimeout(() => {
+      logger.warn({ event: 'bootstrap.drain_timeout', drainTimeoutMs, why }, 'child did not drain within the grace period; killing it')
+      current.kill('SIGKILL')
+    }, drainTimeoutMs)
+    return exited.finally(() => clearTimeout(timer))
+  }
+
+  const fence = (loss: LeaseLoss): void => {
+    if (state !== 'running' && state !== 'starting') return
+    fences++
+    logger.error({ event: 'bootstrap.fenced', ...loss, ttlMs: config.leaseTtlMs }, 'lease lapsed: stopping the child before registering again')
+    registration = undefined
+    setState('fencing')
+    const current = child
+    if (current) void killChild(current, 'fencing')
+  }
+
   const register = async (): Promise<void> => {
     if (registration) return
-    registration = createRegistration({
+    const created = createRegistration({
       redis,
       keys,
       id: config.id,
       info: info(),
       ttlMs: config.leaseTtlMs,
       logger,
-      getMetrics: () => ({ childPid: child?.pid ?? null, restarts, ...(typeof lastStatus === 'object' && lastStatus !== null ? lastStatus : {}) }),
+      getMetrics: liveMetrics,
+      shouldReacquire: (loss) => !shouldFence(loss, config.leaseTtlMs),
+      onLeaseLost: (loss) => {
+        if (shouldFence(loss, config.leaseTtlMs)) fence(loss)
+      },
     })
-    await registration.start()
+    registration = created
+    try {
+      await created.start()
+    } catch (error) {
+      if (registration === created) registration = undefined
+      throw error
+    }
   }
 
   const deregister = async (): Promise<void> => {
@@ -101,8 +181,19 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     await current?.stop()
   }
 
+  const fail = async (reason: string): Promise<void> => {
+    failedReason = reason
+    setState('failed')
+    logger.fatal({ event: 'bootstrap.crash_loop', reason, restarts, maxRestarts: config.maxRestarts }, reason)
+    await deregister()
+    await health?.close()
+    redis.disconnect()
+    options.onFailed?.(reason)
+  }
+
   const spawnChild = (): void => {
     childStartedAt = Date.now()
+    childReady = false
     const created = fork(options.childModule, [options.role, ...options.childArgs], {
       env: { ...process.env, FERRY_ID: config.id, FERRY_SUPERVISED: '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -110,24 +201,47 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     child = created
     logger.info({ event: 'bootstrap.child_started', childPid: created.pid, restarts }, `${options.role} started`)
     created.on('message', (message: ChildMessage) => {
+      if (child !== created) return
       if (message.type === 'status') lastStatus = message.status
       if (message.type === 'ready') {
         url = message.url
-        consecutiveFailures = 0
+        childReady = true
         setState('running')
         // Register once the child can work: the controller must not assign to a worker still starting.
-        void register().catch((error: unknown) => logger.error({ event: 'bootstrap.register_failed', err: errorMessage(error) }, 'could not register in Redis; retrying on the next heartbeat'))
+        const retry = (): void => {
+          if (child !== created || state !== 'running' || registration) return
+          register().catch((error: unknown) => {
+            logger.error({ event: 'bootstrap.register_failed', err: errorMessage(error) }, 'could not register in Redis; retrying')
+            setTimeout(retry, Math.max(500, Math.floor(config.leaseTtlMs / 3))).unref()
+          })
+        }
+        retry()
       }
     })
     created.on('exit', (code, signal) => {
       if (child === created) child = undefined
-      if (state === 'stopping' || state === 'stopped') return
+      childReady = false
+      if (state === 'stopping' || state === 'stopped' || state === 'failed') return
       const ranMs = Date.now() - childStartedAt
-      consecutiveFailures = ranMs > 60000 ? 1 : consecutiveFailures + 1
+      if (state === 'fencing') {
+        // Our own doing, not a crash: restart at once, without counting it against the child.
+        logger.info({ event: 'bootstrap.child_fenced', code, signal, ranMs }, `${options.role} stopped after fencing; starting it again`)
+        restarts++
+        setState('restarting')
+        restartTimer = setTimeout(() => {
+          restartTimer = undefined
+          if (state === 'restarting') spawnChild()
+        }, minDelayMs)
+        return
+      }
+      consecutiveFailures = ranMs >= healthyRunMs ? 1 : consecutiveFailures + 1
+      if (consecutiveFailures > config.maxRestarts) {
+        void fail(`${options.role} failed ${consecutiveFailures} times in a row (each run shorter than ${healthyRunMs} ms; last exit code ${code ?? 'none'}, signal ${signal ?? 'none'}): giving up`)
+        return
+      }
       restarts++
-      const base = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(consecutiveFailures - 1, 10))
-      const delayMs = Math.round(base / 2 + Math.random() * (base / 2))
-      logger.error({ event: 'bootstrap.child_exited', code, signal, ranMs, restarts, delayMs }, `${options.role} exited; restarting`)
+      const delayMs = restartDelayMs(consecutiveFailures, minDelayMs, maxDelayMs)
+      logger.error({ event: 'bootstrap.child_exited', code, signal, ranMs, restarts, consecutiveFailures, delayMs }, `${options.role} exited; restarting`)
       setState('restarting')
       // A child that keeps failing is not alive in any useful sense: let its partitions move.
       if (consecutiveFailures >= 3) void deregister()
@@ -138,29 +252,40 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     })
   }
 
+  let health: HealthServer | undefined
+  if (config.healthPort !== undefined) {
+    health = await startHealthServer({
+      host: config.host,
+      port: config.healthPort,
+      logger,
+      // Alive while bootstrap supervises (a crash loop ends the process, so the probe never has to).
+      live: () => ({ ok: state !== 'failed', details: { state, restarts, ...(failedReason ? { reason: failedReason } : {}) } }),
+      ready: () => ({
+        ok: state === 'running' && childReady && registration !== undefined,
+        details: { state, childReady, registered: registration !== undefined, id: config.id },
+      }),
+    })
+  }
+
   spawnChild()
 
   let stopping: Promise<void> | undefined
   return {
     state: () => state,
     childPid: () => child?.pid,
+    healthUrl: () => health?.url,
     stop() {
       stopping ??= (async () => {
+        if (state === 'failed') return
+        const startedStopAt = Date.now()
         setState('stopping')
         if (restartTimer) clearTimeout(restartTimer)
-        const current = child
-        if (current && current.exitCode === null && current.signalCode === null) {
-          const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()))
-          current.kill('SIGTERM')
-          const drainTimeoutMs = options.drainTimeoutMs ?? 30000
-          const timer = setTimeout(() => {
-            logger.warn({ event: 'bootstrap.drain_timeout', drainTimeoutMs }, 'child did not stop in time; killing it')
-            current.kill('SIGKILL')
-          }, drainTimeoutMs)
-          await exited
-          clearTimeout(timer)
-        }
+        // Drain first (the child finishes in-flight batches and checkpoints them), then
+        // deregister at once so the controller moves the partitions without waiting for the TTL.
+        if (child) await killChild(child, 'stopping')
         await deregister()
+        logger.info({ event: 'bootstrap.drained', drainMs: Date.now() - startedStopAt, gracePeriodMs: drainTimeoutMs }, 'drained and deregistered')
+        await health?.close()
         redis.disconnect()
         setState('stopped')
       })()

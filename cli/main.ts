@@ -15,18 +15,23 @@ import { startBootstrap, type ChildRole } from '../bootstrap/bootstrap.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import { createLogger, type Logger } from '../common/logger.js'
 import { loadProcessConfig, type ProcessConfig } from '../common/process-config.js'
+import { loadSecretFiles } from '../common/secret-files.js'
 import type { AuditReport } from '../controller/audit.js'
 import { startController } from '../controller/controller.js'
 import { startWorker } from '../worker/worker.js'
 
-const USAGE = `usage: ferry <controller|worker|bootstrap|render|audit> [flags]
+const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instances|audit> [flags]
   common flags: --zookeeper host:port  --redis redis://host:port  --deployment name  --id name
                 --zone z  --dc d  --lease-ttl-ms n  --zk-session-timeout-ms n
   controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --max-moves-per-pass n
                 --api-tokens-file path (lines "<name> <admin|read> <token>"; or env FERRY_API_TOKENS)
                 --api-tls-cert pem  --api-tls-key pem (HTTPS)  --ureplicator-source c  --ureplicator-target c
   bootstrap:    --role worker|controller  (then the flags of that role)
+                --grace-period-ms n (drain on SIGTERM, default 30000)  --max-restarts n (crash loop, default 5)
+                --health-port n (/healthz, /readyz on --host)
   render:       see "ferry render --help"
+  configure:    see "ferry configure --help" (render every group, show the diff, write what changed)
+  instances:    --redis URL [--deployment d] | --controller URL  [--json]  (registry with heartbeat age)
   audit:        --controller URL --group NAME [--from T] [--to T] [--bucket-ms N] [--json]`
 
 const PROCESS_FLAGS = {
@@ -42,6 +47,9 @@ const PROCESS_FLAGS = {
   'zk-session-timeout-ms': { type: 'string' },
   'rebalance-debounce-ms': { type: 'string' },
   'max-moves-per-pass': { type: 'string' },
+  'grace-period-ms': { type: 'string' },
+  'max-restarts': { type: 'string' },
+  'health-port': { type: 'string' },
   'api-tokens-file': { type: 'string' },
   'api-tls-cert': { type: 'string' },
   'api-tls-key': { type: 'string' },
@@ -61,6 +69,8 @@ function version(): string {
 }
 
 function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: string } {
+  // Secret references (FERRY_SECRET_FILES) become variables before any cluster reads them.
+  loadSecretFiles(process.env)
   let values
   try {
     values = parseArgs({ args, options: PROCESS_FLAGS, strict: true, allowPositionals: false }).values
@@ -81,6 +91,9 @@ function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: stri
     zkSessionTimeoutMs: values['zk-session-timeout-ms'],
     rebalanceDebounceMs: values['rebalance-debounce-ms'],
     maxMovesPerPass: values['max-moves-per-pass'],
+    gracePeriodMs: values['grace-period-ms'],
+    maxRestarts: values['max-restarts'],
+    healthPort: values['health-port'],
     apiTokensFile: values['api-tokens-file'],
     apiTlsCert: values['api-tls-cert'],
     apiTlsKey: values['api-tls-key'],
@@ -104,8 +117,10 @@ function onShutdown(logger: Logger, stop: () => Promise<void>): void {
         process.exit(1)
       })
   }
-  process.once('SIGTERM', () => shutdown('SIGTERM'))
-  process.once('SIGINT', () => shutdown('SIGINT'))
+  // on, not once: a second SIGTERM (systemd signals the whole group, then bootstrap forwards its
+  // own) must not kill a child that is still draining.
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
   if (process.send) process.once('disconnect', () => shutdown('supervisor gone'))
 }
 
@@ -151,6 +166,7 @@ async function runBootstrap(args: string[]): Promise<void> {
     childArgs: [...childArgs, '--id', config.id],
     logger,
     version: version(),
+    onFailed: () => process.exit(1),
   })
   onShutdown(logger, () => bootstrap.stop())
 }
@@ -207,6 +223,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
       return runRender(args)
     case 'audit':
       return runAudit(args)
+    case 'instances':
+      return (await import('./instances.js')).runInstancesCli(args)
+    case 'configure':
+      return (await import('./configure.js')).runConfigureCli(args)
     default:
       process.stderr.write(`${command === undefined || command === '--help' ? '' : `ferry: unknown command "${command}"\n`}${USAGE}\n`)
       return command === '--help' ? 0 : 2

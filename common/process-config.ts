@@ -32,6 +32,12 @@ export const processConfigSchema = z
     rebalanceDebounceMs: z.coerce.number().int().min(0).default(3000),
     /** Controller: partitions moved between live workers per reconcile pass. */
     maxMovesPerPass: z.coerce.number().int().min(1).default(100),
+    /** Bootstrap: how long a SIGTERM'd child may drain (finish batches, checkpoint) before SIGKILL. */
+    gracePeriodMs: z.coerce.number().int().min(0).default(30000),
+    /** Bootstrap: restarts in a row (each run shorter than 60 s) before it gives up and exits 1. */
+    maxRestarts: z.coerce.number().int().min(0).default(5),
+    /** Bootstrap: port of its /healthz and /readyz listener (on --host); none when unset. */
+    healthPort: z.coerce.number().int().min(0).max(65535).optional(),
     /** Controller: file of API tokens, one `<name> <role> <token>` a line (see controller/auth.ts). */
     apiTokensFile: z.string().min(1).optional(),
     /** Controller: PEM certificate (chain) and key for an HTTPS REST listener; both or neither. */
@@ -59,6 +65,9 @@ const ENV: Record<string, string> = {
   zkSessionTimeoutMs: 'FERRY_ZK_SESSION_TIMEOUT_MS',
   rebalanceDebounceMs: 'FERRY_REBALANCE_DEBOUNCE_MS',
   maxMovesPerPass: 'FERRY_MAX_MOVES_PER_PASS',
+  gracePeriodMs: 'FERRY_GRACE_PERIOD_MS',
+  maxRestarts: 'FERRY_MAX_RESTARTS',
+  healthPort: 'FERRY_HEALTH_PORT',
   apiTokensFile: 'FERRY_API_TOKENS_FILE',
   apiTlsCert: 'FERRY_API_TLS_CERT',
   apiTlsKey: 'FERRY_API_TLS_KEY',

@@ -43,6 +43,7 @@ if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
   redis.call('SADD', KEYS[2], ARGV[5])
   return 1
 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 return 0`
 
 const RELEASE_SCRIPT = `
@@ -66,7 +67,21 @@ export interface RegistrationOptions {
   getMetrics?: () => unknown
   logger: Logger
   /** The lease was found expired or taken over (the instance was, for a while, considered dead). */
-  onLeaseLost?: () => void
+  onLeaseLost?: (loss: LeaseLoss) => void
+  /**
+   * Whether to register again at once after a loss; default always. Answering false leaves the
+   * registration stopped (the caller fences itself and registers anew with a new registration).
+   */
+  shouldReacquire?: (loss: LeaseLoss) => boolean
+}
+
+export interface LeaseLoss {
+  /** `expired`: the key is gone; `taken_over`: another process registered this id since. */
+  reason: 'expired' | 'taken_over'
+  /** Since the last successful renewal. */
+  sinceRenewedMs: number
+  /** Since the previous renewal attempt: longer than the TTL when this process was paused. */
+  heartbeatGapMs: number
 }
 
 export interface Registration {
@@ -85,6 +100,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
   let timer: NodeJS.Timeout | undefined
   let stopped = false
   let lastOkAt = 0
+  let lastAttemptAt = 0
 
   const metricsJson = (): string => {
     try {
@@ -111,6 +127,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
       .sadd(options.keys.instances, options.id)
       .exec()
     lastOkAt = Date.now()
+    lastAttemptAt = lastOkAt
     options.logger.info({ event: 'registry.registered', instance: options.id, ttlMs }, 'registered in Redis')
   }
 
@@ -129,6 +146,9 @@ export function createRegistration(options: RegistrationOptions): Registration {
       timer = setTimeout(tick, intervalMs)
     },
     async heartbeat() {
+      const attemptAt = Date.now()
+      const heartbeatGapMs = attemptAt - lastAttemptAt
+      lastAttemptAt = attemptAt
       try {
         const renewed = (await options.redis.eval(RENEW_SCRIPT, 2, key, options.keys.instances, token, String(ttlMs), new Date().toISOString(), metricsJson(), options.id)) as number
         if (renewed === 1) {
@@ -136,8 +156,15 @@ export function createRegistration(options: RegistrationOptions): Registration {
           return true
         }
         if (stopped) return false
-        options.logger.warn({ event: 'registry.lease_lost', instance: options.id }, 'lease expired or taken over; registering again')
-        options.onLeaseLost?.()
+        const loss: LeaseLoss = { reason: renewed === -1 ? 'taken_over' : 'expired', sinceRenewedMs: Date.now() - lastOkAt, heartbeatGapMs }
+        options.onLeaseLost?.(loss)
+        if (options.shouldReacquire?.(loss) === false) {
+          stopped = true
+          if (timer) clearTimeout(timer)
+          options.logger.warn({ event: 'registry.lease_lost', instance: options.id, ...loss }, 'lease expired or taken over; not registering again')
+          return false
+        }
+        options.logger.warn({ event: 'registry.lease_lost', instance: options.id, ...loss }, 'lease expired or taken over; registering again')
         await acquire()
         return true
       } catch (error) {

@@ -8,9 +8,15 @@
  *   // or from a shell:
  *   //   ferry render --group orders.json --source eu.json --target us.json --deployment prod-eu --out ./out
  *   process.exitCode = await runConfiguratorCli(process.argv.slice(2))
+ *   // every group of a deployment, diffed against the tree on disk, only changes written:
+ *   const plan = await planChanges(renderAll(parseDefinitions(yamlText, 'defs.yaml'), {}), '/etc/ferry')
+ *   await applyPlan(plan, '/etc/ferry')
  */
 export { render, stableJson, compressionTypes, RENDER_DEFAULTS } from './render.js'
 export type { RenderInput, RenderedFile, CompressionType } from './render.js'
+export { applyPlan, fetchDefinitions, formatPlan, parseDefinitions, planChanges, renderAll, validateDefinitions, MANIFEST } from './configure.js'
+export type { ChangeKind, Definitions, FileChange, Plan, RenderOptions } from './configure.js'
+export { renderEnvFile, renderSupervisorEntry, renderTmpfiles } from './host-files.js'
 export { writeRendered } from './write.js'
 export type { WriteRenderedOptions } from './write.js'
 export { runConfiguratorCli, RENDER_USAGE } from './cli.js'

@@ -7,6 +7,7 @@ import { FerryError } from '../common/errors.js'
 import { CONFIG_PROVIDER_CLASSES, clientSecurity } from './client-security.js'
 import type { ClientSecurity, ClusterRole, RequiredEnv } from './client-security.js'
 import { compareCodeUnits, formatProperties } from './properties.js'
+import { renderEnvFile, renderSupervisorEntry, renderTmpfiles } from './host-files.js'
 import { renderStartScript, renderStopScript, renderWorkerUnit, workerUnitTemplate } from './systemd.js'
 import type { SystemdParams } from './systemd.js'
 
@@ -40,14 +41,17 @@ export interface RenderInput {
   compressionType?: CompressionType
   /** Absolute path of the `ferry` executable on the host. Default `/usr/local/bin/ferry` (npm's global prefix). */
   ferryBin?: string
+  /** Drain time on stop (FERRY_GRACE_PERIOD_MS; systemd/supervisord wait 30 s longer). Default 30000 ms. */
+  gracePeriodMs?: number
 }
 
-export const RENDER_DEFAULTS: Readonly<Required<Pick<RenderInput, 'installDir' | 'workers' | 'compressionType' | 'ferryBin'>>> =
+export const RENDER_DEFAULTS: Readonly<Required<Pick<RenderInput, 'installDir' | 'workers' | 'compressionType' | 'ferryBin' | 'gracePeriodMs'>>> =
   Object.freeze({
     installDir: '/etc/ferry',
     workers: 2,
     compressionType: 'gzip',
     ferryBin: '/usr/local/bin/ferry',
+    gracePeriodMs: 30000,
   })
 
 const MAX_WORKERS = 1000
@@ -58,7 +62,8 @@ const HOST_PATH = /^(\/[A-Za-z0-9._-]+)+$/
 /**
  * The files for one topic group, sorted by path:
  * `<group>/consumer.properties`, `<group>/producer.properties`, `<group>/group.json`,
- * `systemd/ferry-worker-<group>@.service`, `bin/start-<group>.sh`, `bin/stop-<group>.sh`.
+ * `<group>/worker.env`, `systemd/ferry-worker-<group>@.service`, `bin/start-<group>.sh`,
+ * `bin/stop-<group>.sh`, `supervisor/ferry-worker-<group>.conf`, `tmpfiles.d/ferry-<group>.conf`.
  *
  * No secret is ever written: passwords and keys appear as file paths or `${env:...}` /
  * `${dir:...}` references (see client-security.ts).
@@ -71,10 +76,14 @@ export function render(input: RenderInput): RenderedFile[] {
   const workers = input.workers ?? RENDER_DEFAULTS.workers
   const compressionType = input.compressionType ?? RENDER_DEFAULTS.compressionType
   const ferryBin = input.ferryBin ?? RENDER_DEFAULTS.ferryBin
+  const gracePeriodMs = input.gracePeriodMs ?? RENDER_DEFAULTS.gracePeriodMs
   const { group, source, target, deployment } = input
 
   const problems = [
     ...checkOptions({ deployment, installDir, workers, compressionType, ferryBin }),
+    ...(Number.isInteger(gracePeriodMs) && gracePeriodMs >= 0 && gracePeriodMs <= 3600000
+      ? []
+      : [{ field: 'gracePeriodMs', message: `must be a whole number of milliseconds from 0 to 3600000, got ${gracePeriodMs}` }]),
     ...checkGroup(group),
     ...checkClusterNames(group, source, target),
     ...checkClusterPaths(source, 'source'),
@@ -129,6 +138,8 @@ export function render(input: RenderInput): RenderedFile[] {
     ferryBin,
     workers,
     ...(group.zone === undefined ? {} : { zone: group.zone }),
+    ...(group.dc === undefined ? {} : { dc: group.dc }),
+    gracePeriodMs,
     clusterEnv: mergeRequiredEnv(sourceSecurity.requiredEnv, targetSecurity.requiredEnv),
   }
 
@@ -139,6 +150,9 @@ export function render(input: RenderInput): RenderedFile[] {
     { path: `systemd/${workerUnitTemplate(name)}`, content: renderWorkerUnit(systemd), mode: 0o644 },
     { path: `bin/start-${name}.sh`, content: renderStartScript(systemd), mode: 0o755 },
     { path: `bin/stop-${name}.sh`, content: renderStopScript(systemd), mode: 0o755 },
+    { path: `${name}/worker.env`, content: renderEnvFile(systemd), mode: 0o644 },
+    { path: `supervisor/ferry-worker-${name}.conf`, content: renderSupervisorEntry(systemd), mode: 0o644 },
+    { path: `tmpfiles.d/ferry-${name}.conf`, content: renderTmpfiles(systemd), mode: 0o644 },
   ]
   return files.sort((a, b) => compareCodeUnits(a.path, b.path))
 }
@@ -234,8 +248,14 @@ function checkOptions(options: {
 }
 
 function checkGroup(group: TopicGroupSpec): FieldProblem[] {
-  if (group.zone === undefined || /^[A-Za-z0-9._-]{1,100}$/.test(group.zone)) return []
-  return [{ field: 'group.zone', message: 'must be letters, digits, ".", "_" or "-" to be rendered into a systemd unit' }]
+  const problems: FieldProblem[] = []
+  for (const field of ['zone', 'dc'] as const) {
+    const value = group[field]
+    if (value !== undefined && !/^[A-Za-z0-9._-]{1,100}$/.test(value)) {
+      problems.push({ field: `group.${field}`, message: 'must be letters, digits, ".", "_" or "-" to be rendered into an env file and units' })
+    }
+  }
+  return problems
 }
 
 function checkClusterNames(group: TopicGroupSpec, source: ClusterSpec, target: ClusterSpec): FieldProblem[] {

@@ -19,6 +19,10 @@ export interface SystemdParams {
   workers: number
   /** The group's zone constraint: the workers declare it as theirs unless the env files say otherwise. */
   zone?: string
+  /** The group's dc constraint, declared the same way. */
+  dc?: string
+  /** How long bootstrap lets a worker drain on stop (FERRY_GRACE_PERIOD_MS). */
+  gracePeriodMs: number
   /** Variables the cluster settings reference (passwordEnv, inline-password stand-ins). */
   clusterEnv: readonly RequiredEnv[]
 }
@@ -41,6 +45,16 @@ export function workerDataDir(group: string): string {
   return `/var/lib/ferry/${group}`
 }
 
+/** Where the secret a variable references lives on the host: `<installDir>/secrets/<NAME>`. */
+export function secretFilePath(installDir: string, name: string): string {
+  return `${installDir}/secrets/${name}`
+}
+
+/** The rendered (non-secret) env file of a group's workers, loaded before the operator's two. */
+export function renderedEnvFile(params: Pick<SystemdParams, 'group' | 'installDir'>): string {
+  return `${params.installDir}/${params.group}/worker.env`
+}
+
 /** Settings shared by every group of the host (ZooKeeper, Redis), then the group's own. */
 export function environmentFiles(params: Pick<SystemdParams, 'group' | 'installDir'>): [shared: string, group: string] {
   return [`${params.installDir}/ferry.env`, `${params.installDir}/${params.group}.env`]
@@ -52,22 +66,32 @@ export function environmentFiles(params: Pick<SystemdParams, 'group' | 'installD
  * workers at another deployment than the one the properties were rendered for.
  */
 export function renderWorkerUnit(params: SystemdParams): string {
-  const { group, deployment, ferryBin, zone } = params
+  const { group, deployment, ferryBin } = params
   const [sharedEnv, groupEnv] = environmentFiles(params)
-  const checked = [...PROCESS_ENV, ...params.clusterEnv.filter((env) => env.workerReads)]
+  const secrets = params.clusterEnv.filter((env) => env.workerReads)
+  const checked = [...PROCESS_ENV, ...secrets]
   const javaOnly = params.clusterEnv.filter((env) => !env.workerReads)
   const describe = (env: RequiredEnv): string => `#   ${env.name}: ${env.purpose}`
   // "$$" is a literal "$" for the shell: systemd expands $NAME in Exec lines itself.
-  const checks = checked.map(
-    (env) =>
-      `ExecStartPre=/bin/sh -c 'if [ -z "$\${${env.name}:-}" ]; then echo "ferry: ${env.name} is not set: add it to ${groupEnv} or ${sharedEnv}" >&2; exit 1; fi'`,
-  )
+  const checks = [
+    ...PROCESS_ENV.map(
+      (env) =>
+        `ExecStartPre=/bin/sh -c 'if [ -z "$\${${env.name}:-}" ]; then echo "ferry: ${env.name} is not set: add it to ${groupEnv} or ${sharedEnv}" >&2; exit 1; fi'`,
+    ),
+    // A secret is either set, or read by Ferry from the file worker.env references.
+    ...secrets.map((env) => {
+      const file = secretFilePath(params.installDir, env.name)
+      return `ExecStartPre=/bin/sh -c 'if [ -z "$\${${env.name}:-}" ] && [ ! -r ${file} ]; then echo "ferry: ${env.name} is not set and ${file} is not readable by user ferry" >&2; exit 1; fi'`
+    }),
+  ]
+  const stopTimeoutSec = Math.ceil(params.gracePeriodMs / 1000) + 30
   return [
     `# Ferry mirror worker for topic group ${group} (deployment ${deployment}), one instance per %i.`,
     `# ${GENERATED}`,
     `# Install: systemctl link ${params.installDir}/systemd/${workerUnitTemplate(group)} (bin/start-${group}.sh does it).`,
-    `# Environment: KEY=value lines in ${sharedEnv} (every group) and ${groupEnv} (this group, wins);`,
-    '# keep both mode 0600, they may hold passwords. Checked before every start:',
+    `# Environment: ${renderedEnvFile(params)} (rendered: settings, secret references), then KEY=value lines`,
+    `# in ${sharedEnv} (every group) and ${groupEnv} (this group, wins); keep those two mode 0600.`,
+    '# Checked before every start:',
     ...checked.map(describe),
     ...(javaOnly.length === 0
       ? []
@@ -89,7 +113,7 @@ export function renderWorkerUnit(params: SystemdParams): string {
     'Type=simple',
     'User=ferry',
     'Group=ferry',
-    ...(zone === undefined ? [] : [`Environment=FERRY_ZONE=${zone}`]),
+    `EnvironmentFile=${renderedEnvFile(params)}`,
     // "-": a missing file is reported by the checks below, by variable, rather than by systemd.
     `EnvironmentFile=-${sharedEnv}`,
     `EnvironmentFile=-${groupEnv}`,
@@ -99,10 +123,10 @@ export function renderWorkerUnit(params: SystemdParams): string {
     `ExecStart=${ferryBin} bootstrap --role worker --deployment ${deployment} --id %H-${group}-%i`,
     'Restart=on-failure',
     'RestartSec=5s',
-    // bootstrap drains on SIGTERM (its child stops its tasks after their last checkpoint, 30 s
-    // at most) and deregisters; the margin keeps systemd from killing it half-way.
+    // bootstrap drains on SIGTERM (its child stops its tasks after their last checkpoint, within
+    // FERRY_GRACE_PERIOD_MS) and deregisters; the margin keeps systemd from killing it half-way.
     'KillSignal=SIGTERM',
-    'TimeoutStopSec=60s',
+    `TimeoutStopSec=${stopTimeoutSec}s`,
     `StateDirectory=ferry/${group}`,
     `ReadWritePaths=${workerDataDir(group)}`,
     `WorkingDirectory=${workerDataDir(group)}`,

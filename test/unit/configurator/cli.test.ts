@@ -77,7 +77,7 @@ describe('configurator CLI (ferry render)', () => {
     expect(run.stderr).to.equal('')
     expect(run.code).to.equal(0)
     const paths = await listTree(out)
-    expect(run.stdout).to.include('wrote 6 files for topic group audit')
+    expect(run.stdout).to.include('wrote 9 files for topic group audit')
     for (const path of paths) expect(run.stdout).to.include(join(out, path))
     const files: RenderedFile[] = []
     const modes = new Map((await readFile(join(process.cwd(), 'test/unit/configurator/golden/sasl-ssl-inline-password/modes.txt'), 'utf8'))
@@ -244,7 +244,7 @@ describe('configurator CLI (ferry render)', () => {
 
       const forced = await cli(argv({}, ['--force']))
       expect(forced.code, forced.stderr).to.equal(0)
-      expect(await readdir(out)).to.have.members(['audit', 'bin', 'systemd'])
+      expect(await readdir(out)).to.have.members(['audit', 'bin', 'supervisor', 'systemd', 'tmpfiles.d'])
     })
   })
 })

@@ -129,10 +129,37 @@ describe('configurator render()', () => {
       }
     })
 
-    it('declares the group zone as the workers\' zone', () => {
-      const group = parseTopicGroup({ name: 'orders', sourceCluster: 'src', targetCluster: 'dst', topics: ['orders'], zone: 'dmz' })
-      const unit = fileNamed(render(baseInput({ group })), 'systemd/ferry-worker-orders@.service')
-      expect(unit).to.include('\nEnvironment=FERRY_ZONE=dmz\nEnvironmentFile=')
+    it('declares the group zone and dc as the workers\' own, in the rendered env file the unit loads first', () => {
+      const group = parseTopicGroup({ name: 'orders', sourceCluster: 'src', targetCluster: 'dst', topics: ['orders'], zone: 'dmz', dc: 'eu-1' })
+      const files = render(baseInput({ group }))
+      const env = fileNamed(files, 'orders/worker.env')
+      expect(env).to.include('\nFERRY_DC=eu-1\n').and.to.include('\nFERRY_ZONE=dmz\n')
+      const unit = fileNamed(files, 'systemd/ferry-worker-orders@.service')
+      expect(unit).to.include('\nEnvironmentFile=/etc/ferry/orders/worker.env\nEnvironmentFile=-/etc/ferry/ferry.env\nEnvironmentFile=-/etc/ferry/orders.env\n')
+      expect(fileNamed(files, 'supervisor/ferry-worker-orders.conf')).to.match(/\. \/etc\/ferry\/orders\/worker\.env; .*\. \/etc\/ferry\/ferry\.env; .*\. \/etc\/ferry\/orders\.env; /)
+    })
+
+    it('refuses a dc that cannot go into an env file, naming group.dc', () => {
+      const group = parseTopicGroup({ name: 'orders', sourceCluster: 'src', targetCluster: 'dst', topics: ['orders'], dc: 'eu 1; rm' })
+      expect(() => render(baseInput({ group }))).to.throw(/group\.dc: must be letters/)
+    })
+
+    it('references worker secrets by file in the env file and never holds their values', () => {
+      const target = parseCluster({ name: 'dst', bootstrapServers: ['t:9093'], securityProtocol: 'SASL_SSL', sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'DST_PW' } })
+      const files = render(baseInput({ target }))
+      const env = fileNamed(files, 'orders/worker.env')
+      expect(env).to.include('\nFERRY_SECRET_FILES=DST_PW=/etc/ferry/secrets/DST_PW\n')
+      expect(env.split('\n').filter((line) => line.startsWith('DST_PW='))).to.deep.equal([])
+      const unit = fileNamed(files, 'systemd/ferry-worker-orders@.service')
+      expect(unit).to.include('[ -z "$${DST_PW:-}" ] && [ ! -r /etc/ferry/secrets/DST_PW ]')
+    })
+
+    it('stops within the grace period plus a margin, in systemd and supervisord alike', () => {
+      const files = render({ ...baseInput(), gracePeriodMs: 45000 })
+      expect(fileNamed(files, 'orders/worker.env')).to.include('\nFERRY_GRACE_PERIOD_MS=45000\n')
+      expect(fileNamed(files, 'systemd/ferry-worker-orders@.service')).to.include('\nTimeoutStopSec=75s\n')
+      expect(fileNamed(files, 'supervisor/ferry-worker-orders.conf')).to.include('\nstopwaitsecs=75\n')
+      expect(() => render({ ...baseInput(), gracePeriodMs: -1 })).to.throw(/gracePeriodMs: must be a whole number/)
     })
 
     it('points at key and certificate files, never their contents, and at the passwordFile by reference', () => {
@@ -247,7 +274,10 @@ describe('configurator render()', () => {
         'orders/consumer.properties',
         'orders/group.json',
         'orders/producer.properties',
+        'orders/worker.env',
+        'supervisor/ferry-worker-orders.conf',
         'systemd/ferry-worker-orders@.service',
+        'tmpfiles.d/ferry-orders.conf',
       ])
       expect(files.filter((f) => f.mode === 0o755).map((f) => f.path)).to.deep.equal(['bin/start-orders.sh', 'bin/stop-orders.sh'])
     })

@@ -1,0 +1,68 @@
+/**
+ * Bootstrap's probe listener: `GET /healthz` (liveness) and `GET /readyz` (readiness), JSON,
+ * 200 or 503. Workers have no HTTP API of their own, so this is what Kubernetes probes and
+ * load balancers ask.
+ *
+ * @example
+ *   const health = await startHealthServer({ host: '0.0.0.0', port: 9090, logger, live, ready })
+ *   await health.close()
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from '../common/logger.js'
+
+export interface ProbeResult {
+  ok: boolean
+  details: Record<string, unknown>
+}
+
+export interface HealthServerOptions {
+  host: string
+  /** 0 picks a free port. */
+  port: number
+  logger: Logger
+  live: () => ProbeResult
+  ready: () => ProbeResult
+}
+
+export interface HealthServer {
+  readonly url: string
+  close(): Promise<void>
+}
+
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    const probe = req.method === 'GET' || req.method === 'HEAD' ? (path === '/healthz' ? options.live : path === '/readyz' ? options.ready : undefined) : undefined
+    if (probe === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no route ${req.method ?? ''} ${path ?? ''}; try GET /healthz or /readyz` } }))
+      return
+    }
+    const result = probe()
+    res.writeHead(result.ok ? 200 : 503, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ status: result.ok ? 'ok' : 'unavailable', ...result.details }))
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `http://${host}:${address.port}`
+  options.logger.info({ event: 'bootstrap.health_listening', url }, 'probes on /healthz and /readyz')
+  let closing: Promise<void> | undefined
+  return {
+    url,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+      return closing
+    },
+  }
+}
