@@ -13,6 +13,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
 const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
 
 /** A cluster, group or instance name (also what a `{name}` path parameter must be). */
+/** Codecs Ferry writes (zstd it reads, but cannot write). */
+export const targetCompressions = ['none', 'gzip', 'snappy', 'lz4'] as const
+export type TargetCompression = (typeof targetCompressions)[number]
+
 export const nameSchema = z
   .string({ required_error: 'is required' })
   .regex(NAME, 'must be 1-100 characters of letters, digits, ".", "_" or "-", starting with a letter or digit')
@@ -117,6 +121,8 @@ export const topicGroupSchema = z
     preservePartition: z.boolean().default(true),
     /** Optional byte-rate limit per worker for this group, bytes per second. */
     maxBytesPerSec: z.number().int().positive().optional(),
+    /** Codec for the target's batches (sources may use any codec, zstd included). */
+    compression: z.enum(targetCompressions).default('none'),
     strategy: z.enum(strategies).default('balanced'),
     /** Only workers in this zone may mirror the group. */
     zone: z.string().min(1).optional(),
@@ -162,10 +168,12 @@ export interface FieldProblem {
 }
 
 export function zodProblems(error: z.ZodError): FieldProblem[] {
-  return error.issues.map((issue) => ({
-    field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
-    message: issue.message,
-  }))
+  return error.issues.flatMap((issue) =>
+    // An unknown field is named itself, not its parent object.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'is not a known field' }))
+      : [{ field: issue.path.length > 0 ? issue.path.join('.') : '(body)', message: issue.message }],
+  )
 }
 
 /** Parse `input` with `schema`, or throw INVALID_INPUT listing every problem by field. */

@@ -238,7 +238,7 @@ export function createApi(deps: ApiDeps): express.Express {
     '/v1/groups',
     route(async (req, res) => {
       const body: unknown = req.body
-      const isObject = typeof body === 'object' && body !== null
+      const isObject = typeof body === 'object' && body !== null && !Array.isArray(body)
       // `start` is a request option, not part of the group spec.
       const { start, ...spec } = (isObject ? body : {}) as Record<string, unknown>
       if (start !== undefined && typeof start !== 'boolean') {
@@ -401,7 +401,8 @@ export function createApi(deps: ApiDeps): express.Express {
     if (error instanceof FerryError) ferry = error
     else if ((error as { type?: string }).type === 'entity.parse.failed') ferry = new FerryError('INVALID_INPUT', 'request body is not valid JSON', { details: [{ field: '(body)', message: 'is not valid JSON' }] })
     else if ((error as { type?: string }).type === 'entity.too.large') ferry = new FerryError('PAYLOAD_TOO_LARGE', 'request body is larger than 256 KiB', { details: [{ field: '(body)', message: 'is larger than 256 KiB' }] })
-    else if ((error as { type?: string }).type === 'encoding.unsupported' || (error as { type?: string }).type === 'charset.unsupported') ferry = new FerryError('UNSUPPORTED_MEDIA_TYPE', errorMessage(error), { details: [{ field: 'Content-Type', message: errorMessage(error) }] })
+    else if ((error as { type?: string }).type === 'charset.unsupported') ferry = new FerryError('UNSUPPORTED_MEDIA_TYPE', errorMessage(error), { details: [{ field: 'Content-Type', message: errorMessage(error) }] })
+    else if ((error as { type?: string }).type === 'encoding.unsupported') ferry = new FerryError('UNSUPPORTED_MEDIA_TYPE', errorMessage(error), { details: [{ field: 'Content-Encoding', message: errorMessage(error) }] })
     // Any other body-parser refusal (aborted or short body, bad inflation): the client's fault.
     else if ((error as { expose?: boolean; status?: number }).expose === true && ((error as { status?: number }).status ?? 500) < 500) ferry = new FerryError('INVALID_INPUT', errorMessage(error), { details: [{ field: '(body)', message: errorMessage(error) }] })
     else ferry = new FerryError('INTERNAL', 'internal error', { cause: error })

@@ -131,6 +131,7 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
     if (!route.open) {
       responses['401'] = errorResponse('No or unknown bearer token (when tokens are configured)')
       if (route.method !== 'get') responses['403'] = errorResponse('A read token on a write')
+      responses['503'] = errorResponse('ZooKeeper or Redis unreachable, or (for a leader-only action) this controller is not the leader')
     }
     if (route.params) responses['404'] = errorResponse('Not found')
     if (route.body) {

@@ -150,7 +150,7 @@ export function createUReplicatorRouter(deps: UReplicatorDeps): Router {
       const running = new Set<string>()
       for (const instance of instances) {
         const partitions = (instance.metrics as { partitions?: Array<{ group: string; topic: string; partition: number; state?: string }> } | null)?.partitions ?? []
-        for (const p of partitions) if (p.group === name && p.state !== 'failed' && p.state !== 'stopped') running.add(`${instance.id}/${p.partition}`)
+        for (const p of partitions) if (p.group === name && p.state === 'mirroring') running.add(`${instance.id}/${p.partition}`)
       }
       const idealState: Record<string, Record<string, string>> = {}
       const externalView: Record<string, Record<string, string>> = {}
