@@ -19,6 +19,7 @@ import { loadSecretFiles } from '../common/secret-files.js'
 import type { AuditReport } from '../controller/audit.js'
 import { startController } from '../controller/controller.js'
 import { startWorker } from '../worker/worker.js'
+import { API_USAGE, isApiCommand, runApiCommand } from './api-commands.js'
 
 const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instances|audit> [flags]
   common flags: --zookeeper host:port  --redis redis://host:port  --deployment name  --id name
@@ -32,7 +33,8 @@ const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instan
   render:       see "ferry render --help"
   configure:    see "ferry configure --help" (render every group, show the diff, write what changed)
   instances:    --redis URL [--deployment d] | --controller URL  [--json]  (registry with heartbeat age)
-  audit:        --controller URL --group NAME [--from T] [--to T] [--bucket-ms N] [--json]`
+  audit:        --controller URL --group NAME [--from T] [--to T] [--bucket-ms N] [--json] [--token T]
+${API_USAGE}`
 
 const PROCESS_FLAGS = {
   zookeeper: { type: 'string' },
@@ -175,7 +177,7 @@ async function runBootstrap(args: string[]): Promise<void> {
 async function runAudit(args: string[]): Promise<number> {
   let values
   try {
-    values = parseArgs({ args, strict: true, options: { controller: { type: 'string' }, group: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, 'bucket-ms': { type: 'string' }, json: { type: 'boolean' } } }).values
+    values = parseArgs({ args, strict: true, options: { controller: { type: 'string' }, group: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, 'bucket-ms': { type: 'string' }, json: { type: 'boolean' }, token: { type: 'string' } } }).values
   } catch (error) {
     throw new FerryError('INVALID_INPUT', `${errorMessage(error)}\nusage: ferry audit --controller URL --group NAME [--from T] [--to T] [--bucket-ms N] [--json]`)
   }
@@ -185,7 +187,8 @@ async function runAudit(args: string[]): Promise<number> {
   if (values.from) query.set('from', values.from)
   if (values.to) query.set('to', values.to)
   if (values['bucket-ms']) query.set('bucketMs', values['bucket-ms'])
-  const response = await fetch(`${controller.replace(/\/$/, '')}/v1/groups/${encodeURIComponent(values.group)}/audit?${query.toString()}`)
+  const token = values.token ?? process.env.FERRY_TOKEN
+  const response = await fetch(`${controller.replace(/\/$/, '')}/v1/groups/${encodeURIComponent(values.group)}/audit?${query.toString()}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
   const body = (await response.json()) as { error?: { message: string } } & Partial<AuditReport>
   if (!response.ok) throw new FerryError('INVALID_INPUT', `audit failed (${response.status}): ${body.error?.message ?? 'unknown error'}`)
   const report = body as AuditReport
@@ -212,6 +215,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   switch (command) {
     case 'controller':
       await runController(args)
+  if (isApiCommand(command)) return runApiCommand(command, args)
       return undefined
     case 'worker':
       await runWorker(args)

@@ -17,6 +17,8 @@ import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import type { Election } from './election.js'
 import type { Reconciler } from './reconciler.js'
+import { DEFAULT_EVENT_CAPACITY, type EventLog } from './events.js'
+import { dashboardRouter } from './dashboard.js'
 import { auditGroup } from './audit.js'
 import { discoverPartitions } from './discovery.js'
 import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
@@ -39,6 +41,8 @@ export interface ApiDeps {
   apiTokens?: readonly ApiToken[]
   /** Default cluster pair of the uReplicator-compatible /topics API. */
   ureplicator?: { source?: string | undefined; target?: string | undefined }
+  /** Recent events for operators (GET /v1/events, the dashboard). */
+  events: EventLog
 }
 
 /** What a worker reports for each partition it mirrors (see worker/mirror-task.ts). */
@@ -85,6 +89,11 @@ export function createApi(deps: ApiDeps): express.Express {
   app.use(createAuth({ tokens: deps.apiTokens ?? [], logger }))
   app.use(validateRequest())
   app.use(express.json({ limit: '256kb' }))
+
+  app.use('/ui', dashboardRouter())
+  app.get('/', (_req, res) => {
+    res.redirect('/ui/')
+  })
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })
@@ -247,6 +256,7 @@ export function createApi(deps: ApiDeps): express.Express {
       const group = parseTopicGroup(isObject ? spec : body)
       const record = await store.createGroup(group, start === false ? 'stopped' : 'running')
       logger.info({ event: 'controller.group_created', group: group.name, state: record.state }, 'topic group created')
+      deps.events.record({ type: 'group_created', group: group.name, message: `topic group created (${record.state})` })
       deps.reconciler.trigger()
       res.status(201).json({ name: group.name, state: record.state, spec: record.spec })
     }),
@@ -322,6 +332,7 @@ export function createApi(deps: ApiDeps): express.Express {
         const name = param(req, 'name')
         const record = await store.setGroupState(name, state)
         logger.info({ event: `controller.group_${action === 'start' ? 'started' : 'stopped'}`, group: name }, `topic group ${action}`)
+        deps.events.record({ type: action === 'start' ? 'group_started' : 'group_stopped', group: name, message: `topic group ${action === 'start' ? 'started' : 'stopped'}` })
         deps.reconciler.trigger()
         res.json({ name, state: record.state })
       }),
@@ -333,6 +344,7 @@ export function createApi(deps: ApiDeps): express.Express {
       const name = param(req, 'name')
       await store.deleteGroup(name)
       logger.info({ event: 'controller.group_deleted', group: name }, 'topic group deleted')
+      deps.events.record({ type: 'group_deleted', group: name, message: 'topic group deleted' })
       deps.reconciler.trigger()
       res.status(204).end()
     }),
@@ -377,6 +389,17 @@ export function createApi(deps: ApiDeps): express.Express {
         })
       }
       res.json({ dryRun: false, ...(await deps.reconciler.pass()) })
+    }),
+  )
+  app.get(
+    '/v1/events',
+    route(async (req, res) => {
+      const raw = req.query.limit
+      const text = raw === undefined ? '100' : String(raw)
+      if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > DEFAULT_EVENT_CAPACITY) {
+        throw new FerryError('INVALID_INPUT', `limit must be a whole number from 1 to ${DEFAULT_EVENT_CAPACITY}, got "${text}"`, { details: [{ field: 'limit', message: `must be 1..${DEFAULT_EVENT_CAPACITY}` }] })
+      }
+      res.json({ events: await deps.events.list(Number(text)) })
     }),
   )
   app.get(

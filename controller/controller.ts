@@ -21,6 +21,7 @@ import { createApi } from './api.js'
 import { loadApiTokens } from './auth.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { createElection } from './election.js'
+import { createEventLog } from './events.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
 
 export interface Controller {
@@ -44,7 +45,9 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   // The URL is known only once the server listens, after the election is wired up; the getter
   // is read when election.start() writes the candidate node, which is after listen.
   const election = createElection({ zk, paths, info: { id: config.id, get url() { return url } }, logger })
+  const events = createEventLog({ redis, keys, logger, controller: config.id })
   const reconciler = createReconciler({
+    events,
     zk,
     store,
     election,
@@ -59,7 +62,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     leaseTtlMs: config.leaseTtlMs,
   })
   const apiTokens = loadApiTokens({ file: config.apiTokensFile, env: process.env })
-  const app = createApi({ apiTokens, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger })
+  const app = createApi({ apiTokens, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
 
   const server: Server = await new Promise((resolve, reject) => {
     // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
@@ -86,6 +89,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     stop() {
       stopping ??= (async () => {
         await reconciler.stop()
+        await events.flush()
         await new Promise<void>((resolve) => server.close(() => resolve()))
         await election.stop()
         await admins.closeAll()

@@ -16,6 +16,7 @@ import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { discoverPartitions, missingTopicsError } from './discovery.js'
 import type { Election } from './election.js'
+import type { EventLog } from './events.js'
 import { planAssignments, type Move, type Plan, type PlanGroup } from './plan.js'
 import type { PartitionRef } from './strategies/index.js'
 
@@ -28,6 +29,8 @@ export interface ReconcilerOptions {
   admins: ClusterAdmins
   logger: Logger
   registry: Registry
+  /** Where rebalances, membership changes and new group errors are recorded for operators. */
+  events?: EventLog
   id: string
   /** Default 2000 ms. */
   intervalMs?: number
@@ -226,7 +229,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if (snap === null) return { writes: 0, moves: 0, skipped: 'rebalancing frozen' }
       const membership = snap.workerIds.join(',')
       if (membership !== lastMembership) {
-        if (lastMembership !== undefined) logger.info({ event: 'controller.membership_changed', workers: snap.workerIds }, 'live workers changed')
+        if (lastMembership !== undefined) {
+          logger.info({ event: 'controller.membership_changed', workers: snap.workerIds }, 'live workers changed')
+          const before = lastMembership === '' ? [] : lastMembership.split(',')
+          for (const worker of snap.workerIds.filter((w) => !before.includes(w))) options.events?.record({ type: 'worker_joined', worker, message: `worker ${worker} joined` })
+          for (const worker of before.filter((w) => !snap.workerIds.includes(w))) options.events?.record({ type: 'worker_left', worker, message: `worker ${worker} left` })
+        }
         lastMembership = membership
         membershipChangedAt = now()
       }
@@ -248,8 +256,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const { plan, current, statuses, newStatuses } = snap
 
       const ops = waitMs > 0 ? [] : store.assignmentOps(plan.changes, current)
+      const newErrors: GroupStatusRecord[] = []
       for (const status of newStatuses) {
-        if (!sameStatus(statuses.get(status.group), status)) ops.push(...store.statusOps(status, statuses.has(status.group)))
+        if (sameStatus(statuses.get(status.group), status)) continue
+        ops.push(...store.statusOps(status, statuses.has(status.group)))
+        const previous = statuses.get(status.group)?.error
+        if (status.error && (previous?.code !== status.error.code || previous.message !== status.error.message)) newErrors.push(status)
       }
       if (waitMs > 0) {
         // Membership moved recently: hold moves until it settles, then look again.
@@ -268,7 +280,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       movesTotal.inc(moves)
       if (moves > 0) {
         logger.info({ event: 'controller.assignment_written', epoch: election.epoch(), moves, deferred: plan.deferred, workers: snap.workerIds.length }, 'assignment written')
+        options.events?.record({ type: 'rebalance', moves, deferred: plan.deferred, message: `${moves} partition${moves === 1 ? '' : 's'} moved over ${snap.workerIds.length} worker${snap.workerIds.length === 1 ? '' : 's'}${plan.deferred > 0 ? `, ${plan.deferred} deferred` : ''}` })
       }
+      // Recorded once the status carrying them is written, so a failed write does not log them twice.
+      for (const status of newErrors) options.events?.record({ type: 'group_error', group: status.group, code: status.error?.code ?? 'UNKNOWN', message: status.error?.message ?? 'error' })
       // Throttled moves remain: come back for them without waiting a whole interval.
       if (plan.deferred > 0 && waitMs <= 0) reconciler.trigger()
       return { writes: 1, moves }

@@ -1,0 +1,391 @@
+/**
+ * `ferry` commands that talk to a controller's REST API. Human tables by default, the API's
+ * JSON with `--json`. Each returns the process exit code: 0 done, 1 failed (the API refused,
+ * the controller is unreachable, a wait timed out), 2 usage error.
+ *
+ *   ferry clusters                                   ferry cluster NAME [show|delete|create --file c.json]
+ *   ferry groups                                     ferry group NAME [show|start|stop|delete|create --file g.json [--stopped]]
+ *   ferry workers      ferry assignments             ferry rebalance [--apply]
+ *   ferry events [--limit N]                         ferry wait GROUP [--timeout-s N]
+ *   common flags: --controller URL (FERRY_CONTROLLER)  --token T (FERRY_TOKEN)  --json
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { SingleBar } from 'cli-progress'
+import { CliError, createApiClient, type ApiClient } from './client.js'
+import { count, rate, renderTable, since } from './table.js'
+
+export const API_COMMANDS = ['clusters', 'cluster', 'groups', 'group', 'workers', 'assignments', 'rebalance', 'events', 'wait'] as const
+export type ApiCommand = (typeof API_COMMANDS)[number]
+
+export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c.json]
+  groups   | group NAME [show|start|stop|delete|create --file g.json [--stopped]]
+  workers | assignments | rebalance [--apply] | events [--limit N]
+  wait GROUP [--timeout-s N]     until every partition of GROUP is assigned and its lag is 0
+  api flags:    --controller URL (or FERRY_CONTROLLER, default http://127.0.0.1:8080)
+                --token T (or FERRY_TOKEN)  --json (the API's JSON instead of tables)`
+
+export function isApiCommand(command: string | undefined): command is ApiCommand {
+  return (API_COMMANDS as readonly string[]).includes(command ?? '')
+}
+
+const FLAGS = {
+  controller: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  file: { type: 'string' },
+  stopped: { type: 'boolean' },
+  apply: { type: 'boolean' },
+  limit: { type: 'string' },
+  'timeout-s': { type: 'string' },
+  'interval-ms': { type: 'string' },
+  help: { type: 'boolean' },
+} as const
+
+interface Flags {
+  json: boolean
+  file?: string | undefined
+  stopped?: boolean | undefined
+  apply?: boolean | undefined
+  limit?: string | undefined
+  'timeout-s'?: string | undefined
+  'interval-ms'?: string | undefined
+}
+
+export interface Output {
+  out: (text: string) => void
+  err: (text: string) => void
+  /** Whether progress may redraw in place (a terminal). */
+  isTTY: boolean
+  stream: NodeJS.WritableStream
+}
+
+const processOutput = (): Output => ({
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  isTTY: process.stderr.isTTY === true,
+  stream: process.stderr,
+})
+
+// Response shapes (controller/api.ts).
+interface ClusterView {
+  name: string
+  bootstrapServers: string[]
+  securityProtocol?: string
+  dc?: string
+  zone?: string
+}
+interface GroupSummary {
+  name: string
+  state: string
+  spec: { sourceCluster: string; targetCluster: string; topics?: string[]; topicPattern?: string; delivery?: string; strategy?: string }
+}
+interface PartitionRow {
+  topic: string
+  partition: number
+  targetTopic: string
+  worker: string
+  state: string
+  position: number | null
+  highWatermark?: number | null
+  lag?: number | null
+  error?: { code: string; message: string }
+}
+interface GroupView extends GroupSummary {
+  status: { healthy: boolean; error?: { code: string; message: string }; lagError?: { code: string; message: string }; assignedPartitions: number; lag: number | null; droppedTopics?: string[] }
+  partitions: PartitionRow[]
+}
+interface InstanceView {
+  id: string
+  host: string
+  pid: number
+  zone?: string
+  dc?: string
+  url?: string
+  version?: string
+  lastHeartbeatAt: string
+  load?: { partitions: number; bytesPerSec: number; recordsPerSec: number }
+}
+interface AssignedPartition {
+  group: string
+  topic: string
+  partition: number
+}
+interface Move {
+  partition: AssignedPartition
+  from: string | null
+  to: string | null
+}
+interface EventView {
+  at: string
+  type: string
+  message: string
+  group?: string
+  worker?: string
+}
+
+const topicsOf = (spec: GroupSummary['spec']): string => spec.topics?.join(',') ?? `/${spec.topicPattern ?? ''}/`
+
+/** "g: t[0,1,2]" groups of partitions, compact for a table cell. */
+function partitionList(partitions: readonly AssignedPartition[]): Array<[string, string, string]> {
+  const byTopic = new Map<string, { group: string; topic: string; numbers: number[] }>()
+  for (const p of partitions) {
+    const k = `${p.group}\u0000${p.topic}`
+    const entry = byTopic.get(k) ?? { group: p.group, topic: p.topic, numbers: [] }
+    entry.numbers.push(p.partition)
+    byTopic.set(k, entry)
+  }
+  return [...byTopic.values()].map((e) => [e.group, e.topic, e.numbers.sort((a, b) => a - b).join(',')])
+}
+
+function readJsonFile(file: string | undefined, what: string): Record<string, unknown> {
+  if (!file) throw new CliError(`${what} needs --file FILE.json`, 2)
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new CliError(`cannot read ${file}: ${(error as Error).message}`, 2)
+  }
+  try {
+    const parsed: unknown = JSON.parse(text)
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object')
+    return parsed as Record<string, unknown>
+  } catch (error) {
+    throw new CliError(`${file} is not a JSON object: ${(error as Error).message}`, 2)
+  }
+}
+
+function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new CliError(`${flag} must be a positive whole number, got "${value}"`, 2)
+  return Number(value)
+}
+
+const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`
+const path = (...parts: string[]): string => parts.map((p) => (p.startsWith('/') ? p : encodeURIComponent(p))).join('/')
+
+function groupDetailText(view: GroupView): string {
+  const error = view.status.error ?? view.status.lagError
+  const lines = [
+    `group        ${view.name}`,
+    `state        ${view.state}`,
+    `clusters     ${view.spec.sourceCluster} -> ${view.spec.targetCluster}`,
+    `topics       ${topicsOf(view.spec)}`,
+    `delivery     ${view.spec.delivery ?? '-'}    strategy ${view.spec.strategy ?? '-'}`,
+    `partitions   ${view.status.assignedPartitions}    lag ${count(view.status.lag)}    ${view.status.healthy ? 'healthy' : 'unhealthy'}`,
+    ...(error ? [`error        ${error.code}: ${error.message}`] : []),
+    ...(view.status.droppedTopics?.length ? [`dropped      ${view.status.droppedTopics.join(', ')}`] : []),
+    '',
+  ]
+  const rows = view.partitions.map((p) => [p.topic, p.partition, p.targetTopic, p.worker, p.state, count(p.position), count(p.highWatermark), count(p.lag), p.error ? `${p.error.code}: ${p.error.message}` : ''])
+  return `${lines.join('\n')}\n${renderTable(['topic', 'partition', 'target topic', 'worker', 'state', 'position', 'high watermark', 'lag', 'error'], rows, { right: [1, 5, 6, 7] })}`
+}
+
+async function waitForGroup(api: ApiClient, name: string, flags: Flags, output: Output): Promise<number> {
+  const timeoutMs = positiveInt(flags['timeout-s'], '--timeout-s', 600) * 1000
+  const intervalMs = positiveInt(flags['interval-ms'], '--interval-ms', 1000)
+  const deadline = Date.now() + timeoutMs
+  // Progress goes to stderr so `--json` output on stdout stays clean; without a terminal,
+  // cli-progress prints a plain line every few seconds instead of redrawing.
+  const bar = new SingleBar({
+    format: `${name} [{bar}] {percentage}% | position {value}/{total} | lag {lag} | {partitions} partitions | {state}`,
+    stream: output.stream,
+    noTTYOutput: !output.isTTY,
+    notTTYSchedule: 5000,
+    hideCursor: output.isTTY,
+    etaBuffer: 20,
+    barsize: 30,
+    barCompleteChar: '#',
+    barIncompleteChar: '.',
+    formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? count(value) : String(value)),
+  })
+  let started = false
+  let last: GroupView | undefined
+  try {
+    for (;;) {
+      const view = await api.get<GroupView>(path('/v1/groups', name))
+      last = view
+      const positions = view.partitions.reduce((sum, p) => sum + (p.position ?? 0), 0)
+      const highs = view.partitions.reduce((sum, p) => sum + (p.highWatermark ?? 0), 0)
+      const payload = { lag: count(view.status.lag), partitions: view.status.assignedPartitions, state: view.status.healthy ? view.state : `${view.state}, ${(view.status.error ?? view.status.lagError)?.code ?? 'partition errors'}` }
+      if (!started) {
+        bar.start(Math.max(highs, 1), Math.min(positions, Math.max(highs, 1)), payload)
+        started = true
+      } else {
+        bar.setTotal(Math.max(highs, 1))
+        bar.update(Math.min(positions, Math.max(highs, 1)), payload)
+      }
+      if (view.state !== 'running') throw new CliError(`topic group "${name}" is ${view.state}: it will not catch up until started (ferry group ${name} start)`)
+      const caughtUp = view.partitions.length > 0 && view.status.lag === 0 && view.partitions.every((p) => p.lag === 0)
+      if (caughtUp) break
+      if (Date.now() + intervalMs > deadline) {
+        throw new CliError(`topic group "${name}" did not catch up within ${timeoutMs / 1000} s (lag ${count(view.status.lag)}, ${view.partitions.length} partitions assigned)`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs))
+    }
+  } finally {
+    if (started) bar.stop()
+  }
+  output.out(flags.json ? json(last) : `topic group "${name}" caught up: lag 0 on ${last?.partitions.length ?? 0} partitions\n`)
+  return 0
+}
+
+async function run(command: ApiCommand, positionals: string[], flags: Flags, api: ApiClient, output: Output): Promise<number> {
+  const [name, action = 'show', ...extra] = positionals
+  const needName = (what: string): string => {
+    if (!name) throw new CliError(`ferry ${what} needs a NAME`, 2)
+    if (extra.length > 0) throw new CliError(`unexpected arguments: ${extra.join(' ')}`, 2)
+    return name
+  }
+  const noPositionals = (): void => {
+    if (positionals.length > 0) throw new CliError(`ferry ${command} takes no arguments, got: ${positionals.join(' ')}`, 2)
+  }
+  switch (command) {
+    case 'clusters': {
+      noPositionals()
+      const { clusters } = await api.get<{ clusters: ClusterView[] }>('/v1/clusters')
+      output.out(flags.json ? json({ clusters }) : renderTable(['name', 'protocol', 'bootstrap servers', 'dc', 'zone'], clusters.map((c) => [c.name, c.securityProtocol ?? 'PLAINTEXT', c.bootstrapServers.join(','), c.dc, c.zone])))
+      return 0
+    }
+    case 'cluster': {
+      const cluster = needName('cluster')
+      if (action === 'show') {
+        const view = await api.get<ClusterView>(path('/v1/clusters', cluster))
+        output.out(flags.json ? json(view) : renderTable(['name', 'protocol', 'bootstrap servers', 'dc', 'zone'], [[view.name, view.securityProtocol ?? 'PLAINTEXT', view.bootstrapServers.join(','), view.dc, view.zone]]))
+      } else if (action === 'delete') {
+        await api.send('DELETE', path('/v1/clusters', cluster))
+        output.out(flags.json ? json({ name: cluster, deleted: true }) : `cluster "${cluster}" deleted\n`)
+      } else if (action === 'create') {
+        const body = readJsonFile(flags.file, 'ferry cluster NAME create')
+        if (body.name !== undefined && body.name !== cluster) throw new CliError(`${flags.file ?? ''} names cluster "${String(body.name)}", not "${cluster}"`, 2)
+        const created = await api.send<ClusterView>('POST', '/v1/clusters', { ...body, name: cluster })
+        output.out(flags.json ? json(created) : `cluster "${created.name}" registered\n`)
+      } else {
+        throw new CliError(`unknown cluster action "${action}": use show, delete or create --file c.json`, 2)
+      }
+      return 0
+    }
+    case 'groups': {
+      noPositionals()
+      const { groups } = await api.get<{ groups: GroupSummary[] }>('/v1/groups')
+      output.out(
+        flags.json
+          ? json({ groups })
+          : renderTable(['name', 'state', 'source', 'target', 'topics', 'delivery', 'strategy'], groups.map((g) => [g.name, g.state, g.spec.sourceCluster, g.spec.targetCluster, topicsOf(g.spec), g.spec.delivery, g.spec.strategy])),
+      )
+      return 0
+    }
+    case 'group': {
+      const group = needName('group')
+      if (action === 'show') {
+        const view = await api.get<GroupView>(path('/v1/groups', group))
+        output.out(flags.json ? json(view) : groupDetailText(view))
+      } else if (action === 'start' || action === 'stop') {
+        const result = await api.send<{ name: string; state: string }>('POST', path('/v1/groups', group, action))
+        output.out(flags.json ? json(result) : `topic group "${result.name}" ${result.state}\n`)
+      } else if (action === 'delete') {
+        await api.send('DELETE', path('/v1/groups', group))
+        output.out(flags.json ? json({ name: group, deleted: true }) : `topic group "${group}" deleted\n`)
+      } else if (action === 'create') {
+        const body = readJsonFile(flags.file, 'ferry group NAME create')
+        if (body.name !== undefined && body.name !== group) throw new CliError(`${flags.file ?? ''} names group "${String(body.name)}", not "${group}"`, 2)
+        const created = await api.send<{ name: string; state: string }>('POST', '/v1/groups', { ...body, name: group, ...(flags.stopped ? { start: false } : {}) })
+        output.out(flags.json ? json(created) : `topic group "${created.name}" created (${created.state})\n`)
+      } else {
+        throw new CliError(`unknown group action "${action}": use show, start, stop, delete or create --file g.json`, 2)
+      }
+      return 0
+    }
+    case 'workers': {
+      noPositionals()
+      const [{ workers, controllers }, ready] = await Promise.all([
+        api.get<{ workers: InstanceView[]; controllers: InstanceView[] }>('/v1/workers'),
+        api.get<{ leader: string | null }>('/readyz').catch(() => ({ leader: null })),
+      ])
+      if (flags.json) {
+        output.out(json({ workers, controllers, leader: ready.leader }))
+        return 0
+      }
+      const now = Date.now()
+      output.out(
+        renderTable(
+          ['worker', 'zone', 'dc', 'host', 'partitions', 'records/s', 'bytes/s', 'heartbeat age'],
+          [...workers].sort((a, b) => a.id.localeCompare(b.id)).map((w) => [w.id, w.zone, w.dc, `${w.host}:${w.pid}`, w.load?.partitions ?? 0, count(w.load?.recordsPerSec), rate(w.load?.bytesPerSec), since(w.lastHeartbeatAt, now)]),
+          { right: [4, 5, 6, 7] },
+        ),
+      )
+      output.out(`\n${renderTable(['controller', 'role', 'url', 'heartbeat age'], controllers.map((c) => [c.id, c.id === ready.leader ? 'leader' : 'follower', c.url, since(c.lastHeartbeatAt, now)]), { right: [3] })}`)
+      return 0
+    }
+    case 'assignments': {
+      noPositionals()
+      const { assignments } = await api.get<{ assignments: Record<string, { partitions: AssignedPartition[] }> }>('/v1/assignments')
+      if (flags.json) {
+        output.out(json({ assignments }))
+        return 0
+      }
+      const rows = Object.entries(assignments)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .flatMap(([worker, record]) => partitionList(record.partitions).map(([group, topic, partitions]) => [worker, group, topic, partitions]))
+      output.out(renderTable(['worker', 'group', 'topic', 'partitions'], rows))
+      return 0
+    }
+    case 'rebalance': {
+      noPositionals()
+      const plan = await api.send<{ dryRun: boolean; moves?: Move[] | number; deferred?: number; workers?: string[]; unplaced?: Record<string, string>; writes?: number; skipped?: string }>(
+        'POST',
+        `/v1/rebalance?dryRun=${flags.apply ? 'false' : 'true'}`,
+      )
+      if (flags.json) {
+        output.out(json(plan))
+        return 0
+      }
+      if (!plan.dryRun) {
+        output.out(`rebalance pass: ${plan.moves === undefined ? 0 : typeof plan.moves === 'number' ? plan.moves : plan.moves.length} moves, ${plan.writes ?? 0} writes${plan.skipped ? ` (${plan.skipped})` : ''}\n`)
+        return 0
+      }
+      const moves = Array.isArray(plan.moves) ? plan.moves : []
+      output.out(`dry run over ${plan.workers?.length ?? 0} live workers: ${moves.length} moves${plan.deferred ? `, ${plan.deferred} deferred to later passes` : ''}\n`)
+      output.out(renderTable(['group', 'topic', 'partition', 'from', 'to'], moves.map((m) => [m.partition.group, m.partition.topic, m.partition.partition, m.from ?? '(unassigned)', m.to ?? '(unassigned)']), { right: [2] }))
+      for (const [group, reason] of Object.entries(plan.unplaced ?? {})) output.out(`unplaced: ${group}: ${reason}\n`)
+      return 0
+    }
+    case 'events': {
+      noPositionals()
+      const limit = positiveInt(flags.limit, '--limit', 50)
+      const { events } = await api.get<{ events: EventView[] }>(`/v1/events?limit=${limit}`)
+      output.out(flags.json ? json({ events }) : renderTable(['time', 'type', 'group', 'worker', 'message'], events.map((e) => [e.at, e.type, e.group, e.worker, e.message])))
+      return 0
+    }
+    case 'wait': {
+      if (!name || positionals.length > 1) throw new CliError('usage: ferry wait GROUP [--timeout-s N]', 2)
+      return waitForGroup(api, name, flags, output)
+    }
+  }
+}
+
+/** Runs one API command; never throws (errors are printed to stderr and become the exit code). */
+export async function runApiCommand(command: ApiCommand, args: string[], output: Output = processOutput()): Promise<number> {
+  try {
+    let parsed
+    try {
+      parsed = parseArgs({ args, options: FLAGS, strict: true, allowPositionals: true })
+    } catch (error) {
+      throw new CliError(`${(error as Error).message}\nusage: ferry ${API_USAGE.trim()}`, 2)
+    }
+    const { values, positionals } = parsed
+    if (values.help) {
+      output.out(`usage: ferry ${API_USAGE.trim()}\n`)
+      return 0
+    }
+    const api = createApiClient({ controller: values.controller, token: values.token })
+    return await run(command, positionals, { ...values, json: values.json === true }, api, output)
+  } catch (error) {
+    if (error instanceof CliError) {
+      output.err(`ferry ${command}: ${error.message}\n`)
+      return error.exitCode
+    }
+    output.err(`ferry ${command}: ${error instanceof Error ? error.message : String(error)}\n`)
+    return 1
+  }
+}

@@ -1,0 +1,550 @@
+/**
+ * The Ferry dashboard: one page, polling the controller's REST API every 2 s. Groups with their
+ * state, per-partition position, lag and throughput; workers with zone, load, heartbeat age and
+ * assigned partitions; the controller leader; recent events; and a form that creates a group
+ * and shows the API's validation errors by field. Built by esbuild into dist/ui (no CDN).
+ */
+import { html, render } from 'htm/preact'
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
+import {
+  ApiError,
+  getToken,
+  request,
+  setToken,
+  type Assignments,
+  type Cluster,
+  type FerryEvent,
+  type FieldProblem,
+  type GroupDetail,
+  type GroupSummary,
+  type Instance,
+  type ReportedPartition,
+  type Ready,
+  type Workers,
+} from './api.js'
+
+const POLL_INTERVAL_MS = 2000
+
+interface Snapshot {
+  ready: Ready | null
+  groups: GroupDetail[]
+  workers: Workers
+  assignments: Assignments['assignments']
+  events: FerryEvent[]
+  clusters: Cluster[]
+  /** Errors of parts that could not be loaded this round, by part. */
+  errors: Record<string, string>
+  at: number
+}
+
+type AuthState = 'open' | 'needs-token' | 'read-only'
+
+const number = new Intl.NumberFormat('en')
+const fmt = (value: number | null | undefined): string => (value === null || value === undefined ? '–' : number.format(Math.round(value)))
+
+function bytes(perSec: number): string {
+  if (perSec < 1024) return `${fmt(perSec)} B/s`
+  if (perSec < 1024 * 1024) return `${(perSec / 1024).toFixed(1)} KiB/s`
+  return `${(perSec / 1024 / 1024).toFixed(1)} MiB/s`
+}
+
+function age(iso: string, now: number): string {
+  const ms = Math.max(0, now - Date.parse(iso))
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`
+  if (ms < 3600000) return `${Math.floor(ms / 60000)} min`
+  return `${Math.floor(ms / 3600000)} h`
+}
+
+const key = (p: { group: string; topic: string; partition: number }): string => `${p.group}/${p.topic}/${p.partition}`
+
+/** Worker reports (throughput, mirrored counts) by group/topic/partition, from the reporting owner. */
+function reportsByPartition(workers: Instance[]): Map<string, ReportedPartition & { worker: string }> {
+  const reports = new Map<string, ReportedPartition & { worker: string }>()
+  for (const worker of workers) for (const p of worker.metrics?.partitions ?? []) reports.set(key(p), { ...p, worker: worker.id })
+  return reports
+}
+
+async function loadSnapshot(): Promise<Snapshot> {
+  const errors: Record<string, string> = {}
+  const part = async <T>(name: string, load: () => Promise<T>, fallback: T): Promise<T> => {
+    try {
+      return await load()
+    } catch (error) {
+      // Authorisation problems concern the whole page: let them through.
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) throw error
+      errors[name] = error instanceof Error ? error.message : String(error)
+      return fallback
+    }
+  }
+  const [ready, list, workers, assignments, events, clusters] = await Promise.all([
+    part('leader', () => request<Ready>('GET', 'readyz'), null),
+    part('groups', async () => (await request<{ groups: GroupSummary[] }>('GET', 'v1/groups')).groups, []),
+    part('workers', () => request<Workers>('GET', 'v1/workers'), { workers: [], controllers: [] }),
+    part('assignments', async () => (await request<Assignments>('GET', 'v1/assignments')).assignments, {}),
+    part('events', async () => (await request<{ events: FerryEvent[] }>('GET', 'v1/events?limit=50')).events, []),
+    part('clusters', async () => (await request<{ clusters: Cluster[] }>('GET', 'v1/clusters')).clusters, []),
+  ])
+  const groups = await Promise.all(
+    list.map((g) =>
+      part(`group ${g.name}`, () => request<GroupDetail>('GET', `v1/groups/${encodeURIComponent(g.name)}`), {
+        ...g,
+        status: { healthy: false, assignedPartitions: 0, lag: null },
+        partitions: [],
+      } as GroupDetail),
+    ),
+  )
+  groups.sort((a, b) => a.name.localeCompare(b.name))
+  return { ready, groups, workers, assignments, events, clusters, errors, at: Date.now() }
+}
+
+function Header(props: { snap: Snapshot | null; auth: AuthState; onSignOut: () => void; failing: string | null }) {
+  const { snap, auth } = props
+  const ready = snap?.ready
+  const frozen = ready?.checks.rebalancing
+  return html`
+    <header>
+      <h1>Ferry</h1>
+      <div class="leader" data-testid="leader">
+        controller leader: <strong>${ready?.leader ?? 'none'}</strong>
+        ${ready ? html`<span class=${`badge ${ready.ready ? 'ok' : 'bad'}`}>${ready.ready ? 'ready' : 'not ready'}</span>` : null}
+        ${frozen ? html`<span class="badge bad" title=${frozen}>rebalancing frozen</span>` : null}
+      </div>
+      <div class="updated">
+        ${props.failing
+          ? html`<span class="badge bad" data-testid="connection-error">${props.failing}</span>`
+          : snap
+            ? html`live · updated ${new Date(snap.at).toLocaleTimeString()}`
+            : 'loading…'}
+        ${auth === 'read-only' ? html`<span class="badge warn" data-testid="read-only">read-only token</span>` : null}
+        ${getToken() ? html`<button class="link" onClick=${props.onSignOut}>forget token</button>` : null}
+      </div>
+    </header>
+  `
+}
+
+function TokenPrompt(props: { onSave: (token: string) => void; rejected: boolean }) {
+  const [value, setValue] = useState('')
+  return html`
+    <section class="card token" data-testid="token-prompt">
+      <h2>Access token</h2>
+      <p>This controller requires a bearer token${props.rejected ? ', and the one given was not accepted' : ''}. It is kept in this browser tab only.</p>
+      <form
+        onSubmit=${(e: Event) => {
+          e.preventDefault()
+          props.onSave(value.trim())
+        }}
+      >
+        <input type="password" name="token" autocomplete="off" placeholder="token" value=${value} onInput=${(e: Event) => setValue((e.target as HTMLInputElement).value)} />
+        <button type="submit" disabled=${value.trim() === ''}>Use token</button>
+      </form>
+    </section>
+  `
+}
+
+function GroupRow(props: {
+  group: GroupDetail
+  reports: Map<string, ReportedPartition & { worker: string }>
+  expanded: boolean
+  onToggle: () => void
+  onAction: (group: string, action: 'start' | 'stop' | 'delete') => void
+  busy: boolean
+  writable: boolean
+}) {
+  const { group, reports } = props
+  let mirrored = 0
+  let recordsPerSec = 0
+  let bytesPerSec = 0
+  const rows = group.partitions.map((p) => {
+    const report = reports.get(key({ group: group.name, topic: p.topic, partition: p.partition }))
+    const own = report?.worker === p.worker ? report : undefined
+    mirrored += own?.recordsMirrored ?? 0
+    recordsPerSec += own?.recordsPerSec ?? 0
+    bytesPerSec += own?.bytesPerSec ?? 0
+    return { ...p, report: own }
+  })
+  const error = group.status.error ?? group.status.lagError ?? group.partitions.find((p) => p.error)?.error
+  const topics = group.spec.topics?.join(', ') ?? `/${group.spec.topicPattern ?? ''}/`
+  return html`
+    <tr class="group" data-testid=${`group-${group.name}`} data-state=${group.state}>
+      <td>
+        <button class="link" onClick=${props.onToggle} aria-expanded=${props.expanded}>${props.expanded ? '▾' : '▸'} ${group.name}</button>
+      </td>
+      <td><span class=${`badge state-${group.state}`} data-testid="group-state">${group.state}</span></td>
+      <td>${group.spec.sourceCluster} → ${group.spec.targetCluster}</td>
+      <td class="topics" title=${topics}>${topics}</td>
+      <td class="num">${group.status.assignedPartitions}</td>
+      <td class="num" data-testid="group-mirrored">${fmt(mirrored)}</td>
+      <td class="num">${fmt(recordsPerSec)} rec/s<br /><small>${bytes(bytesPerSec)}</small></td>
+      <td class="num" data-testid="group-lag">${fmt(group.status.lag)}</td>
+      <td class="health">${error ? html`<span class="badge bad" title=${error.message}>${error.code}</span> <small>${error.message}</small>` : group.state === 'running' ? html`<span class="badge ok">healthy</span>` : ''}</td>
+      <td class="actions">
+        ${group.state === 'running'
+          ? html`<button data-testid="stop" disabled=${props.busy || !props.writable} onClick=${() => props.onAction(group.name, 'stop')}>Stop</button>`
+          : html`<button data-testid="start" disabled=${props.busy || !props.writable} onClick=${() => props.onAction(group.name, 'start')}>Start</button>`}
+        <button class="danger" disabled=${props.busy || !props.writable} onClick=${() => props.onAction(group.name, 'delete')}>Delete</button>
+      </td>
+    </tr>
+    ${props.expanded
+      ? html`<tr class="partitions">
+          <td colspan="10">
+            ${rows.length === 0
+              ? html`<p class="muted">No partitions assigned${group.state === 'stopped' ? ' (stopped)' : ''}.</p>`
+              : html`<table data-testid=${`partitions-${group.name}`}>
+                  <thead>
+                    <tr><th>topic</th><th>partition</th><th>target topic</th><th>worker</th><th>state</th><th class="num">position</th><th class="num">high watermark</th><th class="num">lag</th><th class="num">mirrored</th><th class="num">rec/s</th><th class="num">bytes/s</th></tr>
+                  </thead>
+                  <tbody>
+                    ${rows.map(
+                      (p) => html`<tr>
+                        <td>${p.topic}</td>
+                        <td class="num">${p.partition}</td>
+                        <td>${p.targetTopic}</td>
+                        <td>${p.worker}</td>
+                        <td>${p.error ? html`<span class="badge bad" title=${p.error.message}>${p.state}</span>` : p.state}</td>
+                        <td class="num">${fmt(p.position)}</td>
+                        <td class="num">${fmt(p.highWatermark)}</td>
+                        <td class="num">${fmt(p.lag)}</td>
+                        <td class="num">${fmt(p.report?.recordsMirrored)}</td>
+                        <td class="num">${fmt(p.report?.recordsPerSec)}</td>
+                        <td class="num">${bytes(p.report?.bytesPerSec ?? 0)}</td>
+                      </tr>`,
+                    )}
+                  </tbody>
+                </table>`}
+          </td>
+        </tr>`
+      : null}
+  `
+}
+
+function Groups(props: { snap: Snapshot; writable: boolean; onChanged: () => void; onAuthError: (error: ApiError) => void }) {
+  const { snap } = props
+  const [expanded, setExpanded] = useState<Set<string>>(new Set())
+  const [busy, setBusy] = useState<string | null>(null)
+  const [actionError, setActionError] = useState<string | null>(null)
+  const reports = reportsByPartition(snap.workers.workers)
+  const onAction = (group: string, action: 'start' | 'stop' | 'delete'): void => {
+    if (action === 'delete' && !window.confirm(`Delete topic group "${group}"? Mirroring stops; data already on the target stays.`)) return
+    setBusy(group)
+    setActionError(null)
+    const call = action === 'delete' ? request('DELETE', `v1/groups/${encodeURIComponent(group)}`) : request('POST', `v1/groups/${encodeURIComponent(group)}/${action}`)
+    call
+      .then(() => props.onChanged())
+      .catch((error: unknown) => {
+        if (error instanceof ApiError && (error.status === 401 || error.status === 403)) props.onAuthError(error)
+        setActionError(`${action} ${group}: ${error instanceof Error ? error.message : String(error)}`)
+      })
+      .finally(() => setBusy(null))
+  }
+  return html`
+    <section class="card">
+      <h2>Topic groups <small class="muted">${snap.groups.length}</small></h2>
+      ${actionError ? html`<p class="error" data-testid="action-error">${actionError}</p>` : null}
+      ${snap.errors.groups ? html`<p class="error">${snap.errors.groups}</p>` : null}
+      ${snap.groups.length === 0
+        ? html`<p class="muted">No topic groups yet: create one below.</p>`
+        : html`<table class="groups">
+            <thead>
+              <tr><th>name</th><th>state</th><th>clusters</th><th>topics</th><th class="num">partitions</th><th class="num">mirrored</th><th class="num">throughput</th><th class="num">lag</th><th>health</th><th></th></tr>
+            </thead>
+            <tbody>
+              ${snap.groups.map(
+                (group) =>
+                  html`<${GroupRow}
+                    key=${group.name}
+                    group=${group}
+                    reports=${reports}
+                    expanded=${expanded.has(group.name)}
+                    busy=${busy === group.name}
+                    writable=${props.writable}
+                    onAction=${onAction}
+                    onToggle=${() => {
+                      const next = new Set(expanded)
+                      if (next.has(group.name)) next.delete(group.name)
+                      else next.add(group.name)
+                      setExpanded(next)
+                    }}
+                  />`,
+              )}
+            </tbody>
+          </table>`}
+    </section>
+  `
+}
+
+function assignedSummary(partitions: Array<{ group: string; topic: string; partition: number }>): string {
+  const byTopic = new Map<string, number[]>()
+  for (const p of partitions) byTopic.set(`${p.group}: ${p.topic}`, [...(byTopic.get(`${p.group}: ${p.topic}`) ?? []), p.partition])
+  return [...byTopic].map(([topic, list]) => `${topic} [${list.sort((a, b) => a - b).join(',')}]`).join('; ')
+}
+
+function WorkersCard(props: { snap: Snapshot }) {
+  const { snap } = props
+  const leader = snap.ready?.leader
+  const workers = [...snap.workers.workers].sort((a, b) => a.id.localeCompare(b.id))
+  const known = new Set(workers.map((w) => w.id))
+  // Assignments to workers missing from the registry are what an operator most needs to see.
+  const unseen = Object.entries(snap.assignments).filter(([id, record]) => !known.has(id) && record.partitions.length > 0)
+  return html`
+    <section class="card">
+      <h2>Workers <small class="muted">${workers.length} live</small></h2>
+      ${snap.errors.workers ? html`<p class="error">${snap.errors.workers}</p>` : null}
+      <table data-testid="workers">
+        <thead>
+          <tr><th>worker</th><th>zone</th><th>host</th><th class="num">partitions</th><th class="num">rec/s</th><th class="num">bytes/s</th><th class="num">heartbeat age</th><th>assigned partitions</th></tr>
+        </thead>
+        <tbody>
+          ${workers.map((w) => {
+            const assigned = snap.assignments[w.id]?.partitions ?? []
+            return html`<tr data-testid=${`worker-${w.id}`}>
+              <td>${w.id}</td>
+              <td>${w.zone ?? '–'}${w.dc ? ` / ${w.dc}` : ''}</td>
+              <td>${w.host} <small class="muted">pid ${w.pid}</small></td>
+              <td class="num">${assigned.length}</td>
+              <td class="num">${fmt(w.load?.recordsPerSec)}</td>
+              <td class="num">${bytes(w.load?.bytesPerSec ?? 0)}</td>
+              <td class="num">${age(w.lastHeartbeatAt, snap.at)}</td>
+              <td class="assigned">${assignedSummary(assigned) || html`<span class="muted">none</span>`}</td>
+            </tr>`
+          })}
+          ${unseen.map(
+            ([id, record]) => html`<tr class="unseen">
+              <td>${id}</td>
+              <td colspan="6"><span class="badge bad">not in the registry</span></td>
+              <td class="assigned">${assignedSummary(record.partitions)}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+      <h3>Controllers</h3>
+      <ul class="controllers">
+        ${snap.workers.controllers.map(
+          (c) => html`<li>
+            <strong>${c.id}</strong> ${c.id === leader ? html`<span class="badge ok">leader</span>` : html`<span class="badge">follower</span>`}
+            <small class="muted">${c.url ?? c.host} · heartbeat ${age(c.lastHeartbeatAt, snap.at)} ago</small>
+          </li>`,
+        )}
+      </ul>
+    </section>
+  `
+}
+
+function Events(props: { snap: Snapshot }) {
+  return html`
+    <section class="card">
+      <h2>Recent events</h2>
+      ${props.snap.errors.events ? html`<p class="error">${props.snap.errors.events}</p>` : null}
+      ${props.snap.events.length === 0
+        ? html`<p class="muted">Nothing yet.</p>`
+        : html`<ul class="events" data-testid="events">
+            ${props.snap.events.map(
+              (e) => html`<li class=${`event ${e.type}`}>
+                <time datetime=${e.at}>${new Date(e.at).toLocaleTimeString()}</time>
+                <span class=${`badge ${e.type === 'group_error' || e.type === 'worker_left' ? 'bad' : e.type === 'rebalance' ? 'warn' : ''}`}>${e.type.replace('_', ' ')}</span>
+                ${e.group ? html`<strong>${e.group}</strong>` : null} ${e.worker ? html`<strong>${e.worker}</strong>` : null}
+                <span>${e.message}</span>
+              </li>`,
+            )}
+          </ul>`}
+    </section>
+  `
+}
+
+interface FormState {
+  name: string
+  sourceCluster: string
+  targetCluster: string
+  topics: string
+  topicPattern: string
+  prefix: string
+  startPosition: string
+  delivery: string
+  strategy: string
+  maxBytesPerSec: string
+  start: boolean
+}
+
+const EMPTY_FORM: FormState = { name: '', sourceCluster: '', targetCluster: '', topics: '', topicPattern: '', prefix: '', startPosition: 'earliest', delivery: 'at-least-once', strategy: 'balanced', maxBytesPerSec: '', start: true }
+
+/** The request body: empty fields are left out so the API applies its defaults and reports what is missing. */
+function groupBody(form: FormState): Record<string, unknown> {
+  const body: Record<string, unknown> = { name: form.name.trim(), sourceCluster: form.sourceCluster, targetCluster: form.targetCluster, startPosition: form.startPosition, delivery: form.delivery, strategy: form.strategy, start: form.start }
+  const topics = form.topics.split(/[\s,]+/).filter((t) => t !== '')
+  if (topics.length > 0) body.topics = topics
+  if (form.topicPattern.trim() !== '') body.topicPattern = form.topicPattern.trim()
+  if (form.prefix.trim() !== '') body.rename = { prefix: form.prefix.trim() }
+  if (form.maxBytesPerSec.trim() !== '') {
+    const n = Number(form.maxBytesPerSec)
+    // Sent as typed when it is not a number, so the API's own message names the field.
+    body.maxBytesPerSec = Number.isFinite(n) ? n : form.maxBytesPerSec
+  }
+  for (const field of ['name', 'sourceCluster', 'targetCluster'] as const) if (body[field] === '') delete body[field]
+  return body
+}
+
+function CreateGroup(props: { clusters: Cluster[]; writable: boolean; onCreated: (name: string) => void; onAuthError: (error: ApiError) => void }) {
+  const [form, setForm] = useState<FormState>(EMPTY_FORM)
+  const [problems, setProblems] = useState<FieldProblem[]>([])
+  const [message, setMessage] = useState<{ kind: 'error' | 'ok'; text: string } | null>(null)
+  const [sending, setSending] = useState(false)
+  const set = (field: keyof FormState) => (e: Event) => {
+    const target = e.target as HTMLInputElement
+    setForm({ ...form, [field]: target.type === 'checkbox' ? target.checked : target.value })
+  }
+  const problemFor = (...fields: string[]) => {
+    const found = problems.filter((p) => fields.some((f) => p.field === f || p.field.startsWith(`${f}.`)))
+    return found.length === 0 ? null : html`<span class="field-error" data-testid=${`error-${fields[0] ?? ''}`}>${found.map((p) => p.message).join('; ')}</span>`
+  }
+  const submit = (e: Event): void => {
+    e.preventDefault()
+    setSending(true)
+    setMessage(null)
+    setProblems([])
+    request<{ name: string; state: string }>('POST', 'v1/groups', groupBody(form))
+      .then((created) => {
+        setMessage({ kind: 'ok', text: `created topic group "${created.name}" (${created.state})` })
+        setForm(EMPTY_FORM)
+        props.onCreated(created.name)
+      })
+      .catch((error: unknown) => {
+        if (error instanceof ApiError) {
+          if (error.status === 401 || error.status === 403) props.onAuthError(error)
+          setProblems(error.fieldProblems())
+          setMessage({ kind: 'error', text: `${error.code}: ${error.message}` })
+        } else {
+          setMessage({ kind: 'error', text: String(error) })
+        }
+      })
+      .finally(() => setSending(false))
+  }
+  const clusterOptions = props.clusters.map((c) => html`<option value=${c.name}>${c.name}${c.dc ? ` (${c.dc})` : ''}</option>`)
+  const select = (field: 'sourceCluster' | 'targetCluster') => html`
+    <select name=${field} value=${form[field]} onChange=${set(field)}>
+      <option value="">choose a cluster</option>
+      ${clusterOptions}
+    </select>
+  `
+  return html`
+    <section class="card">
+      <h2>Create a topic group</h2>
+      <form class="create" data-testid="create-group" onSubmit=${submit}>
+        <fieldset disabled=${!props.writable || sending}>
+          <label>name <input name="name" value=${form.name} onInput=${set('name')} placeholder="orders-to-dc2" />${problemFor('name')}</label>
+          <label>source cluster ${select('sourceCluster')}${problemFor('sourceCluster')}</label>
+          <label>target cluster ${select('targetCluster')}${problemFor('targetCluster')}</label>
+          <label>topics <input name="topics" value=${form.topics} onInput=${set('topics')} placeholder="orders, payments" />${problemFor('topics')}</label>
+          <label>or topic pattern <input name="topicPattern" value=${form.topicPattern} onInput=${set('topicPattern')} placeholder="orders\\..*" />${problemFor('topicPattern')}</label>
+          <label>rename prefix <input name="prefix" value=${form.prefix} onInput=${set('prefix')} placeholder="dc1." />${problemFor('rename')}</label>
+          <label>start position
+            <select name="startPosition" value=${form.startPosition} onChange=${set('startPosition')}><option>earliest</option><option>latest</option></select>${problemFor('startPosition')}
+          </label>
+          <label>delivery
+            <select name="delivery" value=${form.delivery} onChange=${set('delivery')}><option>at-least-once</option><option>exactly-once</option></select>${problemFor('delivery')}
+          </label>
+          <label>strategy
+            <select name="strategy" value=${form.strategy} onChange=${set('strategy')}><option>balanced</option><option>load-aware</option><option>zone-aware</option></select>${problemFor('strategy')}
+          </label>
+          <label>max bytes/s <input name="maxBytesPerSec" value=${form.maxBytesPerSec} onInput=${set('maxBytesPerSec')} placeholder="no limit" />${problemFor('maxBytesPerSec')}</label>
+          <label class="check"><input type="checkbox" name="start" checked=${form.start} onChange=${set('start')} /> start mirroring now</label>
+          <button type="submit" data-testid="create-submit">${sending ? 'Creating…' : 'Create group'}</button>
+        </fieldset>
+        ${message ? html`<p class=${message.kind === 'error' ? 'error' : 'ok'} data-testid="form-message">${message.text}</p>` : null}
+        ${problems.some((p) => p.field === '(body)') ? html`<p class="error">${problems.filter((p) => p.field === '(body)').map((p) => p.message).join('; ')}</p>` : null}
+        ${!props.writable ? html`<p class="muted">This token is read-only: creating, starting and stopping groups is disabled.</p>` : null}
+      </form>
+    </section>
+  `
+}
+
+function App() {
+  const [snap, setSnap] = useState<Snapshot | null>(null)
+  const [auth, setAuth] = useState<AuthState>('open')
+  const [rejected, setRejected] = useState(false)
+  const [failing, setFailing] = useState<string | null>(null)
+  const timer = useRef<number | undefined>(undefined)
+  const inFlight = useRef(false)
+
+  const onAuthError = useCallback((error: ApiError) => {
+    if (error.status === 401) {
+      setRejected(getToken() !== null)
+      setAuth('needs-token')
+    } else if (error.status === 403) {
+      setAuth('read-only')
+    }
+  }, [])
+
+  const refresh = useCallback(() => {
+    if (inFlight.current) return
+    inFlight.current = true
+    loadSnapshot()
+      .then((next) => {
+        setSnap(next)
+        setFailing(null)
+        // A token that can read everything but was refused a write stays read-only.
+        setAuth((current) => (current === 'needs-token' ? 'open' : current))
+      })
+      .catch((error: unknown) => {
+        if (error instanceof ApiError && (error.status === 401 || error.status === 403)) onAuthError(error)
+        else setFailing(error instanceof Error ? error.message : String(error))
+      })
+      .finally(() => {
+        inFlight.current = false
+      })
+  }, [onAuthError])
+
+  useEffect(() => {
+    refresh()
+    const tick = (): void => {
+      // No point polling while hidden; catch up as soon as the tab is visible again.
+      if (document.visibilityState === 'visible') refresh()
+      timer.current = window.setTimeout(tick, POLL_INTERVAL_MS)
+    }
+    timer.current = window.setTimeout(tick, POLL_INTERVAL_MS)
+    document.addEventListener('visibilitychange', refresh)
+    return () => {
+      window.clearTimeout(timer.current)
+      document.removeEventListener('visibilitychange', refresh)
+    }
+  }, [refresh])
+
+  const writable = auth !== 'read-only'
+  return html`
+    <${Header}
+      snap=${snap}
+      auth=${auth}
+      failing=${failing}
+      onSignOut=${() => {
+        setToken(null)
+        setAuth('open')
+        refresh()
+      }}
+    />
+    <main>
+      ${auth === 'needs-token'
+        ? html`<${TokenPrompt}
+            rejected=${rejected}
+            onSave=${(token: string) => {
+              setToken(token)
+              setAuth('open')
+              refresh()
+            }}
+          />`
+        : snap === null
+          ? html`<p class="loading">Loading…</p>`
+          : html`
+              <${Groups} snap=${snap} writable=${writable} onChanged=${refresh} onAuthError=${onAuthError} />
+              <div class="columns">
+                <${WorkersCard} snap=${snap} />
+                <${Events} snap=${snap} />
+              </div>
+              <${CreateGroup} clusters=${snap.clusters} writable=${writable} onCreated=${refresh} onAuthError=${onAuthError} />
+            `}
+    </main>
+  `
+}
+
+const root = document.getElementById('app')
+if (root) {
+  root.textContent = ''
+  render(html`<${App} />`, root)
+}
