@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, openSync, closeSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { SingleBar } from 'cli-progress'
 import { Redis } from 'ioredis'
 import { Kafka, logLevel } from '../common/kafka/kafkajs.js'
 import { createKeys } from '../common/keys.js'
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
       return live.some((i) => i.role === 'controller' && i.url) && live.filter((i) => i.role === 'worker').length === 2 ? live : undefined
     })
     const api = instances.find((i) => i.role === 'controller')?.url as string
-    say(`Controller REST API: ${api}   (logs: ${logDir})`)
+    say(`Controller REST API: ${api}   dashboard: ${api}/ui/   (logs: ${logDir})`)
     for (const i of instances) say(`  registered ${i.role} ${i.id} (pid ${i.pid})`)
 
     const source = await rest('POST', `${api}/v1/clusters`, {
@@ -144,11 +145,29 @@ async function main(): Promise<void> {
     say(`Started topic group "${group.name}": topics matching /demo\\..*/, renamed with prefix "dc1."`)
 
     const targetTopics = Object.keys(TOPICS).map((t) => `dc1.${t}`)
-    await until('every record on the target', async () => {
-      const ends = await topicEnds(stack!.target.plaintext, targetTopics)
-      const total = [...ends.values()].flat().reduce((a, b) => a + b, 0)
-      return total >= RECORDS_PER_TOPIC * Object.keys(TOPICS).length ? true : undefined
+    const expected = RECORDS_PER_TOPIC * Object.keys(TOPICS).length
+    // A live bar on a terminal; without one, a plain progress line every 2 s.
+    const bar = new SingleBar({
+      format: '  mirroring [{bar}] {percentage}% | {value}/{total} records on the target | {rate} records/s',
+      stream: process.stdout,
+      noTTYOutput: !process.stdout.isTTY,
+      notTTYSchedule: 2000,
+      barCompleteChar: '#',
+      barIncompleteChar: '.',
+      hideCursor: process.stdout.isTTY === true,
     })
+    const mirrorStartedAt = Date.now()
+    bar.start(expected, 0, { rate: 0 })
+    try {
+      await until('every record on the target', async () => {
+        const ends = await topicEnds(stack!.target.plaintext, targetTopics)
+        const total = [...ends.values()].flat().reduce((a, b) => a + b, 0)
+        bar.update(Math.min(total, expected), { rate: Math.round(total / Math.max(0.001, (Date.now() - mirrorStartedAt) / 1000)) })
+        return total >= expected ? true : undefined
+      })
+    } finally {
+      bar.stop()
+    }
     const status = await until('zero lag in the group status', async () => {
       const s = await rest('GET', `${api}/v1/groups/demo`)
       return s.status.lag === 0 ? s : undefined
@@ -169,7 +188,7 @@ async function main(): Promise<void> {
     for (const p of status.partitions as Array<{ topic: string; partition: number; worker: string; position: number; lag: number }>) {
       say(`  ${p.topic}[${p.partition}] → ${p.worker}  position ${p.position}  lag ${p.lag}`)
     }
-    say(`\nTry: curl ${api}/v1/groups/demo | curl ${api}/v1/workers | curl ${api}/metrics`)
+    say(`\nOpen the dashboard at ${api}/ui/, or try: ferry group demo --controller ${api} | ferry workers --controller ${api} | curl ${api}/metrics`)
     if (exitAtEnd) await stopAll(0)
     say('Ferry keeps mirroring: produce more into the source and watch it arrive. Ctrl-C stops everything.')
   } catch (error) {

@@ -1,0 +1,253 @@
+/**
+ * The web dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core)
+ * against a real controller and two workers (each under bootstrap) on the real stack: the page
+ * shows the leader and both workers, the create form shows the API's validation errors by field,
+ * a group created through the form runs with mirrored counts rising while a producer writes, and
+ * the Stop button stops it. A screenshot of the live dashboard is saved to
+ * docs/screenshots/dashboard.png.
+ */
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { expect } from 'chai'
+import { Redis } from 'ioredis'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import type { LocalStack } from '../../deploy/local-stack.js'
+import { createKeys } from '../../common/keys.js'
+import { listInstances } from '../../common/registry.js'
+import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
+import { createSampleProducer, createTopic } from './kafka-helpers.js'
+
+const execFileAsync = promisify(execFile)
+const CHROMIUM = '/usr/bin/chromium'
+const SCREENSHOT = fileURLToPath(new URL('../../../docs/screenshots/dashboard.png', import.meta.url))
+
+/** Debian's chromium, installed with apt when missing (CI runs as root on a fresh machine). */
+async function ensureChromium(): Promise<void> {
+  if (existsSync(CHROMIUM)) return
+  if (process.getuid?.() !== 0) throw new Error(`${CHROMIUM} is missing and we are not root: apt-get install chromium`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  process.stderr.write('      [dashboard] chromium missing: installing it with apt-get\n')
+  await execFileAsync('apt-get', ['update', '-q'], { env, maxBuffer: 64 * 1024 * 1024 })
+  await execFileAsync('apt-get', ['install', '-y', '-q', 'chromium'], { env, maxBuffer: 64 * 1024 * 1024 })
+  if (!existsSync(CHROMIUM)) throw new Error(`apt-get installed chromium but ${CHROMIUM} does not exist`)
+}
+
+/** The number in a cell such as "1,234"; NaN for "–". */
+const numberIn = (text: string | null): number => Number((text ?? '').replace(/[^\d]/g, '') || NaN)
+
+describe('web dashboard in headless Chromium (real controller, two workers, real Kafka)', function () {
+  this.timeout(300000)
+  let stack: LocalStack
+  let redis: Redis
+  let browser: Browser | undefined
+  let page: Page
+  const deployment = uniqueName('ui')
+  const procs: FerryProcess[] = []
+  let controllerUrl = ''
+  const topic = uniqueName('clicks')
+  const group = uniqueName('g-ui')
+  const pageErrors: string[] = []
+  let producing = true
+  let producer: ReturnType<typeof createSampleProducer> | undefined
+  let production: Promise<void> | undefined
+
+  const common = (): string[] => ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '4000', '--rebalance-debounce-ms', '1000']
+  const groupRow = () => page.getByTestId(`group-${group}`)
+
+  before(async function () {
+    this.timeout(600000)
+    await ensureChromium()
+    stack = await sharedStack()
+    redis = new Redis(stack.redis.url)
+    procs.push(new FerryProcess('ui-controller', ['bootstrap', '--role', 'controller', '--id', 'c1', '--port', '0', ...common()]))
+    procs.push(new FerryProcess('ui-worker-w1', ['bootstrap', '--role', 'worker', '--id', 'w1', '--zone', 'zone-a', ...common()]))
+    const keys = createKeys(deployment)
+    const controller = await waitFor('controller and w1 registered in Redis', async () => {
+      const instances = await listInstances(redis, keys)
+      const c = instances.find((i) => i.role === 'controller' && i.url)
+      return c && instances.some((i) => i.id === 'w1') ? c : undefined
+    }, 90000)
+    controllerUrl = controller.url as string
+    // The leader's first pass has seen w1 by now, so w2 arriving is a "worker joined" event.
+    await waitFor('the leader elected', async () => (await http('GET', `${controllerUrl}/readyz`)).body?.leader === 'c1')
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    procs.push(new FerryProcess('ui-worker-w2', ['bootstrap', '--role', 'worker', '--id', 'w2', '--zone', 'zone-b', ...common()]))
+    await waitFor('w2 registered', async () => (await listInstances(redis, keys)).some((i) => i.id === 'w2'), 90000)
+    for (const cluster of [
+      { name: 'src', bootstrapServers: [stack.source.plaintext], dc: 'dc1' },
+      { name: 'dst', bootstrapServers: [stack.target.plaintext], dc: 'dc2' },
+    ]) {
+      const created = await http('POST', `${controllerUrl}/v1/clusters`, cluster)
+      expect(created.status, created.text).to.equal(201)
+    }
+    await createTopic(stack.source.plaintext, topic, 4)
+    // Steady traffic for the whole test, so mirrored counts keep rising; bounded in count and time.
+    producer = createSampleProducer(stack.source.plaintext, topic, 4)
+    const sampleProducer = producer
+    production = (async () => {
+      const until = Date.now() + 240000
+      while (producing && Date.now() < until) {
+        await sampleProducer.send(40)
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+    })()
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] })
+    page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
+    page.on('pageerror', (error) => pageErrors.push(`page error: ${error.message}`))
+    page.on('console', (message) => {
+      // Failed responses are checked below, with their URL.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) pageErrors.push(`console: ${message.text()}`)
+    })
+    page.on('response', (response) => {
+      // The form's validation error is the one failure this test provokes.
+      const expected = response.status() === 400 && response.request().method() === 'POST' && new URL(response.url()).pathname === '/v1/groups'
+      if (response.status() >= 400 && !expected) pageErrors.push(`${response.status()} for ${response.request().method()} ${response.url()}`)
+    })
+    page.on('requestfailed', (request) => pageErrors.push(`request failed: ${request.url()}`))
+  })
+
+  after(async function () {
+    this.timeout(90000)
+    producing = false
+    await production?.catch(() => undefined)
+    await producer?.close().catch(() => undefined)
+    await browser?.close()
+    await Promise.all(procs.map((p) => p.stop(20000)))
+    redis?.disconnect()
+  })
+
+  it('serves the page from the controller with only same-origin assets', async () => {
+    const response = await page.goto(`${controllerUrl}/ui/`)
+    expect(response?.status()).to.equal(200)
+    expect(response?.headers()['content-security-policy']).to.include("default-src 'self'")
+    const html = await http('GET', `${controllerUrl}/ui/`)
+    expect(html.text).to.include('<script type="module" src="app.js">')
+    expect(html.text).not.to.match(/https?:\/\//)
+    const js = await http('GET', `${controllerUrl}/ui/app.js`)
+    expect(js.status).to.equal(200)
+    // The root redirects to the dashboard.
+    const root = await fetch(`${controllerUrl}/`, { redirect: 'manual' })
+    expect(root.status).to.equal(302)
+    expect(root.headers.get('location')).to.equal('/ui/')
+  })
+
+  it('shows the controller leader and both workers with zone, heartbeat age and a join event', async () => {
+    await page.getByTestId('leader').filter({ hasText: 'c1' }).waitFor()
+    for (const [id, zone] of [['w1', 'zone-a'], ['w2', 'zone-b']] as const) {
+      const row = page.getByTestId(`worker-${id}`)
+      await row.waitFor()
+      const cells = await row.locator('td').allInnerTexts()
+      expect(cells[0]).to.equal(id)
+      expect(cells[1]).to.include(zone)
+      expect(cells[6]).to.match(/^\d+\.\d s$/)
+    }
+    await page.getByTestId('events').getByText('worker w2 joined').waitFor({ timeout: 30000 })
+  })
+
+  it('shows the API validation errors next to the form fields', async () => {
+    const form = page.getByTestId('create-group')
+    await form.locator('input[name=name]').fill('bad name!')
+    await form.locator('select[name=sourceCluster]').selectOption('src')
+    await form.locator('select[name=targetCluster]').selectOption('dst')
+    await form.getByTestId('create-submit').click()
+    const message = await form.getByTestId('form-message').innerText()
+    expect(message).to.include('INVALID_INPUT')
+    expect(await form.getByTestId('error-name').innerText()).to.match(/letters|digits|name/i)
+    expect(await form.getByTestId('error-topics').innerText()).to.include('exactly one of topics or topicPattern is required')
+    expect((await http('GET', `${controllerUrl}/v1/groups`)).body.groups).to.deep.equal([])
+  })
+
+  it('creates a group through the form and shows it running with rising mirrored counts', async () => {
+    const form = page.getByTestId('create-group')
+    await form.locator('input[name=name]').fill(group)
+    await form.locator('input[name=topics]').fill(topic)
+    await form.getByTestId('create-submit').click()
+    await form.getByTestId('form-message').filter({ hasText: `created topic group "${group}" (running)` }).waitFor()
+    expect(await form.getByTestId('error-topics').count()).to.equal(0)
+
+    await groupRow().and(page.locator('[data-state=running]')).waitFor()
+    const mirrored = groupRow().getByTestId('group-mirrored')
+    const first = await waitFor('records mirrored shown for the new group', async () => {
+      const value = numberIn(await mirrored.innerText())
+      return value > 0 ? value : undefined
+    }, 90000)
+    const second = await waitFor('the mirrored count rising without a reload', async () => {
+      const value = numberIn(await mirrored.innerText())
+      return value > first ? value : undefined
+    }, 60000)
+    expect(second).to.be.greaterThan(first)
+
+    // Per-partition detail: all four partitions, spread over both workers, with positions and lag.
+    await groupRow().getByRole('button', { name: group }).click()
+    const partitions = page.getByTestId(`partitions-${group}`)
+    await waitFor('four partitions assigned to both workers', async () => {
+      const workers = await partitions.locator('tbody tr td:nth-child(4)').allInnerTexts()
+      return workers.length === 4 && new Set(workers).size === 2 ? workers : undefined
+    }, 60000)
+    const positions = (await partitions.locator('tbody tr td:nth-child(6)').allInnerTexts()).map(numberIn)
+    expect(positions.every((p) => p > 0), `positions ${positions.join(',')}`).to.equal(true)
+    await page.getByTestId('events').getByText(/partitions? moved/).first().waitFor()
+    await page.getByTestId('events').locator('li', { hasText: group }).getByText('topic group created (running)').waitFor()
+
+    // The workers table lists what each one mirrors.
+    const assigned = await page.getByTestId('worker-w1').locator('td.assigned').innerText()
+    expect(assigned).to.include(`${group}: ${topic}`)
+
+    mkdirSync(path.dirname(SCREENSHOT), { recursive: true })
+    await page.screenshot({ path: SCREENSHOT, fullPage: true })
+    expect(existsSync(SCREENSHOT)).to.equal(true)
+  })
+
+  it('stops the group with its Stop button and shows the new state and event', async () => {
+    await groupRow().getByTestId('stop').click()
+    await groupRow().and(page.locator('[data-state=stopped]')).waitFor()
+    await groupRow().getByTestId('start').waitFor()
+    expect((await http('GET', `${controllerUrl}/v1/groups/${group}`)).body.state).to.equal('stopped')
+    await page.getByTestId('events').locator('li', { hasText: group }).getByText('topic group stopped').waitFor()
+    await waitFor('no partitions assigned any more', async () => (await http('GET', `${controllerUrl}/v1/groups/${group}`)).body.partitions.length === 0)
+    expect(pageErrors, pageErrors.join('\n')).to.deep.equal([])
+  })
+
+  it('asks for a token when the API requires one, and disables writes for a read-only token', async () => {
+    // A second controller of the same deployment, with bearer tokens: the dashboard is open, /v1 is not.
+    const secured = new FerryProcess('ui-controller-c2', ['bootstrap', '--role', 'controller', '--id', 'c2', '--port', '0', ...common()], {
+      FERRY_API_TOKENS: 'ops admin ops-secret-1;viewer read view-secret-1',
+    })
+    procs.push(secured)
+    const c2 = await waitFor('c2 registered with its URL', async () => (await listInstances(redis, createKeys(deployment))).find((i) => i.id === 'c2' && i.url), 90000)
+    const context = await (browser as Browser).newContext({ viewport: { width: 1440, height: 900 } })
+    const secure = await context.newPage()
+    await secure.goto(`${c2.url as string}/ui/`)
+    const prompt = secure.getByTestId('token-prompt')
+    await prompt.waitFor()
+    await prompt.locator('input[name=token]').fill('not-a-token')
+    await prompt.getByRole('button', { name: 'Use token' }).click()
+    await prompt.getByText('the one given was not accepted').waitFor()
+
+    await prompt.locator('input[name=token]').fill('view-secret-1')
+    await prompt.getByRole('button', { name: 'Use token' }).click()
+    const row = secure.getByTestId(`group-${group}`)
+    await row.and(secure.locator('[data-state=stopped]')).waitFor()
+    expect(await secure.evaluate('sessionStorage.getItem("ferry.token")')).to.equal('view-secret-1')
+    await row.getByTestId('start').click()
+    await secure.getByTestId('read-only').waitFor()
+    expect(await secure.getByTestId('action-error').innerText()).to.match(/read role/)
+    expect(await row.getByTestId('start').isDisabled()).to.equal(true)
+    expect(await secure.getByTestId('create-submit').isDisabled()).to.equal(true)
+    expect((await http('GET', `${controllerUrl}/v1/groups/${group}`)).body.state).to.equal('stopped')
+
+    // Forget the read token, give the admin one: writes work again.
+    await secure.getByRole('button', { name: 'forget token' }).click()
+    await prompt.waitFor()
+    await prompt.locator('input[name=token]').fill('ops-secret-1')
+    await prompt.getByRole('button', { name: 'Use token' }).click()
+    await row.getByTestId('start').and(secure.locator(':enabled')).click()
+    await row.and(secure.locator('[data-state=running]')).waitFor()
+    expect((await http('GET', `${controllerUrl}/v1/groups/${group}`)).body.state).to.equal('running')
+    await context.close()
+  })
+})
