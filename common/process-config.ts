@@ -75,6 +75,9 @@ const ENV: Record<string, string> = {
   ureplicatorTarget: 'FERRY_UREPLICATOR_TARGET',
 }
 
+/** Every FERRY_* variable a process reads as a setting (manifests are checked against it). */
+export const PROCESS_ENV_NAMES: readonly string[] = Object.freeze(Object.values(ENV))
+
 export function loadProcessConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env): ProcessConfig {
   const input: Record<string, string> = {}
   for (const [field, name] of Object.entries(ENV)) {
