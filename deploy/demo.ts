@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     for (const p of status.partitions as Array<{ topic: string; partition: number; worker: string; position: number; lag: number }>) {
       say(`  ${p.topic}[${p.partition}] → ${p.worker}  position ${p.position}  lag ${p.lag}`)
     }
-    say(`\nOpen the dashboard at ${api}/ui/, or try: ferry group demo --controller ${api} | ferry workers --controller ${api} | curl ${api}/metrics`)
+    say(`\nOpen the dashboard at ${api}/ui/, or try: npx ferry group demo --controller ${api} | npx ferry workers --controller ${api} | curl ${api}/metrics`)
     if (exitAtEnd) await stopAll(0)
     say('Ferry keeps mirroring: produce more into the source and watch it arrive. Ctrl-C stops everything.')
   } catch (error) {

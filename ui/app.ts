@@ -298,7 +298,7 @@ function WorkersCard(props: { snap: Snapshot }) {
             const assigned = snap.assignments[w.id]?.partitions ?? []
             return html`<tr data-testid=${`worker-${w.id}`}>
               <td>${w.id}</td>
-              <td>${w.zone ?? '–'}${w.dc ? ` / ${w.dc}` : ''}</td>
+              <td class="nowrap">${w.zone ?? '–'}${w.dc ? ` / ${w.dc}` : ''}</td>
               <td>${w.host} <small class="muted">pid ${w.pid}</small></td>
               <td class="num">${assigned.length}</td>
               <td class="num">${fmt(w.load?.recordsPerSec)}</td>
