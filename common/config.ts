@@ -121,8 +121,8 @@ export const topicGroupSchema = z
     preservePartition: z.boolean().default(true),
     /** Optional byte-rate limit per worker for this group, bytes per second. */
     maxBytesPerSec: z.number().int().positive().optional(),
-    /** Codec for the target's batches (sources may use any codec, zstd included). */
-    compression: z.enum(targetCompressions).default('none'),
+    /** Codec for the target's batches; none when unset (sources may use any codec, zstd included). */
+    compression: z.enum(targetCompressions).optional(),
     strategy: z.enum(strategies).default('balanced'),
     /** Only workers in this zone may mirror the group. */
     zone: z.string().min(1).optional(),

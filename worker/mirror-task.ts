@@ -10,7 +10,7 @@ import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroup
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import { MIRRORED_TOPIC_CONFIGS } from '../common/kafka/admin.js'
-import type { CheckpointStore } from '../common/kafka/checkpoint-store.js'
+import type { CheckpointEntry, CheckpointStore } from '../common/kafka/checkpoint-store.js'
 import { PartialBatchError, createSourceConsumer, partitionKey, type PartitionStart, type SourceBatch, type SourceConsumer } from '../common/kafka/source-consumer.js'
 import { recordIdentity } from '../common/record-identity.js'
 import { emptyLatencyCounts, recordLatency } from '../common/latency.js'
@@ -62,6 +62,11 @@ export interface MirrorTaskDeps {
   baseline: () => Promise<Record<string, number> | null>
   /** Opens a transactional producer on the target (exactly-once groups). */
   createTransactional?: (transactionalId: string) => Promise<TransactionalProducer>
+  /**
+   * At-least-once: how often acknowledged positions are written to the checkpoint topic; default
+   * 1000 ms. A crash replays at most about this much; a stop or hand-off writes them at once.
+   */
+  checkpointIntervalMs?: number
   /** Retry delay bounds for a failed partition or consumer; defaults 1000 and 30000 ms. */
   minRetryMs?: number
   maxRetryMs?: number
@@ -84,6 +89,8 @@ export interface MirrorMetrics {
   deadLettered: Counter<'group'>
   position: Gauge<'group' | 'topic' | 'partition'>
   latency: Histogram<'group'>
+  /** Per fetched batch (records and bytes in, high watermark): worker/worker-metrics.ts. */
+  fetched?: (group: string, batch: SourceBatch, bytes: number) => void
 }
 
 export function createMirrorMetrics(registry: Registry): MirrorMetrics {
@@ -128,6 +135,10 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   /** Exactly-once groups: one transactional producer per source partition. */
   const txProducers = new Map<string, TransactionalProducer>()
   const bytesMirrored = new Map<string, number>()
+  /** Acknowledged positions not yet checkpointed, keyed `topic/partition`. */
+  const unwritten = new Map<string, CheckpointEntry>()
+  let checkpointing: Promise<void> = Promise.resolve()
+  let checkpointTimer: NodeJS.Timeout | undefined
   const rateSamples = new Map<string, { at: number; bytes: number; records: number }>()
 
   /** Exponentially smoothed bytes/s and records/s per partition, updated on each status call. */
@@ -279,6 +290,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         timestamp: r.timestamp,
       }
     })
+    deps.metrics.fetched?.(group.name, batch, bytes)
     if (limiter) await limiter.take(bytes)
     const transactional = txProducers.get(partitionKey(batch.topic, batch.partition))
     if (transactional !== undefined) {
@@ -373,8 +385,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
 
   const recordProgress = async (batch: SourceBatch, next: number, count: number, bytes: number, writeCheckpoint = true): Promise<void> => {
     const ackedAt = Date.now()
-    // Only after the target acknowledged the data: at-least-once.
-    if (writeCheckpoint) await deps.checkpoints.write(deps.producer, group.name, [{ topic: batch.topic, partition: batch.partition, offset: next }])
+    // Only after the target acknowledged the data: at-least-once. Written by the next flush.
+    if (writeCheckpoint) unwritten.set(partitionKey(batch.topic, batch.partition), { topic: batch.topic, partition: batch.partition, offset: next })
     const status = statusOf(batch.topic, batch.partition)
     for (const record of batch.records) {
       if (record.offset >= next) break
@@ -396,6 +408,24 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     deps.metrics.bytes.inc({ group: group.name }, bytes)
     deps.metrics.batches.inc({ group: group.name })
     deps.metrics.position.set({ group: group.name, topic: batch.topic, partition: String(batch.partition) }, next)
+  }
+
+  /** Writes every acknowledged position not yet written, one flush at a time (so none goes backwards). */
+  const flushCheckpoints = (): Promise<void> => {
+    checkpointing = checkpointing.then(async () => {
+      if (unwritten.size === 0) return
+      const entries = [...unwritten.values()]
+      unwritten.clear()
+      try {
+        await deps.checkpoints.write(deps.producer, group.name, entries)
+      } catch (error) {
+        // Kept for the next flush unless a newer position came in meanwhile.
+        for (const e of entries) if (!unwritten.has(partitionKey(e.topic, e.partition))) unwritten.set(partitionKey(e.topic, e.partition), e)
+        deps.metrics.errors.inc({ group: group.name, code: asFerry(error).code })
+        log.warn({ event: 'worker.checkpoint_failed', partitions: entries.length, err: errorMessage(error) }, 'writing checkpoints failed; will retry')
+      }
+    })
+    return checkpointing
   }
 
   const onPartitionError = (topic: string, partition: number, error: unknown): void => {
@@ -453,6 +483,10 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const current = consumer
     consumer = undefined
     await current?.stop()
+    // Every batch has finished: what was acknowledged is checkpointed before anyone takes over.
+    if (checkpointTimer) clearInterval(checkpointTimer)
+    checkpointTimer = undefined
+    await flushCheckpoints()
     const producers = [...txProducers.values()]
     txProducers.clear()
     await Promise.all(producers.map((p) => p.close()))
@@ -491,6 +525,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         onCrash: (error) => scheduleRestart(error),
       })
       consumer = created
+      if (checkpointTimer) clearInterval(checkpointTimer)
+      checkpointTimer = setInterval(() => void flushCheckpoints(), deps.checkpointIntervalMs ?? 1000)
       await created.start(starts, mirrorBatch)
       restartAttempt = 0
       setState('running')

@@ -15,6 +15,8 @@ import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { createTargetProducer, createTransactionalProducer, type TargetProducer } from '../common/kafka/target-producer.js'
 import type { Logger } from '../common/logger.js'
 import { createMetricsRegistry } from '../common/metrics.js'
+import { startMetricsServer, type MetricsServer } from '../common/metrics-server.js'
+import { createWorkerMetrics } from './worker-metrics.js'
 import { createPaths } from '../common/paths.js'
 import type { ProcessConfig } from '../common/process-config.js'
 import { createStore, type AssignedPartition, type GroupRecord } from '../common/store.js'
@@ -50,7 +52,9 @@ export interface WorkerOptions {
 
 export async function startWorker(config: ProcessConfig, logger: Logger, options: WorkerOptions): Promise<Worker> {
   const registry = createMetricsRegistry({ role: 'worker', instance: config.id })
-  const metrics = createMirrorMetrics(registry)
+  const workerMetrics = createWorkerMetrics(registry, createMirrorMetrics(registry))
+  const metrics = workerMetrics.mirror
+  const metricsServer: MetricsServer | undefined = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry, logger, event: 'worker.metrics_listening' })
   const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, logger })
   const paths = createPaths(config.deployment)
   const store = createStore(zk, paths)
@@ -62,7 +66,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   let resyncTimer: NodeJS.Timeout | undefined
 
   const startTask = async (record: GroupRecord, source: ClusterSpec, target: ClusterSpec, fingerprint: string): Promise<RunningTask> => {
-    const producer = await createTargetProducer(target, { clientId: `ferry-${config.id}`, logger })
+    const producer = await createTargetProducer(target, { clientId: `ferry-${config.id}`, logger, compression: record.spec.compression })
     const targetAdmin = admins.get(target)
     const task = createMirrorTask({
       deployment: config.deployment,
@@ -72,12 +76,12 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
       target,
       sourceAdmin: admins.get(source),
       targetAdmin,
-      producer,
-      checkpoints: createCheckpointStore({ target, admin: targetAdmin, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger }),
+      producer: workerMetrics.producer(record.spec.name, producer),
+      checkpoints: workerMetrics.checkpoints(record.spec.name, createCheckpointStore({ target, admin: targetAdmin, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger })),
       logger,
       metrics,
       baseline: async () => (await store.getStatus(record.spec.name))?.baseline ?? null,
-      createTransactional: (transactionalId) => createTransactionalProducer(target, transactionalId, { clientId: `ferry-${config.id}`, logger }),
+      createTransactional: (transactionalId) => createTransactionalProducer(target, transactionalId, { clientId: `ferry-${config.id}`, logger, compression: record.spec.compression }).then((p) => workerMetrics.transactional(record.spec.name, p)),
     })
     return { task, producer, fingerprint }
   }
@@ -148,6 +152,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
       await Promise.all([...tasks.keys()].map((name) => stopTask(name)))
       await admins.closeAll()
       await zk.close()
+      await metricsServer?.close()
       logger.info({ event: 'worker.stopped' }, 'worker stopped')
     },
   }

@@ -3,5 +3,7 @@
  * values are taken from the default export here, once. Types come from 'kafkajs' directly.
  */
 import kafkajs from 'kafkajs'
+// Registers snappy, lz4 and zstd with kafkajs before any client exists.
+import './codecs.js'
 
 export const { Kafka, logLevel, AssignerProtocol, ConfigResourceTypes, Partitioners } = kafkajs

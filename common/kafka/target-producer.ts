@@ -8,10 +8,11 @@
  */
 import type { Producer, Message } from 'kafkajs'
 import { Kafka, Partitioners } from './kafkajs.js'
-import type { ClusterSpec } from '../config.js'
+import type { ClusterSpec, TargetCompression } from '../config.js'
 import type { Logger } from '../logger.js'
 import { FerryError } from '../errors.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+import { compressionType } from './codecs.js'
 import type { RecordHeaders } from './source-consumer.js'
 
 /**
@@ -57,8 +58,36 @@ export interface TargetProducerOptions {
   logger: Logger
   /** Default 30000. */
   requestTimeoutMs?: number
+  /** Codec of the batches written; default none. */
+  compression?: TargetCompression
+  /** Most bytes (keys + values) merged into one produce request; default 4 MiB. */
+  maxRequestBytes?: number
 }
 
+interface PendingSend {
+  records: readonly TargetRecord[]
+  bytes: number
+  /** `topic/partition` (or `topic/*` when the partitioner decides) of every record. */
+  partitions: Set<string>
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+function recordBytes(records: readonly TargetRecord[]): number {
+  let bytes = 0
+  for (const r of records) bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0)
+  return bytes
+}
+
+/**
+ * The idempotent producer has one request in flight per broker, so concurrent sends (one per
+ * source partition being mirrored) would each wait a full round trip in turn. Instead, what
+ * arrives while a request is in flight goes out together in the next one: one request per round
+ * trip, each caller resolved when its records are acknowledged. Sends for the same partition are
+ * never merged (a record batch must stay under the target's message.max.bytes), and when a
+ * merged request is refused for a record, each send is retried alone so only its own caller sees
+ * the rejection.
+ */
 export async function createTargetProducer(cluster: ClusterSpec, options: TargetProducerOptions): Promise<TargetProducer> {
   const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger }))
   const producer: Producer = kafka.producer({
@@ -75,19 +104,76 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
     await producer.disconnect().catch(() => undefined)
     throw classifyKafkaError(error, cluster.name, 'connect producer')
   }
+  const compression = compressionType(options.compression ?? 'none')
+  const maxRequestBytes = options.maxRequestBytes ?? 4 * 1024 * 1024
+  const queue: PendingSend[] = []
+  let draining = false
+
+  const sendNow = async (records: readonly TargetRecord[]): Promise<void> => {
+    const byTopic = groupByTopic(records)
+    try {
+      await producer.sendBatch({
+        acks: -1,
+        timeout: options.requestTimeoutMs ?? 30000,
+        compression,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      })
+    } catch (error) {
+      throw produceError(error, cluster.name, [...byTopic.keys()])
+    }
+  }
+
+  const takeRequest = (): PendingSend[] => {
+    const taken: PendingSend[] = []
+    const partitions = new Set<string>()
+    let bytes = 0
+    for (let next = queue[0]; next !== undefined; next = queue[0]) {
+      const clash = [...next.partitions].some((p) => partitions.has(p))
+      if (taken.length > 0 && (clash || bytes + next.bytes > maxRequestBytes)) break
+      queue.shift()
+      taken.push(next)
+      bytes += next.bytes
+      for (const p of next.partitions) partitions.add(p)
+    }
+    return taken
+  }
+
+  const drain = async (): Promise<void> => {
+    draining = true
+    try {
+      for (let taken = takeRequest(); taken.length > 0; taken = takeRequest()) {
+        try {
+          await sendNow(taken.length === 1 ? (taken[0] as PendingSend).records : taken.flatMap((p) => p.records))
+          for (const p of taken) p.resolve()
+        } catch (error) {
+          if (taken.length === 1 || !(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') {
+            for (const p of taken) p.reject(error)
+            continue
+          }
+          // A record was refused: find whose, so the others are not failed for it.
+          for (const p of taken) {
+            try {
+              await sendNow(p.records)
+              p.resolve()
+            } catch (own) {
+              p.reject(own)
+            }
+          }
+        }
+      }
+    } finally {
+      draining = false
+    }
+  }
+
   return {
     async send(records) {
       if (records.length === 0) return
-      const byTopic = groupByTopic(records)
-      try {
-        await producer.sendBatch({
-          acks: -1,
-          timeout: options.requestTimeoutMs ?? 30000,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        })
-      } catch (error) {
-        throw produceError(error, cluster.name, [...byTopic.keys()])
-      }
+      const partitions = new Set(records.map((r) => `${r.topic}/${r.partition ?? '*'}`))
+      await new Promise<void>((resolve, reject) => {
+        queue.push({ records, bytes: recordBytes(records), partitions, resolve, reject })
+        if (!draining) void drain()
+      })
     },
     async close() {
       await producer.disconnect().catch(() => undefined)
@@ -184,7 +270,7 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
     async sendAtomically(records) {
       const byTopic = groupByTopic(records)
       await inTransaction([...byTopic.keys()], async (txn) => {
-        await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+        await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, compression: compressionType(options.compression ?? 'none'), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
       })
     },
     async close() {

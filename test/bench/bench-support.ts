@@ -189,22 +189,24 @@ function clientKeystore(stack: LocalStack): string {
 
 /**
  * MirrorMaker 2 in dedicated mode (`connect-mirror-maker`), mirroring `topic` from the source's
- * mutual-TLS listener to the target as `src.<topic>`, with `tasks` tasks. Heartbeats, checkpoints
+ * mutual-TLS listener to the target as `<alias>.<topic>`, with `tasks` tasks. The source alias
+ * also names MirrorMaker's Connect group and internal topics, so each alias starts afresh. Heartbeats, checkpoints
  * and ACL sync off (Ferry does none of those either); everything else at its defaults.
  */
-export async function startMirrorMaker(stack: LocalStack, name: string, topic: string, tasks: number, extra: Record<string, string> = {}): Promise<JavaProcess> {
+export async function startMirrorMaker(stack: LocalStack, name: string, alias: string, topic: string, tasks: number, extra: Record<string, string> = {}): Promise<JavaProcess> {
+  const src = alias
   const config: Record<string, string> = {
-    clusters: 'src, dst',
-    'src.bootstrap.servers': stack.source.ssl,
-    'src.security.protocol': 'SSL',
-    'src.ssl.keystore.type': 'PEM',
-    'src.ssl.keystore.location': clientKeystore(stack),
-    'src.ssl.truststore.type': 'PEM',
-    'src.ssl.truststore.location': stack.source.caFile,
+    clusters: `${src}, dst`,
+    [`${src}.bootstrap.servers`]: stack.source.ssl,
+    [`${src}.security.protocol`]: 'SSL',
+    [`${src}.ssl.keystore.type`]: 'PEM',
+    [`${src}.ssl.keystore.location`]: clientKeystore(stack),
+    [`${src}.ssl.truststore.type`]: 'PEM',
+    [`${src}.ssl.truststore.location`]: stack.source.caFile,
     'dst.bootstrap.servers': stack.target.plaintext,
-    'src->dst.enabled': 'true',
-    'src->dst.topics': topic,
-    'dst->src.enabled': 'false',
+    [`${src}->dst.enabled`]: 'true',
+    [`${src}->dst.topics`]: topic,
+    [`dst->${src}.enabled`]: 'false',
     'tasks.max': String(tasks),
     'emit.heartbeats.enabled': 'false',
     'emit.checkpoints.enabled': 'false',

@@ -119,12 +119,12 @@ async function ferryThroughput(stack: LocalStack, admin: Admin, topic: string, w
 }
 
 async function mirrorMakerThroughput(stack: LocalStack, admin: Admin, topic: string, tasks: number): Promise<ThroughputRun> {
-  // Each run mirrors into its own target topic: a prefix through the replication policy separator.
-  const alias = `mm${tasks}`
+  // Each run has its own source alias: its own target topic, Connect group and internal topics.
+  const alias = `mmw1t${tasks}`
   const startedAt = Date.now()
-  const mm = await startMirrorMaker(stack, `mm2-w1-${tasks}`, topic, tasks, { 'replication.policy.separator': `.${alias}.` })
+  const mm = await startMirrorMaker(stack, `mm2-w1-${tasks}`, alias, topic, tasks)
   try {
-    const times = await watch(admin, `src.${alias}.${topic}`, RECORDS, startedAt, () => mm.assertAlive())
+    const times = await watch(admin, `${alias}.${topic}`, RECORDS, startedAt, () => mm.assertAlive())
     return throughputRun('MirrorMaker 2', tasks, startedAt, times, [procStats(mm.pid)], [{ cpuSeconds: 0, peakRssMb: 0 }])
   } finally {
     await mm.stop()
@@ -132,11 +132,12 @@ async function mirrorMakerThroughput(stack: LocalStack, admin: Admin, topic: str
 }
 
 /** Starts the mirror (returns its target topic and a stop), warms it up, then measures a steady stream. */
-async function latencyRun(stack: LocalStack, system: string, start: (topic: string) => Promise<{ targetTopic: string; stop: () => Promise<void> }>): Promise<LatencyRun> {
+async function latencyRun(stack: LocalStack, admin: Admin, system: string, start: (topic: string) => Promise<{ targetTopic: string; stop: () => Promise<void> }>): Promise<LatencyRun> {
   const topic = `w2-${system.replace(/\W+/g, '').toLowerCase()}-${randomBytes(3).toString('hex')}`
   await createTopic(stack.source.plaintext, topic, PARTITIONS)
   const mirror = await start(topic)
   try {
+    await waitUntilAsync(async () => (await admin.listTopics()).includes(mirror.targetTopic), 120_000, `${system}: target topic ${mirror.targetTopic} created`)
     const reader = await startLatencyReader(stack.target.plaintext, mirror.targetTopic)
     // Warm-up: the mirror is running and the reader reads before the measured stream starts.
     const warm = await produceSteady(stack.source.plaintext, topic, 1000, 3, VALUE_BYTES, PARTITIONS)
@@ -257,7 +258,7 @@ async function main(): Promise<void> {
     const w2: LatencyRun[] = []
     if (ONLY.has('w2') && SYSTEMS.has('ferry')) {
       log('W2: latency at a steady rate, Ferry (2 workers)')
-      w2.push(await latencyRun(stack, 'Ferry', async (t) => {
+      w2.push(await latencyRun(stack, admin, 'Ferry', async (t) => {
         const ferry = await startFerry(stack, `bench-w2-${randomBytes(3).toString('hex')}`, 2, FERRY_ENV)
         await createGroup(ferry.url, { name: 'w2', topics: [t] })
         return { targetTopic: t, stop: () => ferry.stop() }
@@ -266,10 +267,10 @@ async function main(): Promise<void> {
     }
     if (ONLY.has('w2') && SYSTEMS.has('mm2')) {
       log('W2: latency at a steady rate, MirrorMaker 2 (2 tasks)')
-      w2.push(await latencyRun(stack, 'MirrorMaker 2', async (t) => {
-        const mm = await startMirrorMaker(stack, `mm2-w2`, t, 2)
+      w2.push(await latencyRun(stack, admin, 'MirrorMaker 2', async (t) => {
+        const mm = await startMirrorMaker(stack, 'mm2-w2', 'mmw2', t, 2)
         running.push(mm)
-        return { targetTopic: `src.${t}`, stop: () => mm.stop() }
+        return { targetTopic: `mmw2.${t}`, stop: () => mm.stop() }
       }))
       log(`  ${JSON.stringify(w2[w2.length - 1])}`)
     }
@@ -290,11 +291,11 @@ async function main(): Promise<void> {
         const nodes: JavaProcess[] = []
         for (const n of [1, 2]) {
           // Several dedicated nodes need their internal REST endpoint to forward task configs (KIP-710).
-          const mm = await startMirrorMaker(stack, `mm2-w3-${n}`, t, 2, { 'dedicated.mode.enable.internal.rest': 'true', listeners: `http://127.0.0.1:${await freePort()}` })
+          const mm = await startMirrorMaker(stack, `mm2-w3-${n}`, 'mmw3', t, 2, { 'dedicated.mode.enable.internal.rest': 'true', listeners: `http://127.0.0.1:${await freePort()}` })
           nodes.push(mm)
           running.push(mm)
         }
-        return { targetTopic: `src.${t}`, kill: () => nodes[0]?.child.kill('SIGKILL'), stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) }
+        return { targetTopic: `mmw3.${t}`, kill: () => nodes[0]?.child.kill('SIGKILL'), stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) }
       }))
       log(`  ${JSON.stringify(w3[w3.length - 1])}`)
     }
