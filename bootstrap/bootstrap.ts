@@ -21,6 +21,8 @@ import type { Logger } from '../common/logger.js'
 import type { ProcessConfig } from '../common/process-config.js'
 import { createRegistration, type InstanceInfo, type LeaseLoss, type Registration } from '../common/registry.js'
 import { startHealthServer, type HealthServer } from './health-server.js'
+import { Counter } from 'prom-client'
+import { createMetricsRegistry } from '../common/metrics.js'
 
 export type ChildRole = 'worker' | 'controller'
 export type BootstrapState = 'starting' | 'running' | 'restarting' | 'fencing' | 'stopping' | 'stopped' | 'failed'
@@ -92,6 +94,11 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
   let lastStatus: unknown = null
   let restarts = 0
   let fences = 0
+  // Served on the health listener's /metrics (the child serves its own: controller on its API port, worker on --metrics-port).
+  const metricsRegistry = createMetricsRegistry({ role: 'bootstrap', instance: config.id, child: options.role })
+  new Counter({ name: 'ferry_bootstrap_child_restarts_total', help: 'Times the supervised process was started again after it exited or was fenced', registers: [metricsRegistry], collect() { this.reset(); this.inc(restarts) } })
+  new Counter({ name: 'ferry_bootstrap_child_fences_total', help: 'Times the supervised process was stopped because the lease lapsed (self-fencing)', registers: [metricsRegistry], collect() { this.reset(); this.inc(fences) } })
+  const heartbeatFailures = new Counter({ name: 'ferry_bootstrap_heartbeat_failures_total', help: 'Heartbeats (lease renewals in Redis) that failed', registers: [metricsRegistry] })
   let consecutiveFailures = 0
   let childStartedAt = 0
   let restartTimer: NodeJS.Timeout | undefined
@@ -161,6 +168,7 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
       ttlMs: config.leaseTtlMs,
       logger,
       getMetrics: liveMetrics,
+      onHeartbeatFailed: () => heartbeatFailures.inc(),
       shouldReacquire: (loss) => !shouldFence(loss, config.leaseTtlMs),
       onLeaseLost: (loss) => {
         if (shouldFence(loss, config.leaseTtlMs)) fence(loss)
@@ -264,6 +272,7 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
         ok: state === 'running' && childReady && registration !== undefined,
         details: { state, childReady, registered: registration !== undefined, id: config.id },
       }),
+      metrics: async () => ({ contentType: metricsRegistry.contentType, text: await metricsRegistry.metrics() }),
     })
   }
 

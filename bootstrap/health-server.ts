@@ -23,6 +23,8 @@ export interface HealthServerOptions {
   logger: Logger
   live: () => ProbeResult
   ready: () => ProbeResult
+  /** Prometheus exposition for GET /metrics (bootstrap's own metrics); 404 when absent. */
+  metrics?: () => Promise<{ contentType: string; text: string }>
 }
 
 export interface HealthServer {
@@ -33,6 +35,19 @@ export interface HealthServer {
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
+    if (path === '/metrics' && req.method === 'GET' && options.metrics) {
+      options.metrics().then(
+        (m) => {
+          res.writeHead(200, { 'content-type': m.contentType })
+          res.end(m.text)
+        },
+        () => {
+          res.writeHead(500, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ error: { code: 'INTERNAL', message: 'collecting metrics failed' } }))
+        },
+      )
+      return
+    }
     const probe = req.method === 'GET' || req.method === 'HEAD' ? (path === '/healthz' ? options.live : path === '/readyz' ? options.ready : undefined) : undefined
     if (probe === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' })

@@ -27,6 +27,7 @@ const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instan
   controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --max-moves-per-pass n
                 --api-tokens-file path (lines "<name> <admin|read> <token>"; or env FERRY_API_TOKENS)
                 --api-tls-cert pem  --api-tls-key pem (HTTPS)  --ureplicator-source c  --ureplicator-target c
+  worker:       --metrics-port n (Prometheus /metrics of the worker; bootstrap's own are on --health-port)
   bootstrap:    --role worker|controller  (then the flags of that role)
                 --grace-period-ms n (drain on SIGTERM, default 30000)  --max-restarts n (crash loop, default 5)
                 --health-port n (/healthz, /readyz on --host)
@@ -57,6 +58,7 @@ const PROCESS_FLAGS = {
   'api-tls-key': { type: 'string' },
   'ureplicator-source': { type: 'string' },
   'ureplicator-target': { type: 'string' },
+  'metrics-port': { type: 'string' },
   role: { type: 'string' },
   help: { type: 'boolean' },
 } as const
@@ -101,6 +103,7 @@ function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: stri
     apiTlsKey: values['api-tls-key'],
     ureplicatorSource: values['ureplicator-source'],
     ureplicatorTarget: values['ureplicator-target'],
+    metricsPort: values['metrics-port'],
   })
   return { config, ...(values.role === undefined ? {} : { role: values.role }) }
 }

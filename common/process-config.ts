@@ -46,6 +46,8 @@ export const processConfigSchema = z
     /** Controller: default source and target cluster of the uReplicator-compatible /topics API. */
     ureplicatorSource: idSchema.optional(),
     ureplicatorTarget: idSchema.optional(),
+    /** Worker: port of the Prometheus /metrics listener (under bootstrap, the worker child serves it). */
+    metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
   })
   .strict()
   .refine((c) => (c.apiTlsCert === undefined) === (c.apiTlsKey === undefined), { message: 'apiTlsCert and apiTlsKey must be given together', path: ['apiTlsCert'] })
@@ -73,6 +75,7 @@ const ENV: Record<string, string> = {
   apiTlsKey: 'FERRY_API_TLS_KEY',
   ureplicatorSource: 'FERRY_UREPLICATOR_SOURCE',
   ureplicatorTarget: 'FERRY_UREPLICATOR_TARGET',
+  metricsPort: 'FERRY_METRICS_PORT',
 }
 
 /** Every FERRY_* variable a process reads as a setting (manifests are checked against it). */

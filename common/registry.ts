@@ -73,6 +73,8 @@ export interface RegistrationOptions {
    * registration stopped (the caller fences itself and registers anew with a new registration).
    */
   shouldReacquire?: (loss: LeaseLoss) => boolean
+  /** Called when a heartbeat could not reach Redis (for metrics). */
+  onHeartbeatFailed?: (error: unknown) => void
 }
 
 export interface LeaseLoss {
@@ -170,6 +172,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
       } catch (error) {
         // Redis unreachable: keep trying; once a whole TTL passed without renewal the lease is gone.
         const sinceOkMs = Date.now() - lastOkAt
+        options.onHeartbeatFailed?.(error)
         options.logger.warn({ event: 'registry.heartbeat_failed', err: errorMessage(error), sinceOkMs }, 'heartbeat failed')
         return false
       }

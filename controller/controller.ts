@@ -19,6 +19,7 @@ import { createStore } from '../common/store.js'
 import { connectZk } from '../common/zk.js'
 import { createApi } from './api.js'
 import { loadApiTokens } from './auth.js'
+import { registerControllerMetrics } from './controller-metrics.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { createElection } from './election.js'
 import { createEventLog } from './events.js'
@@ -62,6 +63,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     leaseTtlMs: config.leaseTtlMs,
   })
   const apiTokens = loadApiTokens({ file: config.apiTokensFile, env: process.env })
+  registerControllerMetrics({ registry, redis, keys })
   const app = createApi({ apiTokens, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
 
   const server: Server = await new Promise((resolve, reject) => {
