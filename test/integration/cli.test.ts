@@ -197,4 +197,26 @@ describe('ferry CLI against a real controller (tables, --json, wait)', function 
     const events = JSON.parse((await api('events', '--json')).stdout) as { events: Array<{ type: string; group?: string }> }
     expect(events.events.filter((e) => e.group === group).map((e) => e.type).slice(0, 3)).to.deep.equal(['group_deleted', 'group_started', 'group_stopped'])
   })
+
+  it('shows a group error in the status and as an event, and a worker leaving as an event', async () => {
+    const broken = uniqueName('g-broken')
+    const file = path.join(dir, 'broken.json')
+    writeFileSync(file, JSON.stringify({ sourceCluster: 'src', targetCluster: 'dst', topics: ['no-such-topic-here'] }))
+    expect((await api('group', broken, 'create', '--file', file)).code).to.equal(0)
+    const event = await waitFor('a group_error event for the missing topic', async () => {
+      const { events } = JSON.parse((await api('events', '--json')).stdout) as { events: Array<{ type: string; group?: string; code?: string; message: string }> }
+      return events.find((e) => e.type === 'group_error' && e.group === broken)
+    }, 60000)
+    expect(event.message).to.include('no-such-topic-here')
+    const shown = await api('group', broken)
+    expect(shown.stdout).to.include('unhealthy').and.to.include(`error        ${event.code ?? ''}: `)
+    expect((await api('group', broken, 'delete')).code).to.equal(0)
+
+    const worker = procs[1] as FerryProcess
+    await worker.stop(30000)
+    await waitFor('a worker_left event for w1', async () => {
+      const listed = await api('events')
+      return rows(listed.stdout).some((r) => r[1] === 'worker_left' && r[3] === 'w1' && r[4] === 'worker w1 left')
+    }, 60000)
+  })
 })
