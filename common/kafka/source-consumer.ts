@@ -68,7 +68,7 @@ export interface SourceConsumerOptions {
 
 export interface SourceConsumer {
   start(partitions: readonly PartitionStart[], handler: (batch: SourceBatch) => Promise<void>): Promise<void>
-  /** Next offset to read for each consumed partition, keyed `topic/partition`. */
+  /** Next offset to read for each consumed partition (after the batches handled so far), keyed `topic/partition`. */
   positions(): ReadonlyMap<string, number>
   /** Seeks and resumes a paused partition; false when the consumer cannot right now (try later). */
   resumeAt(topic: string, partition: number, offset: number): boolean
@@ -97,6 +97,8 @@ export function partitionKey(topic: string, partition: number): string {
 
 export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsumerOptions): SourceConsumer {
   const positions = new Map<string, number>()
+  /** The batch being handled per partition: resolves true when handled, false when it failed. */
+  const inFlight = new Map<string, Promise<boolean>>()
   let consumer: Consumer | undefined
   let stopped = false
 
@@ -185,6 +187,11 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
           if (stopped || !isRunning() || isStale()) return
           const key = partitionKey(batch.topic, batch.partition)
+          // One batch per partition is handled at a time, in order; the next one waits here for
+          // it while kafkajs already fetches, so fetching overlaps producing.
+          const previous = inFlight.get(key)
+          if (previous !== undefined && !(await previous)) return
+          if (stopped || !isRunning() || isStale()) return
           const from = positions.get(key) ?? 0
           const records: SourceRecord[] = []
           for (const message of batch.messages) {
@@ -199,20 +206,28 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
             if (batch.messages.length > 0 && from > 0) resolveOffset(String(from - 1))
             return
           }
-          try {
-            await handler({ topic: batch.topic, partition: batch.partition, highWatermark: Number(batch.highWatermark), records })
-          } catch (error) {
-            // Stop this partition where it is; the caller decides when to try again (resumeAt).
-            pause()
-            if (error instanceof PartialBatchError) {
-              positions.set(key, error.resumeOffset)
-              options.onPartitionError?.(batch.topic, batch.partition, error.reason)
-            } else {
-              options.onPartitionError?.(batch.topic, batch.partition, error)
-            }
-            return
-          }
-          positions.set(key, last.offset + 1)
+          const handled = handler({ topic: batch.topic, partition: batch.partition, highWatermark: Number(batch.highWatermark), records }).then(
+            () => {
+              positions.set(key, last.offset + 1)
+              return true
+            },
+            (error: unknown) => {
+              // Stop this partition where it is; the caller decides when to try again (resumeAt).
+              pause()
+              if (error instanceof PartialBatchError) {
+                positions.set(key, error.resumeOffset)
+                options.onPartitionError?.(batch.topic, batch.partition, error.reason)
+              } else {
+                options.onPartitionError?.(batch.topic, batch.partition, error)
+              }
+              return false
+            },
+          )
+          inFlight.set(key, handled)
+          void handled.finally(() => {
+            if (inFlight.get(key) === handled) inFlight.delete(key)
+          })
+          // Fetch on from here; should this batch fail, the partition is paused and re-sought.
           resolveOffset(String(last.offset))
           // A rejoin during this batch queued a seek to the old position; override it.
           if (isStale()) created.seek({ topic: batch.topic, partition: batch.partition, offset: String(last.offset + 1) })
@@ -241,6 +256,8 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
       await current?.disconnect().catch((error: unknown) => {
         options.logger.warn({ event: 'source.disconnect_failed', err: errorMessage(error) }, 'source consumer disconnect failed')
       })
+      // Batches still being handled finish before stop() returns (their handlers never reject).
+      await Promise.all(inFlight.values())
     },
   }
 }

@@ -55,3 +55,22 @@ describe('kafkajs patch: aborted transactions hidden from read_committed readers
     expect(kept(filterAbortedMessages({ messages: later, abortedTransactions: aborted }))).to.deep.equal(['c1', 'c2', 'a3'])
   })
 })
+
+describe('kafkajs patch: native CRC32C for record batches', () => {
+  const patched = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number
+  const pureJs = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (buffer: Buffer) => number
+
+  it('gives the CRC-32C check value and agrees with the pure-JS implementation', () => {
+    expect(patched(Buffer.from('123456789'))).to.equal(0xe3069283)
+    for (const size of [0, 1, 7, 1024, 100_003]) {
+      const data = Buffer.alloc(size, size % 251)
+      for (let i = 0; i < size; i += 97) data[i] = (i * 31) % 256
+      expect(patched(data), `${size} bytes`).to.equal(pureJs(data))
+    }
+  })
+
+  it('uses @node-rs/crc32 when it is installed', () => {
+    expect(require.resolve('@node-rs/crc32')).to.be.a('string')
+    expect(Object.keys(require.cache).some((file) => file.includes(`${'@node-rs'}/crc32`))).to.equal(true)
+  })
+})
