@@ -137,9 +137,12 @@ export function principalOf(res: Response): Principal {
 
 /**
  * What a change targets, from its path: `{ group }`, `{ cluster }` or `{ topic }`. For creates
- * the name is in the body, read after parsing.
+ * the name is in the body, read after parsing. Handlers may set `res.locals.auditTarget`.
  */
-function changeTarget(req: Request): Record<string, string> {
+function changeTarget(req: Request, res: Response): Record<string, string> {
+  // A handler that knows better (e.g. a topic named in a text body) says so.
+  const declared = res.locals.auditTarget as Record<string, string> | undefined
+  if (declared !== undefined) return declared
   const path = req.path
   const body = req.body as Record<string, unknown> | undefined
   const bodyName = typeof body === 'object' && body !== null && typeof body.name === 'string' ? body.name : undefined
@@ -180,7 +183,7 @@ export function createAuth(options: AuthOptions): (req: Request, res: Response, 
       res.on('finish', () => {
         if (res.statusCode >= 400) return
         const who = principalOf(res)
-        logger.info({ event: 'api.change', who: who.name, role: who.role, method: req.method, path: req.path, ...changeTarget(req), status: res.statusCode }, 'api change')
+        logger.info({ event: 'api.change', who: who.name, role: who.role, method: req.method, path: req.path, ...changeTarget(req, res), status: res.statusCode }, 'api change')
       })
     }
     if (!enabled || !needsToken(req.path)) {

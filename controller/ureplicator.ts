@@ -114,6 +114,7 @@ export function createUReplicatorRouter(deps: UReplicatorDeps): Router {
 
   const add = route(async (req, res) => {
     const { topic, numPartitions } = topicOf(req)
+    res.locals.auditTarget = { topic, group: ureplicatorGroupName(topic) }
     const source = queryName(req, 'src') ?? deps.defaultSource
     const target = queryName(req, 'dst') ?? deps.defaultTarget
     const missing = [...(source === undefined ? [{ field: 'src', message: 'no source cluster: pass ?src= or start the controller with --ureplicator-source' }] : []), ...(target === undefined ? [{ field: 'dst', message: 'no target cluster: pass ?dst= or start the controller with --ureplicator-target' }] : [])]

@@ -58,6 +58,8 @@ describe('uReplicator-compatible /topics API (real stack)', function () {
     expect(added.status, added.text).to.equal(200)
     expect(added.headers.get('content-type')).to.match(/^text\/plain/)
     expect(added.text).to.match(new RegExp(`^Successfully add new topic: \\{topic: ${topic}`))
+    // The audit line names the topic even though it came in a text body.
+    await waitFor('the api.change line of the add', () => procs[0]?.log().includes(`"topic":"${topic}","group":"ureplicator.${topic}","status":200`), 10000)
     const again = await request('POST', `${url}/topics/${topic}`)
     expect(again.status).to.equal(409)
 
