@@ -102,7 +102,8 @@ export function createRegistration(options: RegistrationOptions): Registration {
   let timer: NodeJS.Timeout | undefined
   let stopped = false
   let lastOkAt = 0
-  let lastAttemptAt = 0
+  /** When the last renewal attempt finished: a long gap since then means this process was paused. */
+  let lastAttemptEndAt = 0
 
   const metricsJson = (): string => {
     try {
@@ -129,7 +130,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
       .sadd(options.keys.instances, options.id)
       .exec()
     lastOkAt = Date.now()
-    lastAttemptAt = lastOkAt
+    lastAttemptEndAt = lastOkAt
     options.logger.info({ event: 'registry.registered', instance: options.id, ttlMs }, 'registered in Redis')
   }
 
@@ -148,9 +149,9 @@ export function createRegistration(options: RegistrationOptions): Registration {
       timer = setTimeout(tick, intervalMs)
     },
     async heartbeat() {
-      const attemptAt = Date.now()
-      const heartbeatGapMs = attemptAt - lastAttemptAt
-      lastAttemptAt = attemptAt
+      // Measured from the end of the previous attempt, so a slow Redis (commands timing out) does
+      // not look like a paused process.
+      const heartbeatGapMs = Date.now() - lastAttemptEndAt
       try {
         const renewed = (await options.redis.eval(RENEW_SCRIPT, 2, key, options.keys.instances, token, String(ttlMs), new Date().toISOString(), metricsJson(), options.id)) as number
         if (renewed === 1) {
@@ -175,6 +176,8 @@ export function createRegistration(options: RegistrationOptions): Registration {
         options.onHeartbeatFailed?.(error)
         options.logger.warn({ event: 'registry.heartbeat_failed', err: errorMessage(error), sinceOkMs }, 'heartbeat failed')
         return false
+      } finally {
+        lastAttemptEndAt = Date.now()
       }
     },
     async stop() {

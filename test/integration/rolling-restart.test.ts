@@ -8,7 +8,10 @@
  * find every produced record on the target.
  */
 import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { expect } from 'chai'
@@ -198,5 +201,21 @@ describe('rolling restart of three workers under load (real stack)', function ()
     for (const worker of listed.instances.filter((i) => i.role === 'worker')) expect(worker.partitions, `${worker.id} partitions`).to.be.a('number')
     const table = await promisify(execFile)(process.execPath, [CLI, 'instances', '--redis', stack.redis.url, '--deployment', deployment])
     expect(table.stdout).to.match(/^ID\s+ROLE\s+HOST/).and.to.include('4 instances').and.to.match(/w2\s+worker/)
+    const viaController = await promisify(execFile)(process.execPath, [CLI, 'instances', '--controller', controllerUrl, '--json'])
+    expect((JSON.parse(viaController.stdout) as { instances: Array<{ id: string }> }).instances.map((i) => i.id)).to.deep.equal(['c1', 'w1', 'w2', 'w3'])
+  })
+
+  it('renders the running groups from the controller API (ferry configure --controller), idempotently', async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'ferry-configure-'))
+    try {
+      const run = () => promisify(execFile)(process.execPath, [CLI, 'configure', '--controller', controllerUrl, '--deployment', deployment, '--out', out, '--quiet'])
+      expect((await run()).stdout).to.include('9 to create, 0 to update, 0 unchanged').and.to.include('wrote 9 files')
+      const consumer = await readFile(path.join(out, 'rolling', 'consumer.properties'), 'utf8')
+      expect(consumer).to.include(`bootstrap.servers=${stack.source.ssl}`).and.to.include(`ssl.truststore.location=${stack.source.caFile}`)
+      expect(consumer).to.include(`group.id=ferry.${deployment}.rolling`)
+      expect((await run()).stdout).to.include('0 to create, 0 to update, 9 unchanged').and.to.include('nothing to change')
+    } finally {
+      await rm(out, { recursive: true, force: true })
+    }
   })
 })
