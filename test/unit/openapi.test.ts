@@ -4,6 +4,7 @@
  * traversal or control characters are refused by name, and the token parsing and matching of
  * controller/auth.ts.
  */
+import SwaggerParser from '@apidevtools/swagger-parser'
 import { expect } from 'chai'
 import type express from 'express'
 import { Registry } from 'prom-client'
@@ -52,6 +53,12 @@ describe('OpenAPI document and routes', () => {
     expect(doc.openapi).to.match(/^3\.0\./)
     expect(doc.components.securitySchemes).to.have.property('bearerAuth')
     expect(documented.size).to.equal(API_ROUTES.length)
+  })
+
+  it('is a valid OpenAPI document (swagger-parser validation, every $ref resolved)', async () => {
+    // validate() dereferences in place: give it a copy.
+    const api = await SwaggerParser.validate(JSON.parse(JSON.stringify(doc)) as never)
+    expect(Object.keys(api.paths ?? {})).to.have.length(Object.keys(doc.paths).length)
   })
 
   it('documents every route express serves', () => {
