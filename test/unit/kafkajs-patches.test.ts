@@ -74,3 +74,16 @@ describe('kafkajs patch: native CRC32C for record batches', () => {
     expect(Object.keys(require.cache).some((file) => file.includes(`${'@node-rs'}/crc32`))).to.equal(true)
   })
 })
+
+describe('kafkajs patch: messages grouped per partition in place', () => {
+  type Group = (input: { topic: string; partitionMetadata: unknown[]; messages: Array<{ partition: number; value: string }>; partitioner: (a: { message: { partition: number } }) => number }) => Record<number, Array<{ value: string }>>
+  const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as Group
+
+  it('keeps every message, in order, under its partition', () => {
+    const messages = Array.from({ length: 5000 }, (_, i) => ({ partition: i % 3, value: `v${i}` }))
+    const grouped = group({ topic: 't', partitionMetadata: [{}], messages, partitioner: ({ message }) => message.partition })
+    expect(Object.keys(grouped).sort()).to.deep.equal(['0', '1', '2'])
+    for (const p of [0, 1, 2]) expect(grouped[p]?.map((m) => m.value)).to.deep.equal(messages.filter((m) => m.partition === p).map((m) => m.value))
+    expect(group({ topic: 't', partitionMetadata: [], messages, partitioner: () => 0 })).to.deep.equal({})
+  })
+})
