@@ -48,7 +48,10 @@ const errorSchema = z
 
 const nameParam = z.object({ name: nameSchema.openapi({ description: 'Cluster or topic-group name' }) })
 const topicParam = z.object({ topic: topicNameSchema.openapi({ description: 'Source topic name' }) })
-const timeText = z.string().regex(/^\d+$|^\d{4}-\d\d-\d\dT/, 'must be milliseconds since the epoch or an ISO-8601 time')
+const timeText = z
+  .string()
+  .refine((t) => /^\d+$/.test(t) || Number.isFinite(Date.parse(t)), 'must be milliseconds since the epoch or an ISO-8601 time')
+  .openapi({ description: 'Milliseconds since the epoch or an ISO-8601 time', example: '2026-01-31T12:00:00Z' })
 const clusterBody = clusterSchema.openapi('Cluster', { description: 'A Kafka cluster. Inline SASL passwords are accepted but never returned (prefer passwordFile or passwordEnv).' })
 const groupBody = topicGroupSchema
   .innerType()
