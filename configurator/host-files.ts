@@ -31,7 +31,7 @@ export function renderEnvFile(params: SystemdParams): string {
     '# starts (keep them root:ferry 0640, without a trailing newline). A variable already set wins.',
     `# Loaded first; ${sharedEnv} (ZooKeeper, Redis) and ${groupEnv} override it.`,
     ...(workerSecrets.length === 0 ? [] : ['# Secrets the worker reads:', ...workerSecrets.map(describe)]),
-    ...(javaOnly.length === 0 ? [] : ['# Only for Java clients using the .properties files (set them in their environment):', ...javaOnly.map(describe)]),
+    ...(javaOnly.length === 0 ? [] : ['# Only for Java clients using the .properties files (set them in their environment):', ...javaOnly.map((env) => `#   ${env.name}: ${env.purpose}`)]),
     ...Object.keys(settings)
       .sort()
       .map((key) => `${key}=${settings[key] ?? ''}`),
@@ -55,6 +55,7 @@ export function renderSupervisorEntry(params: SystemdParams): string {
     `; ${GENERATED}`,
     `; Install: include this file from supervisord.conf ([include] files = ${params.installDir}/supervisor/*.conf),`,
     '; then: supervisorctl reread && supervisorctl update. Instance ids are <host>-<group>-<n>, as with systemd.',
+    '; The env files are sourced by /bin/sh here: quote values that hold spaces or shell characters.',
     `[program:${program}]`,
     `command=/bin/sh -c 'set -a; ${sources}; set +a; exec ${ferryBin} bootstrap --role worker --deployment ${deployment} --id %(host_node_name)s-${group}-%(process_num)d'`,
     'process_name=%(program_name)s-%(process_num)d',

@@ -147,6 +147,19 @@ describe('deploy/ manifests and units', () => {
     }
   })
 
+  describe('image', () => {
+    it('deploy/Dockerfile builds the path the manifests run, as the user they run as', () => {
+      const dockerfile = readFileSync(path.join(DEPLOY_DIR, 'Dockerfile'), 'utf8')
+      const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))
+      expect(finalStage).to.include('WORKDIR /app').and.to.include('COPY --from=build /app/bin ./bin').and.to.include('COPY --from=build /app/dist ./dist')
+      for (const role of roles) {
+        expect(roleContainer(role).command).to.deep.equal(['node', '/app/bin/ferry.js'])
+        const podSecurity = workload(role).spec.template.spec.securityContext as Doc
+        expect(finalStage).to.include(`USER ${podSecurity.runAsUser}:${podSecurity.runAsGroup}`)
+      }
+    })
+  })
+
   describe('systemd units', () => {
     for (const [file, role] of [['ferry-controller.service', 'controller'], ['ferry-worker@.service', 'worker']] as const) {
       it(`${file} starts the same ferry command as the manifest, drains within TimeoutStopSec and reads the env file`, () => {
