@@ -62,6 +62,12 @@ export interface TargetProducerOptions {
   compression?: TargetCompression
   /** Most bytes (keys + values) merged into one produce request; default 4 MiB. */
   maxRequestBytes?: number
+  /**
+   * Records of one send are split into record batches of about this many bytes at most, so a
+   * large fetched batch stays under the target's message.max.bytes (1 MiB by default); default
+   * 512 KiB. A single larger record goes alone.
+   */
+  maxBatchBytes?: number
 }
 
 interface PendingSend {
@@ -73,10 +79,39 @@ interface PendingSend {
   reject: (error: unknown) => void
 }
 
+/** Approximate encoded size of a record: key, value, header keys and values, framing. */
+function sizeOf(r: TargetRecord): number {
+  let bytes = 24 + (r.key?.length ?? 0) + (r.value?.length ?? 0)
+  for (const [key, value] of Object.entries(r.headers ?? {})) {
+    bytes += key.length + 8
+    for (const v of Array.isArray(value) ? value : [value]) bytes += v?.length ?? 0
+  }
+  return bytes
+}
+
 function recordBytes(records: readonly TargetRecord[]): number {
   let bytes = 0
-  for (const r of records) bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0)
+  for (const r of records) bytes += sizeOf(r)
   return bytes
+}
+
+/** Splits records, in order, into chunks of at most `maxBytes` (a larger record is a chunk of its own). */
+export function chunkRecords(records: readonly TargetRecord[], maxBytes: number): TargetRecord[][] {
+  const chunks: TargetRecord[][] = []
+  let current: TargetRecord[] = []
+  let bytes = 0
+  for (const r of records) {
+    const size = sizeOf(r)
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(r)
+    bytes += size
+  }
+  if (current.length > 0) chunks.push(current)
+  return chunks
 }
 
 /**
@@ -106,6 +141,7 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
   }
   const compression = compressionType(options.compression ?? 'none')
   const maxRequestBytes = options.maxRequestBytes ?? 4 * 1024 * 1024
+  const maxBatchBytes = options.maxBatchBytes ?? 512 * 1024
   const queue: PendingSend[] = []
   let draining = false
 
@@ -169,11 +205,15 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
   return {
     async send(records) {
       if (records.length === 0) return
-      const partitions = new Set(records.map((r) => `${r.topic}/${r.partition ?? '*'}`))
-      await new Promise<void>((resolve, reject) => {
-        queue.push({ records, bytes: recordBytes(records), partitions, resolve, reject })
-        if (!draining) void drain()
-      })
+      // Chunks of one send touch the same partitions, so they go in consecutive requests, in order.
+      const sent = chunkRecords(records, maxBatchBytes).map(
+        (chunk) =>
+          new Promise<void>((resolve, reject) => {
+            queue.push({ records: chunk, bytes: recordBytes(chunk), partitions: new Set(chunk.map((r) => `${r.topic}/${r.partition ?? '*'}`)), resolve, reject })
+          }),
+      )
+      if (!draining) void drain()
+      await Promise.all(sent)
     },
     async close() {
       await producer.disconnect().catch(() => undefined)
@@ -268,9 +308,13 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
       await inTransaction([], async () => undefined)
     },
     async sendAtomically(records) {
-      const byTopic = groupByTopic(records)
-      await inTransaction([...byTopic.keys()], async (txn) => {
-        await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, compression: compressionType(options.compression ?? 'none'), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+      const topics = [...new Set(records.map((r) => r.topic))]
+      await inTransaction(topics, async (txn) => {
+        // In record batches under the target's size limit, all in the one transaction.
+        for (const chunk of chunkRecords(records, options.maxBatchBytes ?? 512 * 1024)) {
+          const byTopic = groupByTopic(chunk)
+          await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, compression: compressionType(options.compression ?? 'none'), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+        }
       })
     },
     async close() {
