@@ -60,6 +60,12 @@ export interface TargetProducerOptions {
   requestTimeoutMs?: number
   /** Codec of the batches written; default none. */
   compression?: TargetCompression
+  /**
+   * Independent producers (connections) sends are spread over by partition, so that several
+   * produce requests can be in flight at once; default 4. Sends that mix partitions must always
+   * start with the same partition (Ferry's are single-partition, or checkpoint writes).
+   */
+  lanes?: number
   /** Most bytes (keys + values) merged into one produce request; default 4 MiB. */
   maxRequestBytes?: number
   /**
@@ -115,15 +121,46 @@ export function chunkRecords(records: readonly TargetRecord[], maxBytes: number)
 }
 
 /**
- * The idempotent producer has one request in flight per broker, so concurrent sends (one per
- * source partition being mirrored) would each wait a full round trip in turn. Instead, what
- * arrives while a request is in flight goes out together in the next one: one request per round
- * trip, each caller resolved when its records are acknowledged. Sends for the same partition are
+ * The kafkajs idempotent producer has one request in flight per broker, so concurrent sends (one
+ * per source partition being mirrored) would each wait a full round trip in turn. So the target
+ * producer is several independent producers ("lanes", each with its own connections), and a
+ * send goes to the lane of its first record's topic and partition: every send for a partition
+ * takes the same lane, in order. Within a lane, what arrives while a request is in flight goes
+ * out together in the next one: one request per round trip, each caller resolved when its
+ * records are acknowledged. Sends for the same partition are
  * never merged (a record batch must stay under the target's message.max.bytes), and when a
  * merged request is refused for a record, each send is retried alone so only its own caller sees
  * the rejection.
  */
 export async function createTargetProducer(cluster: ClusterSpec, options: TargetProducerOptions): Promise<TargetProducer> {
+  const count = Math.max(1, options.lanes ?? 4)
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => openLane(cluster, options)))
+  const lanes = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
+  const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected')
+  if (failed !== undefined) {
+    await Promise.all(lanes.map((lane) => lane.close()))
+    throw failed.reason
+  }
+  const laneOf = (records: readonly TargetRecord[]): TargetProducer => {
+    const first = records[0] as TargetRecord
+    const key = `${first.topic}/${first.partition ?? '*'}`
+    let hash = 0
+    for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0
+    return lanes[Math.abs(hash) % lanes.length] as TargetProducer
+  }
+  return {
+    async send(records) {
+      if (records.length === 0) return
+      await laneOf(records).send(records)
+    },
+    async close() {
+      await Promise.all(lanes.map((lane) => lane.close()))
+    },
+  }
+}
+
+/** One idempotent producer (its own connections) with the merging queue described above. */
+async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): Promise<TargetProducer> {
   const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger }))
   const producer: Producer = kafka.producer({
     idempotent: true,
