@@ -215,10 +215,10 @@ async function runRender(args: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number | undefined> {
   const [command, ...args] = argv
+  if (isApiCommand(command)) return runApiCommand(command, args)
   switch (command) {
     case 'controller':
       await runController(args)
-  if (isApiCommand(command)) return runApiCommand(command, args)
       return undefined
     case 'worker':
       await runWorker(args)
