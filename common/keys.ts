@@ -2,6 +2,8 @@
  * The only place that builds Redis keys. Layout under `ferry:<deployment>:`:
  *   instances            set of instance ids that registered (cleaned of expired leases by readers)
  *   instance:<id>        lease: JSON { token, info, metrics }, with a TTL renewed by heartbeats
+ *   departed:<id>        marker left by a graceful deregistration (a few lease TTLs), so the
+ *                        controller moves the partitions at once instead of waiting for a heartbeat
  *   events               capped list of recent events for operators
  *
  * @example
@@ -11,6 +13,7 @@
 export interface Keys {
   instances: string
   instance(id: string): string
+  departed(id: string): string
   events: string
 }
 
@@ -19,6 +22,7 @@ export function createKeys(deployment: string): Keys {
   return {
     instances: `${prefix}:instances`,
     instance: (id) => `${prefix}:instance:${id}`,
+    departed: (id) => `${prefix}:departed:${id}`,
     events: `${prefix}:events`,
   }
 }

@@ -50,9 +50,13 @@ const RELEASE_SCRIPT = `
 if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
   return 1
 end
 return 0`
+
+/** How long a graceful departure stays known: longer than a leader's post-election hold (one TTL). */
+const DEPARTED_TTL_FACTOR = 3
 
 export interface RegistrationOptions {
   redis: Redis
@@ -128,6 +132,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
       })
       .pexpire(key, ttlMs)
       .sadd(options.keys.instances, options.id)
+      .del(options.keys.departed(options.id))
       .exec()
     lastOkAt = Date.now()
     lastAttemptEndAt = lastOkAt
@@ -185,7 +190,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
       stopped = true
       if (timer) clearTimeout(timer)
       try {
-        await options.redis.eval(RELEASE_SCRIPT, 2, key, options.keys.instances, token, options.id)
+        await options.redis.eval(RELEASE_SCRIPT, 3, key, options.keys.instances, options.keys.departed(options.id), token, options.id, new Date().toISOString(), String(ttlMs * DEPARTED_TTL_FACTOR))
         options.logger.info({ event: 'registry.deregistered', instance: options.id }, 'deregistered from Redis')
       } catch (error) {
         // The lease expires by itself; nothing is lost by failing here.
@@ -194,6 +199,16 @@ export function createRegistration(options: RegistrationOptions): Registration {
     },
   }
   return registration
+}
+
+/**
+ * Which of `ids` deregistered gracefully (in the last few lease TTLs) and have not registered
+ * since: known gone, unlike an instance whose lease merely cannot be seen.
+ */
+export async function listDeparted(redis: Redis, keys: Keys, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return []
+  const markers = await redis.mget(...ids.map((id) => keys.departed(id)))
+  return ids.filter((_id, index) => markers[index] !== null && markers[index] !== undefined)
 }
 
 /** Live instances (unexpired leases). Ids whose lease expired are dropped from the index. */

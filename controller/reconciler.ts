@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
-import { listInstances } from '../common/registry.js'
+import { listDeparted, listInstances } from '../common/registry.js'
 import type { AssignedPartition, AssignmentRecord, GroupStatusRecord, Store, Versioned } from '../common/store.js'
 import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
@@ -122,14 +122,19 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     statuses: Map<string, GroupStatusRecord>
     newStatuses: GroupStatusRecord[]
     workerIds: string[]
+    /** Assigned workers not in the registry that deregistered gracefully: known gone, never held for. */
+    departedIds: string[]
   }
 
   /** Reads the world and plans; null when Redis cannot be read (rebalancing frozen). */
   const snapshot = async (): Promise<Snapshot | null> => {
     const [groups, clusters, current, statuses] = await Promise.all([store.listGroups(), store.listClusters(), store.listAssignments(), store.listStatuses()])
     let instances
+    let departedIds: string[]
     try {
       instances = await listInstances(options.redis, options.keys)
+      const seen = new Set(instances.map((i) => i.id))
+      departedIds = await listDeparted(options.redis, options.keys, [...current.keys()].filter((worker) => !seen.has(worker)))
       if (frozen !== null) {
         logger.info({ event: 'controller.rebalance_unfrozen', holdMs: leaseTtlMs }, 'Redis reachable again; rebalancing resumes after one lease TTL')
         holdUntil = Math.max(holdUntil, now() + leaseTtlMs)
@@ -218,7 +223,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const reason = plan.unplaced.get(status.group)
       if (reason !== undefined && status.error === undefined) status.error = { code: 'UNAVAILABLE', message: reason }
     }
-    return { plan, current, statuses, newStatuses, workerIds: workers.map((w) => w.id).sort() }
+    return { plan, current, statuses, newStatuses, workerIds: workers.map((w) => w.id).sort(), departedIds }
   }
 
   const runPass = async (): Promise<ReconcileResult> => {
@@ -241,7 +246,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const stableForMs = now() - membershipChangedAt
       // The hold only matters when some assigned worker is not (yet) seen in the registry.
       const owners = [...snap.current].filter(([, record]) => record.value.partitions.length > 0).map(([worker]) => worker)
-      const unseen = owners.filter((worker) => !snap.workerIds.includes(worker))
+      const unseen = owners.filter((worker) => !snap.workerIds.includes(worker) && !snap.departedIds.includes(worker))
       const unseenOwner = unseen.length > 0
       // Most of the fleet vanishing at once looks like a registry that lost its data (a Redis
       // restart without persistence), not like mass death: wait one lease TTL for heartbeats.

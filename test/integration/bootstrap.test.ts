@@ -6,7 +6,7 @@ import { expect } from 'chai'
 import { Redis } from 'ioredis'
 import { createKeys } from '../../common/keys.js'
 import { silentLogger } from '../../common/logger.js'
-import { createRegistration, listInstances } from '../../common/registry.js'
+import { createRegistration, listDeparted, listInstances } from '../../common/registry.js'
 import { FerryProcess, sharedStack, uniqueName, waitFor } from './harness.js'
 
 const info = { role: 'worker' as const, host: 'test', pid: process.pid, version: 'test', startedAt: new Date().toISOString() }
@@ -39,6 +39,23 @@ describe('registry and bootstrap (real Redis and ZooKeeper)', function () {
     expect(live.map((i) => i.id)).to.deep.equal(['x'])
     await first.stop()
     expect(await listInstances(redis, keys)).to.deep.equal([])
+  })
+
+  it('leaves a departure marker on a graceful deregistration, cleared when the instance registers again', async () => {
+    const keys = createKeys(uniqueName('reg'))
+    const registration = createRegistration({ redis, keys, id: 'd1', info, ttlMs: 2000, heartbeatIntervalMs: 60000, logger: silentLogger() })
+    await registration.start()
+    expect(await listDeparted(redis, keys, ['d1'])).to.deep.equal([])
+    await registration.stop()
+    expect(await listDeparted(redis, keys, ['d1', 'never-registered'])).to.deep.equal(['d1'])
+    // A few lease TTLs, long enough to outlast a new leader's hold.
+    expect(await redis.pttl(keys.departed('d1'))).to.be.within(4000, 6000)
+    const again = createRegistration({ redis, keys, id: 'd1', info, ttlMs: 2000, heartbeatIntervalMs: 60000, logger: silentLogger() })
+    await again.start()
+    expect(await listDeparted(redis, keys, ['d1'])).to.deep.equal([])
+    // A lease that merely expires leaves no marker: that instance may be alive.
+    await redis.del(keys.instance('d1'))
+    expect(await listDeparted(redis, keys, ['d1'])).to.deep.equal([])
   })
 
   it('expires a lease that is not renewed and drops it from the index', async () => {

@@ -4,7 +4,7 @@
  * gets SIGTERM (as systemd or the kubelet sends it) and is started again. For each one: it
  * drains and exits within its grace period, its Redis registry entry is gone the moment it
  * exits (the lease TTL is 15 s, so an expiry would be far later), and its partitions are
- * assigned to the other workers within the grace period. Afterwards the audit over REST must
+ * assigned to the other workers within the grace period, without waiting for a lease TTL. Afterwards the audit over REST must
  * find every produced record on the target.
  */
 import { execFile } from 'node:child_process'
@@ -162,6 +162,8 @@ describe('rolling restart of three workers under load (real stack)', function ()
       }, Math.max(1, GRACE_MS - (Date.now() - sigtermAt)), 100)
       const handedOverMs = Date.now() - sigtermAt
       expect(handedOverMs, 'partitions handed over within the grace period').to.be.below(GRACE_MS)
+      // Known gone (deregistered, not expired): no wait for a lease TTL, not even right after an election.
+      expect(handedOverMs, 'hand-off without waiting for a lease TTL').to.be.below(LEASE_TTL_MS / 2)
       process.stderr.write(`      ${id}: exited ${exitedAfterMs} ms after SIGTERM, ${before.length} partitions handed over after ${handedOverMs} ms (grace ${GRACE_MS} ms)\n`)
 
       await moreTraffic(200)
