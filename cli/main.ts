@@ -125,7 +125,15 @@ function onShutdown(logger: Logger, stop: () => Promise<void>): void {
   // on, not once: a second SIGTERM (systemd signals the whole group, then bootstrap forwards its
   // own) must not kill a child that is still draining.
   process.on('SIGTERM', () => shutdown('SIGTERM'))
-  process.on('SIGINT', () => shutdown('SIGINT'))
+  // A second Ctrl-C is an operator in a hurry: exit now, without finishing the drain.
+  let interrupts = 0
+  process.on('SIGINT', () => {
+    if (++interrupts > 1) {
+      logger.warn({ event: 'process.interrupted' }, 'second interrupt: exiting without finishing the drain')
+      process.exit(130)
+    }
+    shutdown('SIGINT')
+  })
   if (process.send) process.once('disconnect', () => shutdown('supervisor gone'))
 }
 

@@ -61,6 +61,37 @@ describe('bootstrap in production (real Redis and ZooKeeper)', function () {
     expect(await redis.exists(keys.instance('p1'))).to.equal(0)
   })
 
+  it('drains on one Ctrl-C (SIGINT to the process group) and exits at once on a second', async () => {
+    const stack = await sharedStack()
+    const deployment = uniqueName('sigint')
+    const keys = createKeys(deployment)
+    const start = (id: string): FerryProcess => new FerryProcess(`bootstrap-${id}`, [...manifestFerryArgs('worker'), '--id', id, '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '30000'])
+    const registered = (id: string) => waitFor(`${id} registered`, async () => (await redis.exists(keys.instance(id))) === 1, 60000)
+
+    const once = start('i1')
+    await registered('i1')
+    once.kill('SIGINT')
+    expect(await once.exited).to.equal(0)
+    expect(await redis.exists(keys.instance('i1')), 'deregistered after the drain').to.equal(0)
+    expect(once.log()).to.include('bootstrap.drained')
+
+    // An idle worker drains in milliseconds: freeze its child so the drain is still going on
+    // when the second Ctrl-C arrives.
+    const twice = start('i2')
+    await registered('i2')
+    const child = await waitFor('i2 child pid', async () => ((await listInstances(redis, keys)).find((i) => i.id === 'i2')?.metrics as { childPid?: number } | null)?.childPid ?? undefined)
+    process.kill(child, 'SIGSTOP')
+    try {
+      twice.kill('SIGINT')
+      await waitFor('bootstrap to start draining', () => twice.log().includes('"event":"process.shutdown"'), 10000, 20)
+      twice.kill('SIGINT')
+      expect(await twice.exited).to.equal(130)
+      expect(twice.log()).to.include('second interrupt')
+    } finally {
+      process.kill(child, 'SIGKILL')
+    }
+  })
+
   it('fences its child when the lease lapsed while bootstrap was frozen, then registers again', async () => {
     const stack = await sharedStack()
     const deployment = uniqueName('fence')
