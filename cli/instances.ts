@@ -98,9 +98,17 @@ export function formatInstances(rows: readonly InstanceRow[], nowMs: number): st
   return `${[format(header), ...lines.map(format)].join('\n')}\n${rows.length} instance${rows.length === 1 ? '' : 's'}\n`
 }
 
+/** fetch() says only "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND, ...). */
+function describeFetchError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause
+  return cause?.code ?? cause?.message ?? errorMessage(error)
+}
+
 async function fromController(url: string): Promise<InstanceRecord[]> {
   const token = process.env.FERRY_TOKEN
-  const response = await fetch(`${url.replace(/\/$/, '')}/v1/workers`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+  const response = await fetch(`${url.replace(/\/$/, '')}/v1/workers`, { headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((error: unknown) => {
+    throw new Error(`cannot reach the controller at ${url}: ${describeFetchError(error)}`)
+  })
   const body = (await response.json().catch(() => ({}))) as { workers?: InstanceRecord[]; controllers?: InstanceRecord[]; error?: { message?: string } }
   if (!response.ok) throw new Error(`GET ${url}/v1/workers answered ${response.status}: ${body.error?.message ?? 'no error message'}`)
   return [...(body.controllers ?? []), ...(body.workers ?? [])]
@@ -108,9 +116,18 @@ async function fromController(url: string): Promise<InstanceRecord[]> {
 
 async function fromRedis(url: string, deployment: string): Promise<InstanceRecord[]> {
   const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: () => null })
-  redis.on('error', () => undefined)
+  let lastError: unknown
+  redis.on('error', (error) => {
+    lastError = error
+  })
   try {
-    await redis.connect()
+    try {
+      await redis.connect()
+    } catch (error) {
+      // Only host and port: the URL may carry a password.
+      const { hostname, port } = new URL(url)
+      throw new Error(`cannot reach Redis at ${hostname}:${port || '6379'}: ${errorMessage(lastError ?? error)}`)
+    }
     return await listInstances(redis, createKeys(deployment))
   } finally {
     redis.disconnect()

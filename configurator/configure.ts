@@ -141,7 +141,10 @@ export function parseDefinitions(text: string, source: string, deploymentOverrid
 export async function fetchDefinitions(controllerUrl: string, deployment: string, token?: string): Promise<Definitions> {
   const base = controllerUrl.replace(/\/$/, '')
   const get = async (path: string): Promise<unknown> => {
-    const response = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+    const response = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((error: unknown) => {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause
+      throw new FerryError('UNAVAILABLE', `cannot reach the controller at ${base}: ${cause?.code ?? cause?.message ?? errorMessage(error)}`)
+    })
     const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null
     if (!response.ok) throw new FerryError('UNAVAILABLE', `GET ${base}${path} answered ${response.status}: ${body?.error?.message ?? 'no error message'}`)
     return body

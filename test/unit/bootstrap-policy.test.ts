@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { restartDelayMs, shouldFence } from '../../bootstrap/bootstrap.js'
-import { formatInstances, instanceRows } from '../../cli/instances.js'
+import { formatInstances, instanceRows, runInstancesCli } from '../../cli/instances.js'
 import { loadSecretFiles, parseSecretFiles } from '../../common/secret-files.js'
 import type { InstanceRecord } from '../../common/registry.js'
 
@@ -72,6 +72,32 @@ describe('secret references (FERRY_SECRET_FILES)', () => {
     expect(() => parseSecretFiles('1A=/x')).to.throw(/entry 1/)
     expect(() => parseSecretFiles('A=relative/path')).to.throw(/entry 1/)
     expect(parseSecretFiles('A=/x,,B=/y')).to.deep.equal([{ name: 'A', path: '/x' }, { name: 'B', path: '/y' }])
+  })
+})
+
+describe('ferry instances errors', () => {
+  const capture = () => {
+    const out = { stdout: '', stderr: '' }
+    return { out, io: { stdout: { write: (t: string) => (out.stdout += t) }, stderr: { write: (t: string) => (out.stderr += t) } } }
+  }
+
+  it('names the unreachable Redis by host and port, never the password in its URL', async () => {
+    const { out, io } = capture()
+    expect(await runInstancesCli(['--redis', 'redis://:s3cret@127.0.0.1:9'], io, {})).to.equal(1)
+    expect(out.stderr).to.include('cannot reach Redis at 127.0.0.1:9: connect ECONNREFUSED')
+    expect(out.stderr).to.not.include('s3cret')
+  })
+
+  it('says why the controller cannot be reached', async () => {
+    const { out, io } = capture()
+    expect(await runInstancesCli(['--controller', 'http://127.0.0.1:9'], io, {})).to.equal(1)
+    expect(out.stderr).to.match(/cannot reach the controller at http:\/\/127\.0\.0\.1:9: \w+/)
+  })
+
+  it('needs a source for the registry (exit 2)', async () => {
+    const { out, io } = capture()
+    expect(await runInstancesCli([], io, {})).to.equal(2)
+    expect(out.stderr).to.include('needs --redis URL (or FERRY_REDIS) or --controller URL')
   })
 })
 
