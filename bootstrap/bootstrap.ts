@@ -204,6 +204,7 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     childReady = false
     const created = fork(options.childModule, [options.role, ...options.childArgs], {
       env: { ...process.env, FERRY_ID: config.id, FERRY_SUPERVISED: '1' },
+      execArgv: childExecArgv(options.role),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     child = created
@@ -301,4 +302,15 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
       return stopping
     },
   }
+}
+
+/**
+ * Node flags for the child. A worker decodes and re-encodes every record, so almost everything it
+ * allocates dies young: a 16 MiB young generation (V8's default is a few MiB) halves the
+ * scavenges, which showed as p99 latency (docs/benchmarks.md, W2). An explicit
+ * --max-semi-space-size in NODE_OPTIONS or the bootstrap's own flags wins.
+ */
+export function childExecArgv(role: string, inherited: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const setByOperator = [...inherited, nodeOptions].some((flag) => flag.includes('--max-semi-space-size'))
+  return role === 'worker' && !setByOperator ? [...inherited, '--max-semi-space-size=16'] : [...inherited]
 }

@@ -27,8 +27,14 @@ async function runKafkaTool(mainClass: string, args: readonly string[], input = 
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
+    // Never left behind: a tool that cannot reach its broker would retry for minutes.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90000)
     child.once('error', reject)
-    child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`${mainClass} exited ${code}:\n${output.slice(-2000)}`))))
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(output)
+      else reject(new Error(`${mainClass} exited ${code}:\n${output.slice(-2000)}`))
+    })
     child.stdin.end(input)
   })
 }
