@@ -8,7 +8,7 @@
  *   await health.close()
  */
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listen } from '../common/http-listener.js'
 import type { Logger } from '../common/logger.js'
 
 export interface ProbeResult {
@@ -58,26 +58,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     res.writeHead(result.ok ? 200 : 503, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ status: result.ok ? 'ok' : 'unavailable', ...result.details }))
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const url = `http://${host}:${address.port}`
+  const listener = await listen(server, options.host, options.port)
+  const url = listener.baseUrl
   options.logger.info({ event: 'bootstrap.health_listening', url }, 'probes on /healthz and /readyz')
-  let closing: Promise<void> | undefined
-  return {
-    url,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
-      return closing
-    },
-  }
+  return { url, close: () => listener.close() }
 }

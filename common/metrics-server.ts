@@ -7,7 +7,7 @@
  *   await server.close()
  */
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listen } from './http-listener.js'
 import type { Registry } from 'prom-client'
 import { errorMessage } from './errors.js'
 import type { Logger } from './logger.js'
@@ -37,26 +37,8 @@ export async function startMetricsServer(options: { host: string; port: number; 
       },
     )
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const url = `http://${host}:${address.port}/metrics`
+  const listener = await listen(server, options.host, options.port)
+  const url = `${listener.baseUrl}/metrics`
   options.logger.info({ event: options.event ?? 'metrics.listening', url }, 'Prometheus metrics listener')
-  let closing: Promise<void> | undefined
-  return {
-    url,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
-      return closing
-    },
-  }
+  return { url, close: () => listener.close() }
 }
