@@ -83,7 +83,9 @@ export async function topicEnd(brokers: string, topic: string): Promise<number> 
 /** Produces `count` records per call, spread over the partitions, each value naming its partition and sequence. */
 export function createSampleProducer(brokers: string, topic: string, partitions: number) {
   const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING })
-  const producer = kafka.producer({ allowAutoTopicCreation: false })
+  // Idempotent: a send retried across a source broker restart must not write its records twice,
+  // or the source would hold more records than were sent (the fault suite counts them).
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 })
   const next = new Array<number>(partitions).fill(0)
   const baseTimestamp = Date.now() - 3_600_000
   let connected = false
