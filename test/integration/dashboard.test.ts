@@ -71,9 +71,12 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
       return c && instances.some((i) => i.id === 'w1') ? c : undefined
     }, 90000)
     controllerUrl = controller.url as string
-    // The leader's first pass has seen w1 by now, so w2 arriving is a "worker joined" event.
     await waitFor('the leader elected', async () => (await http('GET', `${controllerUrl}/readyz`)).body?.leader === 'c1')
-    await new Promise((resolve) => setTimeout(resolve, 2500))
+    // Two reconcile passes after w1 registered: the leader has seen w1, so w2 arriving is a
+    // "worker joined" event.
+    const passes = async (): Promise<number> => Number(/^ferry_controller_reconcile_seconds_count(?:{[^}]*})? (\d+)/m.exec((await http('GET', `${controllerUrl}/metrics`)).text)?.[1] ?? 0)
+    const passesBefore = await passes()
+    await waitFor('two reconcile passes that saw w1', async () => (await passes()) >= passesBefore + 2, 30000)
     procs.push(new FerryProcess('ui-worker-w2', ['bootstrap', '--role', 'worker', '--id', 'w2', '--zone', 'zone-b', ...common()]))
     await waitFor('w2 registered', async () => (await listInstances(redis, keys)).some((i) => i.id === 'w2'), 90000)
     for (const cluster of [
