@@ -66,7 +66,7 @@ export interface TargetProducerOptions {
    * start with the same partition (Ferry's are single-partition, or checkpoint writes).
    */
   lanes?: number
-  /** Most bytes (keys + values) merged into one produce request; default 4 MiB. */
+  /** Most bytes (approximate encoded size) merged into one produce request; default 4 MiB. */
   maxRequestBytes?: number
   /**
    * Records of one send are split into record batches of about this many bytes at most, so a
@@ -95,30 +95,32 @@ function sizeOf(r: TargetRecord): number {
   return bytes
 }
 
-function recordBytes(records: readonly TargetRecord[]): number {
-  let bytes = 0
-  for (const r of records) bytes += sizeOf(r)
-  return bytes
-}
-
-/** Splits records, in order, into chunks of at most `maxBytes` (a larger record is a chunk of its own). */
-export function chunkRecords(records: readonly TargetRecord[], maxBytes: number): TargetRecord[][] {
-  const chunks: TargetRecord[][] = []
+/** Splits records, in order, into chunks of at most `maxBytes` (a larger record is a chunk of its own), with their sizes. */
+function sizedChunks(records: readonly TargetRecord[], maxBytes: number): Array<{ records: TargetRecord[]; bytes: number }> {
+  const chunks: Array<{ records: TargetRecord[]; bytes: number }> = []
   let current: TargetRecord[] = []
   let bytes = 0
   for (const r of records) {
     const size = sizeOf(r)
     if (current.length > 0 && bytes + size > maxBytes) {
-      chunks.push(current)
+      chunks.push({ records: current, bytes })
       current = []
       bytes = 0
     }
     current.push(r)
     bytes += size
   }
-  if (current.length > 0) chunks.push(current)
+  if (current.length > 0) chunks.push({ records: current, bytes })
   return chunks
 }
+
+/** Splits records, in order, into chunks of at most `maxBytes` (a larger record is a chunk of its own). */
+export function chunkRecords(records: readonly TargetRecord[], maxBytes: number): TargetRecord[][] {
+  return sizedChunks(records, maxBytes).map((chunk) => chunk.records)
+}
+
+/** Record batches stay under this by default (the target's message.max.bytes defaults to 1 MiB). */
+const DEFAULT_MAX_BATCH_BYTES = 512 * 1024
 
 /**
  * The kafkajs idempotent producer has one request in flight per broker, so concurrent sends (one
@@ -178,7 +180,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
   }
   const compression = compressionType(options.compression ?? 'none')
   const maxRequestBytes = options.maxRequestBytes ?? 4 * 1024 * 1024
-  const maxBatchBytes = options.maxBatchBytes ?? 512 * 1024
+  const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
   const queue: PendingSend[] = []
   let draining = false
 
@@ -243,10 +245,10 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
     async send(records) {
       if (records.length === 0) return
       // Chunks of one send touch the same partitions, so they go in consecutive requests, in order.
-      const sent = chunkRecords(records, maxBatchBytes).map(
+      const sent = sizedChunks(records, maxBatchBytes).map(
         (chunk) =>
           new Promise<void>((resolve, reject) => {
-            queue.push({ records: chunk, bytes: recordBytes(chunk), partitions: new Set(chunk.map((r) => `${r.topic}/${r.partition ?? '*'}`)), resolve, reject })
+            queue.push({ records: chunk.records, bytes: chunk.bytes, partitions: new Set(chunk.records.map((r) => `${r.topic}/${r.partition ?? '*'}`)), resolve, reject })
           }),
       )
       if (!draining) void drain()
@@ -348,7 +350,7 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
       const topics = [...new Set(records.map((r) => r.topic))]
       await inTransaction(topics, async (txn) => {
         // In record batches under the target's size limit, all in the one transaction.
-        for (const chunk of chunkRecords(records, options.maxBatchBytes ?? 512 * 1024)) {
+        for (const chunk of chunkRecords(records, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES)) {
           const byTopic = groupByTopic(chunk)
           await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, compression: compressionType(options.compression ?? 'none'), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
         }
