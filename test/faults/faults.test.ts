@@ -88,6 +88,24 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     return lines.join('\n')
   }
 
+  /** On duplicates: per partition, the sequence numbers written twice and the target offsets of both copies, and the checkpoint history. */
+  const describeDuplicates = async (mirrored: string, group: string): Promise<string> => {
+    const [rows, checkpoints] = await Promise.all([readAll(stack.target.plaintext, mirrored), readAll(stack.target.plaintext, checkpointTopicName(deployment))])
+    const lines: string[] = []
+    for (const [partition, list] of rows) {
+      const offsetsBySeq = new Map<number, number[]>()
+      for (const r of list) {
+        const seq = Number((r.value ?? '').split('-')[1])
+        offsetsBySeq.set(seq, [...(offsetsBySeq.get(seq) ?? []), r.offset])
+      }
+      const twice = [...offsetsBySeq].filter(([, offsets]) => offsets.length > 1)
+      if (twice.length === 0) continue
+      const history = [...checkpoints.values()].flat().filter((r) => r.key === `${group}/${mirrored}/${partition}`).map((r) => (JSON.parse(r.value ?? '{}') as { offset?: number }).offset)
+      lines.push(`partition ${partition}: ${twice.length} seqs twice, ${twice[0]?.[0]}..${twice[twice.length - 1]?.[0]} at target offsets ${JSON.stringify(twice[0]?.[1])}..${JSON.stringify(twice[twice.length - 1]?.[1])}; checkpoints ${history.join(',')}`)
+    }
+    return lines.join('\n')
+  }
+
   /** Keep producing through recovery, then pause, wait until all is mirrored, audit everything, resume. */
   const settleAndAudit = async (fault: string, faultAt: number): Promise<void> => {
     await moreTraffic(200)
@@ -111,7 +129,8 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
       const detail = report.missing > 0 ? `\n${await describeGaps(mirrored, group, sent)}` : ''
       expect(report.missing, `${name}: missing after ${fault}${detail}`).to.equal(0)
     }
-    expect(eos.duplicates, `exactly-once: duplicates after ${fault}`).to.equal(0)
+    const eosDetail = eos.duplicates > 0 ? `\n${await describeDuplicates(eosTopic, 'steady-eos')}` : ''
+    expect(eos.duplicates, `exactly-once: duplicates after ${fault}${eosDetail}`).to.equal(0)
   }
 
   before(async function () {
