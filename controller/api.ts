@@ -15,6 +15,7 @@ import { listInstances, type InstanceRecord } from '../common/registry.js'
 import type { Store } from '../common/store.js'
 import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
+import type { PartitionOffsets } from '../common/kafka/admin.js'
 import type { Election } from './election.js'
 import type { Reconciler } from './reconciler.js'
 import { DEFAULT_EVENT_CAPACITY, type EventLog } from './events.js'
@@ -195,19 +196,19 @@ export function createApi(deps: ApiDeps): express.Express {
     }
     rows.sort((a, b) => String(a.topic).localeCompare(String(b.topic)) || Number(a.partition) - Number(b.partition))
 
-    // Lag = source high watermark − mirrored position, read live from the source.
+    // Lag = source last stable offset (the end of what can be mirrored now) − mirrored position, read live.
     let lagError: { code: string; message: string } | undefined
     const source = await store.getCluster(spec.sourceCluster)
     if (source !== null && rows.length > 0) {
       const admin = deps.admins.get(source.value)
       const topics = [...new Set(rows.map((r) => String(r.topic)))]
       try {
-        const offsets = new Map<string, number>()
-        for (const topic of topics) for (const o of await admin.offsets(topic)) offsets.set(`${topic}/${o.partition}`, o.high)
+        const offsets = new Map<string, PartitionOffsets>()
+        for (const topic of topics) for (const o of await admin.offsets(topic)) offsets.set(`${topic}/${o.partition}`, o)
         for (const row of rows) {
-          const high = offsets.get(`${String(row.topic)}/${String(row.partition)}`)
-          row.highWatermark = high ?? null
-          row.lag = high !== undefined && typeof row.position === 'number' ? Math.max(0, high - row.position) : null
+          const end = offsets.get(`${String(row.topic)}/${String(row.partition)}`)
+          row.highWatermark = end?.high ?? null
+          row.lag = end !== undefined && typeof row.position === 'number' ? Math.max(0, end.stable - row.position) : null
         }
       } catch (error) {
         const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))

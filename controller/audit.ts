@@ -72,15 +72,16 @@ export interface AuditOptions {
 
 type Counts = Map<number, Map<string, number>>
 
-/** Calls `onRecord` for every record of [offset by fromMs, high watermark now) in each partition. */
+/** Calls `onRecord` for every record of [offset by fromMs, last stable offset now) in each partition. */
 async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string, options: AuditOptions, onRecord: (partition: number, record: SourceRecord) => void): Promise<void> {
   const [starts, ends] = await Promise.all([admin.offsetsForTime(topic, options.fromMs), admin.offsets(topic)])
   const pending = new Map<number, number>()
   const partitions: PartitionStart[] = []
   for (const end of ends) {
-    const from = Math.max(starts.get(end.partition) ?? end.high, end.low)
-    if (from < end.high) {
-      pending.set(end.partition, end.high)
+    // What read_committed consumers see now: the end of the last committed transaction.
+    const from = Math.max(starts.get(end.partition) ?? end.stable, end.low)
+    if (from < end.stable) {
+      pending.set(end.partition, end.stable)
       partitions.push({ topic, partition: end.partition, offset: from })
     }
   }

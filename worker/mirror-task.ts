@@ -253,7 +253,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
           // "latest" applies to what existed when the group started; a partition or topic that
           // appeared later is new data, mirrored from its first offset.
           const inBaseline = baseline === null || p.partition < (baseline[topic] ?? 0)
-          offset = group.startPosition === 'latest' && inBaseline ? range.high : range.low
+          // Not past the last stable offset: records of a transaction open now may still commit.
+          offset = group.startPosition === 'latest' && inBaseline ? range.stable : range.low
           fresh.push({ topic, partition: p.partition, offset })
         } else if (checkpoint.offset < range.low) {
           log.error({ event: 'worker.retention_gap', topic, partition: p.partition, checkpoint: checkpoint.offset, logStart: range.low }, 'records were deleted by source retention before they were mirrored')
@@ -521,8 +522,15 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         clientId: `ferry-${deps.worker}`,
         groupId: `ferry.${deps.deployment}.${deps.worker}.${group.name}.${Date.now().toString(36)}`,
         logger: log,
-        onPartitionError,
-        onCrash: (error) => scheduleRestart(error),
+        // A consumer being stopped still finishes its batches; their failures (a restart is
+        // already under way: it fences and re-reads checkpoints) must not schedule another.
+        onPartitionError: (topic, partition, error) => {
+          if (myIncarnation === incarnation) onPartitionError(topic, partition, error)
+          else log.info({ event: 'worker.stale_batch_failed', topic, partition, err: errorMessage(error) }, 'a batch of a stopped consumer failed; its partition restarts from checkpoints')
+        },
+        onCrash: (error) => {
+          if (myIncarnation === incarnation) scheduleRestart(error)
+        },
       })
       consumer = created
       if (checkpointTimer) clearInterval(checkpointTimer)

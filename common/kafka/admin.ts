@@ -10,12 +10,20 @@ import { FerryError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
 
+/** Kafka's isolation level 0: offsets counting records of transactions still open. */
+const READ_UNCOMMITTED = 0
+
 export interface PartitionOffsets {
   partition: number
   /** Log start offset. */
   low: number
-  /** High watermark: the offset the next record will get. */
+  /** High watermark: the offset the next record will get (records of open transactions included). */
   high: number
+  /**
+   * Last stable offset: the end of what a read_committed reader can see now. Short of `high`
+   * while a transaction is open (its first record and everything after it wait for its end).
+   */
+  stable: number
 }
 
 export interface CreateTopicRequest {
@@ -124,11 +132,15 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
       }),
     offsets: (topic) =>
       run(`read offsets of "${topic}"`, async (a) => {
-        const offsets = (await a.fetchTopicOffsets(topic))
-          .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+        // kafkajs asks for read_committed offsets unless told otherwise (our patch adds the option).
+        const fetch = a.fetchTopicOffsets as (topic: string, options?: { isolationLevel?: number }) => ReturnType<Admin['fetchTopicOffsets']>
+        const [committed, uncommitted] = [await fetch(topic), await fetch(topic, { isolationLevel: READ_UNCOMMITTED })]
+        const high = new Map(uncommitted.map((o) => [o.partition, Number(o.high)]))
+        const offsets = committed
+          .map((o) => ({ partition: o.partition, low: Number(o.low), stable: Number(o.high), high: high.get(o.partition) ?? Number.NaN }))
           .sort((x, y) => x.partition - y.partition)
-        const bad = offsets.find((o) => !Number.isSafeInteger(o.low) || !Number.isSafeInteger(o.high) || o.low > o.high)
-        if (bad) throw new FerryError('KAFKA_ERROR', `inconsistent offsets for ${topic}[${bad.partition}]: log start ${bad.low} > high watermark ${bad.high}`, { retriable: true })
+        const bad = offsets.find((o) => !Number.isSafeInteger(o.low) || !Number.isSafeInteger(o.high) || o.low > o.stable || o.stable > o.high)
+        if (bad) throw new FerryError('KAFKA_ERROR', `inconsistent offsets for ${topic}[${bad.partition}]: log start ${bad.low}, last stable ${bad.stable}, high watermark ${bad.high}`, { retriable: true })
         return offsets
       }),
     offsetsForTime: (topic, timestampMs) =>

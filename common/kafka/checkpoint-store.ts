@@ -5,6 +5,13 @@
  * exactly where the target's data ends (at-least-once: at most the unacknowledged tail twice).
  *
  * Key `<group>/<topic>/<partition>`, value JSON { offset, sourceCluster, worker, at }.
+ *
+ * The topic is shared: exactly-once partitions commit their checkpoints in transactions. A read
+ * goes to the high watermark, not to the last stable offset: a checkpoint committed after the
+ * first record of another owner's still-open transaction lies past the last stable offset, and
+ * stopping there would return an older checkpoint (and the data after it would be mirrored
+ * twice). So a read waits for transactions open when it began to end: at most the transaction
+ * timeout, for a transaction whose owner died.
  */
 import { randomUUID } from 'node:crypto'
 import { Kafka } from './kafkajs.js'
@@ -12,7 +19,7 @@ import type { ClusterSpec } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { KafkaAdmin } from './admin.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
-import type { TargetProducer, TargetRecord } from './target-producer.js'
+import { TRANSACTION_TIMEOUT_MS, type TargetProducer, type TargetRecord } from './target-producer.js'
 
 export interface Checkpoint {
   /** Next source offset to mirror. */
@@ -45,8 +52,10 @@ export interface CheckpointStoreOptions {
   sourceCluster: string
   worker: string
   logger: Logger
-  /** Longest a full read may take; default 60000 ms. */
+  /** Longest a full read may take; default the transaction timeout + 30 s (see above). */
   readTimeoutMs?: number
+  /** A read still waiting after this long is logged (an open transaction holds it); default 5000 ms. */
+  slowReadMs?: number
 }
 
 export function checkpointTopicName(deployment: string): string {
@@ -59,7 +68,7 @@ export function checkpointKey(group: string, topic: string, partition: number): 
 
 export function createCheckpointStore(options: CheckpointStoreOptions): CheckpointStore {
   const topic = checkpointTopicName(options.deployment)
-  const readTimeoutMs = options.readTimeoutMs ?? 60000
+  const readTimeoutMs = options.readTimeoutMs ?? TRANSACTION_TIMEOUT_MS + 30000
   const store: CheckpointStore = {
     topic,
     async ensureTopic() {
@@ -71,9 +80,22 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
     },
     async read(group) {
       const result = new Map<string, Checkpoint>()
+      const startedAt = Date.now()
       const offsets = await options.admin.offsets(topic)
+      // To the high watermark: committed records past the last stable offset are read once the
+      // transactions before them end (see the file comment).
       const pending = new Map(offsets.filter((o) => o.high > o.low).map((o) => [o.partition, o.high]))
       if (pending.size === 0) return result
+      const held = offsets.filter((o) => o.stable < o.high)
+      const stableOf = new Map(held.map((o) => [o.partition, o.stable]))
+      /** This group's checkpoints found past the last stable offset (a read stopping there would have missed them). */
+      let late = 0
+      const slow = setTimeout(() => {
+        options.logger.warn(
+          { event: 'checkpoint.read_waiting', topic, partitions: held.map((o) => ({ partition: o.partition, stable: o.stable, high: o.high })) },
+          'reading checkpoints waits for open transactions on the checkpoint topic to end',
+        )
+      }, options.slowReadMs ?? 5000)
       const prefix = `${group}/`
       const kafka = new Kafka(kafkaClientConfig(options.target, { clientId: `ferry-checkpoint-reader-${options.worker}`, logger: options.logger }))
       // kafkajs can only read through a consumer group; a throwaway one that never commits.
@@ -82,7 +104,7 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
         await consumer.connect()
         await consumer.subscribe({ topics: [topic], fromBeginning: true })
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${readTimeoutMs} ms`)), readTimeoutMs)
+          const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${readTimeoutMs} ms${held.length > 0 ? ' (a transaction on it stayed open)' : ''}`)), readTimeoutMs)
           // Exactly-once groups write checkpoints in transactions: the topic ends with a commit
           // marker that no handler sees, so completion is judged from batch ends.
           consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
@@ -105,6 +127,7 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
                 for (const message of batch.messages) {
                   const key = message.key?.toString('utf8')
                   if (key === undefined || !key.startsWith(prefix)) continue
+                  if (Number(message.offset) >= (stableOf.get(batch.partition) ?? Infinity)) late++
                   if (message.value === null) result.delete(key.slice(prefix.length))
                   else result.set(key.slice(prefix.length), JSON.parse(message.value.toString('utf8')) as Checkpoint)
                 }
@@ -125,7 +148,12 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
       } catch (error) {
         throw classifyKafkaError(error, options.target.name, `read checkpoints from ${topic}`)
       } finally {
+        clearTimeout(slow)
         await consumer.disconnect().catch(() => undefined)
+      }
+      if (held.length > 0) {
+        const records = held.reduce((sum, o) => sum + o.high - o.stable, 0)
+        options.logger.info({ event: 'checkpoint.read_waited', topic, group, records, late, ms: Date.now() - startedAt }, 'read checkpoints past records of transactions that were open')
       }
       return result
     },

@@ -307,6 +307,12 @@ export interface TransactionalProducer {
   close(): Promise<void>
 }
 
+/**
+ * How long the broker lets a transaction stay open before it aborts it: bounds how long a dead
+ * owner's open transaction can hold back read_committed readers (see checkpoint-store.ts).
+ */
+export const TRANSACTION_TIMEOUT_MS = 60000
+
 export function transactionalIdFor(deployment: string, group: string, topic: string, partition: number): string {
   return `ferry.${deployment}.${group}.${topic}.${partition}`
 }
@@ -319,7 +325,7 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
-    transactionTimeout: 60000,
+    transactionTimeout: TRANSACTION_TIMEOUT_MS,
     retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10000 },
   })
   try {
