@@ -56,7 +56,7 @@ export interface TargetProducer {
 export interface TargetProducerOptions {
   clientId: string
   logger: Logger
-  /** Default 30000. */
+  /** How long the broker may take to gather acknowledgements of a request; default 30000. */
   requestTimeoutMs?: number
   /** Codec of the batches written; default none. */
   compression?: TargetCompression
@@ -74,6 +74,8 @@ export interface TargetProducerOptions {
    * 512 KiB. A single larger record goes alone.
    */
   maxBatchBytes?: number
+  /** Retries of one request inside the client (kafkajs) before a send fails; default 8. */
+  retries?: number
 }
 
 interface PendingSend {
@@ -161,31 +163,59 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
   }
 }
 
-/** One idempotent producer (its own connections) with the merging queue described above. */
+/**
+ * One idempotent producer (its own connections) with the merging queue described above.
+ *
+ * After a failed send the lane starts over with a new producer id. The broker may have written
+ * a request whose answer never came (a timeout, a broker killed or frozen mid-request), while
+ * kafkajs keeps the record sequence numbers where they were; the next, different records of
+ * that partition would reuse those numbers, and the broker would refuse them forever
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER) or, with the same count, drop them as duplicates of the
+ * written request. The Java producer avoids this by resending the very same batch and bumping
+ * its epoch when it gives up (KIP-360); kafkajs does neither. A new producer id has fresh
+ * sequences, and Ferry resends from its checkpoint (at-least-once: the written request's
+ * records may appear twice, none is lost).
+ */
 async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): Promise<TargetProducer> {
-  const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger }))
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // Java-compatible murmur2, chosen explicitly (also silences kafkajs' start-up warning).
-    createPartitioner: Partitioners.DefaultPartitioner,
-    retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10000 },
-  })
-  try {
-    await producer.connect()
-  } catch (error) {
-    await producer.disconnect().catch(() => undefined)
-    throw classifyKafkaError(error, cluster.name, 'connect producer')
+  // The client waits a little longer than the broker may take to gather acknowledgements.
+  const requestTimeoutMs = options.requestTimeoutMs === undefined ? undefined : options.requestTimeoutMs + 5000
+  const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger, requestTimeoutMs }))
+  const connect = async (): Promise<Producer> => {
+    const created: Producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // Java-compatible murmur2, chosen explicitly (also silences kafkajs' start-up warning).
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: options.retries ?? 8, initialRetryTime: 300, maxRetryTime: 10000 },
+    })
+    try {
+      await created.connect()
+    } catch (error) {
+      await created.disconnect().catch(() => undefined)
+      throw classifyKafkaError(error, cluster.name, 'connect producer')
+    }
+    return created
   }
+  let producer = await connect()
+  /** The last send failed: its records may be on the broker, so the sequences cannot be reused. */
+  let renew = false
   const compression = compressionType(options.compression ?? 'none')
   const maxRequestBytes = options.maxRequestBytes ?? 4 * 1024 * 1024
   const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
   const queue: PendingSend[] = []
   let draining = false
 
-  const sendNow = async (records: readonly TargetRecord[]): Promise<void> => {
+  const sendNow = async (records: readonly TargetRecord[], partitions: number): Promise<void> => {
     const byTopic = groupByTopic(records)
+    if (renew) {
+      const fresh = await connect()
+      const old = producer
+      producer = fresh
+      renew = false
+      await old.disconnect().catch(() => undefined)
+      options.logger.info({ event: 'target.producer_renewed', cluster: cluster.name }, 'new producer id after a failed send')
+    }
     try {
       await producer.sendBatch({
         acks: -1,
@@ -194,7 +224,10 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       })
     } catch (error) {
-      throw produceError(error, cluster.name, [...byTopic.keys()])
+      const failed = produceError(error, cluster.name, [...byTopic.keys()])
+      // A refusal of a one-partition request wrote nothing; any other failure may have written some.
+      if (failed.code !== 'TARGET_REJECTED' || partitions > 1) renew = true
+      throw failed
     }
   }
 
@@ -218,7 +251,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
     try {
       for (let taken = takeRequest(); taken.length > 0; taken = takeRequest()) {
         try {
-          await sendNow(taken.length === 1 ? (taken[0] as PendingSend).records : taken.flatMap((p) => p.records))
+          await sendNow(taken.length === 1 ? (taken[0] as PendingSend).records : taken.flatMap((p) => p.records), partitionCount(taken.flatMap((p) => [...p.partitions])))
           for (const p of taken) p.resolve()
         } catch (error) {
           if (taken.length === 1 || !(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') {
@@ -228,7 +261,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
           // A record was refused: find whose, so the others are not failed for it.
           for (const p of taken) {
             try {
-              await sendNow(p.records)
+              await sendNow(p.records, partitionCount([...p.partitions]))
               p.resolve()
             } catch (own) {
               p.reject(own)
@@ -258,6 +291,11 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       await producer.disconnect().catch(() => undefined)
     },
   }
+}
+
+/** Partitions a request writes to; `topic/*` (the partitioner decides) may be any number. */
+function partitionCount(keys: readonly string[]): number {
+  return keys.some((k) => k.endsWith('/*')) ? Infinity : new Set(keys).size
 }
 
 function groupByTopic(records: readonly TargetRecord[]): Map<string, Message[]> {

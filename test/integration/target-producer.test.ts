@@ -1,0 +1,67 @@
+/**
+ * The target producer when a send fails although the broker wrote it (real target broker,
+ * frozen with SIGSTOP mid-request).
+ *
+ * kafkajs keeps an idempotent producer's record sequence numbers where they were after a failed
+ * send. The broker, which did write that request, then refuses the partition's next records
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER: a partition stuck for good, seen in the fault suite after a
+ * target broker kill -9) or, when they are as many as the written ones, acknowledges them as
+ * duplicates without writing them: records lost. The lane must start over with a new producer id.
+ */
+import { expect } from 'chai'
+import type { ClusterSpec } from '../../common/config.js'
+import { createTargetProducer, type TargetProducer, type TargetRecord } from '../../common/kafka/target-producer.js'
+import { silentLogger } from '../../common/logger.js'
+import type { LocalStack } from '../../deploy/local-stack.js'
+import { sharedStack, uniqueName, waitFor } from './harness.js'
+import { createTopic, readAll } from './kafka-helpers.js'
+
+describe('target producer after a send the broker wrote but never answered (real target)', function () {
+  this.timeout(120000)
+  let stack: LocalStack
+  let producer: TargetProducer | undefined
+
+  before(async function () {
+    this.timeout(300000)
+    stack = await sharedStack()
+  })
+
+  after(async () => {
+    stack?.processes.target.kill('SIGCONT')
+    await producer?.close()
+  })
+
+  const records = (topic: string, prefix: string, count: number): TargetRecord[] =>
+    Array.from({ length: count }, (_, i) => ({ topic, partition: 0, key: `${prefix}-${i}`, value: `${prefix}-value-${i}` }))
+
+  it('the next records of the partition are written, none dropped as duplicates or refused as out of order', async () => {
+    const topic = uniqueName('unanswered')
+    await createTopic(stack.target.plaintext, topic, 1)
+    const target = { name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec
+    producer = await createTargetProducer(target, { clientId: 'unanswered-test', logger: silentLogger(), lanes: 1, requestTimeoutMs: 1000, retries: 1 })
+    await producer.send(records(topic, 'before', 10))
+
+    // Freeze the broker: the request waits in its socket, the client gives up on it.
+    stack.processes.target.kill('SIGSTOP')
+    let failed: unknown
+    try {
+      await producer.send(records(topic, 'unanswered', 10))
+    } catch (error) {
+      failed = error
+    } finally {
+      stack.processes.target.kill('SIGCONT')
+    }
+    expect(failed, 'the send to a frozen broker should have failed').to.be.instanceOf(Error)
+    // Once thawed, the broker writes the request it had received.
+    await waitFor('the unanswered request written', async () => ((await readAll(stack.target.plaintext, topic)).get(0) ?? []).some((r) => r.key === 'unanswered-0'), 30000)
+
+    // As many records as the written request: with the old sequence numbers the broker takes them for its duplicate.
+    await producer.send(records(topic, 'after', 10))
+    await producer.send(records(topic, 'later', 3))
+    const keys = ((await readAll(stack.target.plaintext, topic)).get(0) ?? []).map((r) => r.key)
+    for (const prefix of ['before', 'after']) for (let i = 0; i < 10; i++) expect(keys).to.include(`${prefix}-${i}`)
+    for (let i = 0; i < 3; i++) expect(keys).to.include(`later-${i}`)
+    // Order within the partition is kept: everything sent after the failure follows it.
+    expect(keys.indexOf('after-0')).to.be.greaterThan(keys.lastIndexOf('unanswered-9'))
+  })
+})
