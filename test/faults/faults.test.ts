@@ -21,6 +21,13 @@ import { writeSection } from '../report-section.js'
 const RECORDS_PER_TICK = 20
 const TICK_MS = 200
 
+/** The fields of GET /v1/groups/{name}/audit the suite checks. */
+interface AuditBody {
+  source: number
+  missing: number
+  duplicates: number
+}
+
 describe('fault suite: nothing lost under faults (real stack)', function () {
   this.timeout(300000)
   let stack: LocalStack
@@ -115,13 +122,20 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
       const body = (await http('GET', `${await anyController()}/v1/groups/${group}`)).body
       return body?.status?.lag === 0 && body.partitions.length === 4
     }
-    const recovered = await waitFor(`both groups to catch up after: ${fault}`, async () => ((await caughtUp('steady')) && (await caughtUp('steady-eos')) ? Date.now() : undefined), 180000)
-    const audit = async (group: string) => (await http('GET', `${await anyController()}/v1/groups/${group}/audit?from=${startedAt}&bucketMs=600000`)).body
-    const [alo, eos] = [await audit('steady'), await audit('steady-eos')]
+    let recovered: number
+    let alo: AuditBody
+    let eos: AuditBody
+    try {
+      recovered = await waitFor(`both groups to catch up after: ${fault}`, async () => ((await caughtUp('steady')) && (await caughtUp('steady-eos')) ? Date.now() : undefined), 180000)
+      const audit = async (group: string): Promise<AuditBody> => (await http('GET', `${await anyController()}/v1/groups/${group}/audit?from=${startedAt}&bucketMs=600000`)).body
+      ;[alo, eos] = [await audit('steady'), await audit('steady-eos')]
+    } finally {
+      // A fault that fails its test must not leave the next ones without traffic.
+      producing = true
+    }
     const produced = producedSoFar()
     results.push({ fault, produced, missing: alo.missing, duplicates: alo.duplicates - lastDuplicates, eosMissing: eos.missing, eosDuplicates: eos.duplicates, recoveredMs: recovered - faultAt })
     lastDuplicates = alo.duplicates
-    producing = true
     for (const [name, report, sent, mirrored, group] of [['at-least-once', alo, producer.produced, topic, 'steady'], ['exactly-once', eos, eosProducer.produced, eosTopic, 'steady-eos']] as const) {
       const total = sent.reduce((a, b) => a + b, 0)
       if (failedSends === 0) expect(report.source, `${name}: the audit saw every produced record`).to.equal(total)

@@ -84,8 +84,11 @@ export async function topicEnd(brokers: string, topic: string): Promise<number> 
 export function createSampleProducer(brokers: string, topic: string, partitions: number) {
   const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING })
   // Idempotent: a send retried across a source broker restart must not write its records twice,
-  // or the source would hold more records than were sent (the fault suite counts them).
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 })
+  // or the source would hold more records than were sent (the fault suite counts them). After a
+  // failed send a new producer (new producer id): kafkajs would reuse the sequence numbers of
+  // records the broker may have written (see common/kafka/target-producer.ts, openLane).
+  const open = () => kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 })
+  let producer = open()
   const next = new Array<number>(partitions).fill(0)
   const baseTimestamp = Date.now() - 3_600_000
   let connected = false
@@ -109,7 +112,15 @@ export function createSampleProducer(brokers: string, topic: string, partitions:
           timestamp: String(baseTimestamp + seq),
         }
       })
-      for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) })
+      try {
+        for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) })
+      } catch (error) {
+        const failed = producer
+        producer = open()
+        connected = false
+        await failed.disconnect().catch(() => undefined)
+        throw error
+      }
     },
     async close(): Promise<void> {
       if (connected) await producer.disconnect()
