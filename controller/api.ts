@@ -207,7 +207,8 @@ export function createApi(deps: ApiDeps): express.Express {
         for (const topic of topics) for (const o of await admin.offsets(topic)) offsets.set(`${topic}/${o.partition}`, o)
         for (const row of rows) {
           const end = offsets.get(`${String(row.topic)}/${String(row.partition)}`)
-          row.highWatermark = end?.high ?? null
+          // The end mirroring can reach now (equals the high watermark unless a source transaction is open), as the lag.
+          row.highWatermark = end?.stable ?? null
           row.lag = end !== undefined && typeof row.position === 'number' ? Math.max(0, end.stable - row.position) : null
         }
       } catch (error) {

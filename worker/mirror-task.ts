@@ -128,6 +128,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   let incarnation = 0
   let restartTimer: NodeJS.Timeout | undefined
   let restartAttempt = 0
+  /** Cancels the start under way (its checkpoint read can wait for open transactions). */
+  let starting: AbortController | undefined
   const statuses = new Map<string, PartitionStatus>()
   const retryTimers = new Map<string, NodeJS.Timeout>()
   const retryAttempts = new Map<string, number>()
@@ -232,8 +234,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   }
 
   /** Where each partition starts: its checkpoint, else the group's start position; recorded at once. */
-  const startOffsets = async (partitions: readonly AssignedPartition[]): Promise<PartitionStart[]> => {
-    const saved = await deps.checkpoints.read(group.name)
+  const startOffsets = async (partitions: readonly AssignedPartition[], signal: AbortSignal): Promise<PartitionStart[]> => {
+    const saved = await deps.checkpoints.read(group.name, signal)
     const baseline = await deps.baseline()
     const starts: PartitionStart[] = []
     const fresh: PartitionStart[] = []
@@ -496,6 +498,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   const startConsumer = async (): Promise<void> => {
     const myIncarnation = ++incarnation
     if (assigned.length === 0) return
+    const abort = new AbortController()
+    starting = abort
     try {
       await deps.checkpoints.ensureTopic()
       const usableTopics = await ensureTargetTopics([...new Set(assigned.map((p) => p.topic))].sort())
@@ -510,7 +514,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
           await producer.fence()
         }
       }
-      const starts = await startOffsets(usable)
+      const starts = await startOffsets(usable, abort.signal)
       if (myIncarnation !== incarnation) return
       for (const s of starts) {
         const status = statusOf(s.topic, s.partition)
@@ -540,12 +544,16 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       setState('running')
       log.info({ event: 'worker.task_started', partitions: starts.length }, 'mirroring')
     } catch (error) {
-      scheduleRestart(error)
+      // Cancelled by stop() or a new assignment, which take over from here.
+      if (!abort.signal.aborted) scheduleRestart(error)
+    } finally {
+      if (starting === abort) starting = undefined
     }
   }
 
   const scheduleRestart = (error: unknown): void => {
-    if (state === 'stopping' || state === 'stopped') return
+    // One restart per incident: further failures before it runs would only stretch its backoff.
+    if (state === 'stopping' || state === 'stopped' || restartTimer !== undefined) return
     const ferry = asFerry(error)
     restartAttempt++
     const delayMs = backoffMs(restartAttempt)
@@ -574,6 +582,9 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     state: () => state,
     update(partitions) {
       const next = [...partitions]
+      // A start still reading checkpoints for another set (it may wait on an open transaction,
+      // perhaps of a partition this assignment brings here to fence) gives way at once.
+      if (!sameSet(assigned, next)) starting?.abort()
       chain = chain.then(async () => {
         if (state === 'stopping' || state === 'stopped') return
         if (sameSet(assigned, next) && consumer !== undefined) return
@@ -601,6 +612,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     async stop() {
       if (state === 'stopped') return
       setState('stopping')
+      starting?.abort()
       const done = chain.then(async () => {
         await stopConsumer()
         for (const status of statuses.values()) deps.metrics.position.remove({ group: group.name, topic: status.topic, partition: String(status.partition) })

@@ -134,7 +134,9 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
       run(`read offsets of "${topic}"`, async (a) => {
         // kafkajs asks for read_committed offsets unless told otherwise (our patch adds the option).
         const fetch = a.fetchTopicOffsets as (topic: string, options?: { isolationLevel?: number }) => ReturnType<Admin['fetchTopicOffsets']>
-        const [committed, uncommitted] = [await fetch(topic), await fetch(topic, { isolationLevel: READ_UNCOMMITTED })]
+        // In this order, not in parallel: the last stable offset read first cannot exceed the high watermark read after it.
+        const committed = await fetch(topic)
+        const uncommitted = await fetch(topic, { isolationLevel: READ_UNCOMMITTED })
         const high = new Map(uncommitted.map((o) => [o.partition, Number(o.high)]))
         const offsets = committed
           .map((o) => ({ partition: o.partition, low: Number(o.low), stable: Number(o.high), high: high.get(o.partition) ?? Number.NaN }))

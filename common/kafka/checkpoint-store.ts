@@ -19,6 +19,7 @@ import type { ClusterSpec } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { KafkaAdmin } from './admin.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+import { FerryError } from '../errors.js'
 import { TRANSACTION_TIMEOUT_MS, type TargetProducer, type TargetRecord } from './target-producer.js'
 
 export interface Checkpoint {
@@ -38,8 +39,11 @@ export interface CheckpointEntry {
 export interface CheckpointStore {
   readonly topic: string
   ensureTopic(): Promise<void>
-  /** Every checkpoint of a group, keyed `topic/partition`. */
-  read(group: string): Promise<Map<string, Checkpoint>>
+  /**
+   * Every checkpoint of a group, keyed `topic/partition`. `signal` abandons a read that waits
+   * (for an open transaction) when its result is no longer wanted.
+   */
+  read(group: string, signal?: AbortSignal): Promise<Map<string, Checkpoint>>
   write(producer: TargetProducer, group: string, entries: readonly CheckpointEntry[]): Promise<void>
   /** The checkpoint as a record, to be written inside a transaction with the data it covers. */
   record(group: string, entry: CheckpointEntry): TargetRecord
@@ -78,7 +82,7 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
         configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' },
       })
     },
-    async read(group) {
+    async read(group, signal) {
       const result = new Map<string, Checkpoint>()
       const startedAt = Date.now()
       const offsets = await options.admin.offsets(topic)
@@ -90,12 +94,13 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
       const stableOf = new Map(held.map((o) => [o.partition, o.stable]))
       /** This group's checkpoints found past the last stable offset (a read stopping there would have missed them). */
       let late = 0
-      const slow = setTimeout(() => {
-        options.logger.warn(
-          { event: 'checkpoint.read_waiting', topic, partitions: held.map((o) => ({ partition: o.partition, stable: o.stable, high: o.high })) },
-          'reading checkpoints waits for open transactions on the checkpoint topic to end',
-        )
-      }, options.slowReadMs ?? 5000)
+      const waitingOn = held.map((o) => ({ partition: o.partition, stable: o.stable, high: o.high }))
+      const slow =
+        held.length === 0
+          ? undefined
+          : setTimeout(() => {
+              options.logger.warn({ event: 'checkpoint.read_waiting', topic, partitions: waitingOn }, 'reading checkpoints waits for open transactions on the checkpoint topic to end')
+            }, options.slowReadMs ?? 5000)
       const prefix = `${group}/`
       const kafka = new Kafka(kafkaClientConfig(options.target, { clientId: `ferry-checkpoint-reader-${options.worker}`, logger: options.logger }))
       // kafkajs can only read through a consumer group; a throwaway one that never commits.
@@ -104,7 +109,16 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
         await consumer.connect()
         await consumer.subscribe({ topics: [topic], fromBeginning: true })
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${readTimeoutMs} ms${held.length > 0 ? ' (a transaction on it stayed open)' : ''}`)), readTimeoutMs)
+          const stuck =
+            held.length === 0
+              ? ''
+              : ` (a transaction open since offset ${waitingOn.map((o) => o.stable).join(', ')} has not ended; if it never does, find and abort it with kafka-transactions.sh find-hanging / abort)`
+          const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${readTimeoutMs} ms${stuck}`)), readTimeoutMs)
+          if (signal?.aborted) reject(new FerryError('UNAVAILABLE', `reading ${topic} was cancelled`))
+          signal?.addEventListener('abort', () => {
+            clearTimeout(timer)
+            reject(new FerryError('UNAVAILABLE', `reading ${topic} was cancelled`))
+          }, { once: true })
           // Exactly-once groups write checkpoints in transactions: the topic ends with a commit
           // marker that no handler sees, so completion is judged from batch ends.
           consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {

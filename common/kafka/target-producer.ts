@@ -177,8 +177,9 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
  * records may appear twice, none is lost).
  */
 async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): Promise<TargetProducer> {
-  // The client waits a little longer than the broker may take to gather acknowledgements.
-  const requestTimeoutMs = options.requestTimeoutMs === undefined ? undefined : options.requestTimeoutMs + 5000
+  // The client waits a little longer than the broker may take to gather acknowledgements, so a
+  // slow acknowledgement is answered (with an error) rather than abandoned.
+  const requestTimeoutMs = (options.requestTimeoutMs ?? 30000) + 5000
   const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger, requestTimeoutMs }))
   const connect = async (): Promise<Producer> => {
     const created: Producer = kafka.producer({
@@ -204,12 +205,18 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
   const maxRequestBytes = options.maxRequestBytes ?? 4 * 1024 * 1024
   const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
   const queue: PendingSend[] = []
-  let draining = false
+  let draining: Promise<void> | undefined
+  let closed = false
 
   const sendNow = async (records: readonly TargetRecord[], partitions: number): Promise<void> => {
     const byTopic = groupByTopic(records)
+    if (closed) throw new FerryError('UNAVAILABLE', `producer for cluster "${cluster.name}" is closed`)
     if (renew) {
       const fresh = await connect()
+      if (closed) {
+        await fresh.disconnect().catch(() => undefined)
+        throw new FerryError('UNAVAILABLE', `producer for cluster "${cluster.name}" is closed`)
+      }
       const old = producer
       producer = fresh
       renew = false
@@ -247,7 +254,6 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
   }
 
   const drain = async (): Promise<void> => {
-    draining = true
     try {
       for (let taken = takeRequest(); taken.length > 0; taken = takeRequest()) {
         try {
@@ -270,7 +276,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
         }
       }
     } finally {
-      draining = false
+      draining = undefined
     }
   }
 
@@ -284,10 +290,13 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
             queue.push({ records: chunk.records, bytes: chunk.bytes, partitions: new Set(chunk.records.map((r) => `${r.topic}/${r.partition ?? '*'}`)), resolve, reject })
           }),
       )
-      if (!draining) void drain()
+      draining ??= drain()
       await Promise.all(sent)
     },
     async close() {
+      // Sends still queued fail (closed); the one in flight ends first, so no producer outlives close().
+      closed = true
+      await draining
       await producer.disconnect().catch(() => undefined)
     },
   }

@@ -14,7 +14,8 @@ import type { ClusterSpec } from '../../common/config.js'
 import { createKafkaAdmin, type KafkaAdmin } from '../../common/kafka/admin.js'
 import { createCheckpointStore, type CheckpointStore } from '../../common/kafka/checkpoint-store.js'
 import { createTargetProducer, createTransactionalProducer, type TargetProducer, type TransactionalProducer } from '../../common/kafka/target-producer.js'
-import { silentLogger } from '../../common/logger.js'
+import { Writable } from 'node:stream'
+import { createLogger, silentLogger } from '../../common/logger.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
 import { sharedStack, uniqueName } from './harness.js'
@@ -29,13 +30,21 @@ describe('checkpoint store with open transactions (real target)', function () {
   const open: TransactionalProducer[] = []
   const deployment = uniqueName('ckpt')
   const logger = silentLogger()
+  /** What the store logged (JSON lines). */
+  const logged: Array<Record<string, unknown>> = []
+  const capture = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logged.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    },
+  })
 
   before(async function () {
     this.timeout(300000)
     stack = await sharedStack()
     target = { name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec
     admin = createKafkaAdmin(target, { clientId: 'ckpt-test', logger })
-    store = createCheckpointStore({ target, admin, deployment, sourceCluster: 'src', worker: 'w-test', logger })
+    store = createCheckpointStore({ target, admin, deployment, sourceCluster: 'src', worker: 'w-test', logger: createLogger({ name: 'test', level: 'info', destination: capture }) })
     await store.ensureTopic()
     plain = await createTargetProducer(target, { clientId: 'ckpt-test', logger, lanes: 1 })
   })
@@ -81,6 +90,9 @@ describe('checkpoint store with open transactions (real target)', function () {
       await other.end(false)
       const saved = await reading
       expect(saved.get('t/0')?.offset).to.equal(42)
+      // And it was found past the last stable offset the read began with, where the old read stopped.
+      const waited = logged.find((l) => l.event === 'checkpoint.read_waited' && l.group === group)
+      expect(waited?.late, JSON.stringify(waited)).to.equal(1)
     } finally {
       await other.close()
     }
