@@ -273,7 +273,7 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
         ok: state === 'running' && childReady && registration !== undefined,
         details: { state, childReady, registered: registration !== undefined, id: config.id },
       }),
-      metrics: async () => ({ contentType: metricsRegistry.contentType, text: await metricsRegistry.metrics() }),
+      registry: metricsRegistry,
     })
   }
 

@@ -8,7 +8,9 @@
  *   await health.close()
  */
 import { createServer } from 'node:http'
+import type { Registry } from 'prom-client'
 import { listen } from '../common/http-listener.js'
+import { serveMetrics } from '../common/metrics-server.js'
 import type { Logger } from '../common/logger.js'
 
 export interface ProbeResult {
@@ -23,8 +25,8 @@ export interface HealthServerOptions {
   logger: Logger
   live: () => ProbeResult
   ready: () => ProbeResult
-  /** Prometheus exposition for GET /metrics (bootstrap's own metrics); 404 when absent. */
-  metrics?: () => Promise<{ contentType: string; text: string }>
+  /** Served on GET /metrics (bootstrap's own metrics); 404 when absent. */
+  registry?: Registry
 }
 
 export interface HealthServer {
@@ -35,17 +37,8 @@ export interface HealthServer {
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
-    if (path === '/metrics' && req.method === 'GET' && options.metrics) {
-      options.metrics().then(
-        (m) => {
-          res.writeHead(200, { 'content-type': m.contentType })
-          res.end(m.text)
-        },
-        () => {
-          res.writeHead(500, { 'content-type': 'application/json' })
-          res.end(JSON.stringify({ error: { code: 'INTERNAL', message: 'collecting metrics failed' } }))
-        },
-      )
+    if (path === '/metrics' && req.method === 'GET' && options.registry) {
+      serveMetrics(options.registry, options.logger, res)
       return
     }
     const probe = req.method === 'GET' || req.method === 'HEAD' ? (path === '/healthz' ? options.live : path === '/readyz' ? options.ready : undefined) : undefined

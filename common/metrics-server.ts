@@ -6,7 +6,7 @@
  *   const server = await startMetricsServer({ host: '0.0.0.0', port: 9400, registry, logger })
  *   await server.close()
  */
-import { createServer } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
 import { listen } from './http-listener.js'
 import type { Registry } from 'prom-client'
 import { errorMessage } from './errors.js'
@@ -17,6 +17,21 @@ export interface MetricsServer {
   close(): Promise<void>
 }
 
+/** Answers a GET /metrics with the registry's exposition (500, logged, when collecting fails). */
+export function serveMetrics(registry: Registry, logger: Logger, res: ServerResponse): void {
+  registry.metrics().then(
+    (text) => {
+      res.writeHead(200, { 'content-type': registry.contentType })
+      res.end(text)
+    },
+    (error: unknown) => {
+      logger.error({ event: 'metrics.collect_failed', err: errorMessage(error) }, 'collecting metrics failed')
+      res.writeHead(500, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: { code: 'INTERNAL', message: 'collecting metrics failed' } }))
+    },
+  )
+}
+
 export async function startMetricsServer(options: { host: string; port: number; registry: Registry; logger: Logger; event?: string }): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
@@ -25,17 +40,7 @@ export async function startMetricsServer(options: { host: string; port: number; 
       res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'only GET /metrics is served here' } }))
       return
     }
-    options.registry.metrics().then(
-      (text) => {
-        res.writeHead(200, { 'content-type': options.registry.contentType })
-        res.end(text)
-      },
-      (error: unknown) => {
-        options.logger.error({ event: 'metrics.collect_failed', err: errorMessage(error) }, 'collecting metrics failed')
-        res.writeHead(500, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ error: { code: 'INTERNAL', message: 'collecting metrics failed' } }))
-      },
-    )
+    serveMetrics(options.registry, options.logger, res)
   })
   const listener = await listen(server, options.host, options.port)
   const url = `${listener.baseUrl}/metrics`

@@ -15,7 +15,7 @@ import { listInstances, type InstanceRecord } from '../common/registry.js'
 import type { Store } from '../common/store.js'
 import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
-import type { PartitionOffsets } from '../common/kafka/admin.js'
+import type { StableOffsets } from '../common/kafka/admin.js'
 import type { Election } from './election.js'
 import type { Reconciler } from './reconciler.js'
 import { DEFAULT_EVENT_CAPACITY, type EventLog } from './events.js'
@@ -203,8 +203,8 @@ export function createApi(deps: ApiDeps): express.Express {
       const admin = deps.admins.get(source.value)
       const topics = [...new Set(rows.map((r) => String(r.topic)))]
       try {
-        const offsets = new Map<string, PartitionOffsets>()
-        for (const topic of topics) for (const o of await admin.offsets(topic)) offsets.set(`${topic}/${o.partition}`, o)
+        const offsets = new Map<string, StableOffsets>()
+        for (const topic of topics) for (const o of await admin.stableOffsets(topic)) offsets.set(`${topic}/${o.partition}`, o)
         for (const row of rows) {
           const end = offsets.get(`${String(row.topic)}/${String(row.partition)}`)
           // The end mirroring can reach now (equals the high watermark unless a source transaction is open), as the lag.

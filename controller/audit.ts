@@ -74,7 +74,7 @@ type Counts = Map<number, Map<string, number>>
 
 /** Calls `onRecord` for every record of [offset by fromMs, last stable offset now) in each partition. */
 async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string, options: AuditOptions, onRecord: (partition: number, record: SourceRecord) => void): Promise<void> {
-  const [starts, ends] = await Promise.all([admin.offsetsForTime(topic, options.fromMs), admin.offsets(topic)])
+  const [starts, ends] = await Promise.all([admin.offsetsForTime(topic, options.fromMs), admin.stableOffsets(topic)])
   const pending = new Map<number, number>()
   const partitions: PartitionStart[] = []
   for (const end of ends) {

@@ -526,15 +526,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         clientId: `ferry-${deps.worker}`,
         groupId: `ferry.${deps.deployment}.${deps.worker}.${group.name}.${Date.now().toString(36)}`,
         logger: log,
-        // A consumer being stopped still finishes its batches; their failures (a restart is
-        // already under way: it fences and re-reads checkpoints) must not schedule another.
-        onPartitionError: (topic, partition, error) => {
-          if (myIncarnation === incarnation) onPartitionError(topic, partition, error)
-          else log.info({ event: 'worker.stale_batch_failed', topic, partition, err: errorMessage(error) }, 'a batch of a stopped consumer failed; its partition restarts from checkpoints')
-        },
-        onCrash: (error) => {
-          if (myIncarnation === incarnation) scheduleRestart(error)
-        },
+        onPartitionError,
+        onCrash: (error) => scheduleRestart(error),
       })
       consumer = created
       if (checkpointTimer) clearInterval(checkpointTimer)

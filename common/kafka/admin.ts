@@ -13,17 +13,20 @@ import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
 /** Kafka's isolation level 0: offsets counting records of transactions still open. */
 const READ_UNCOMMITTED = 0
 
-export interface PartitionOffsets {
+export interface StableOffsets {
   partition: number
   /** Log start offset. */
   low: number
-  /** High watermark: the offset the next record will get (records of open transactions included). */
-  high: number
   /**
-   * Last stable offset: the end of what a read_committed reader can see now. Short of `high`
-   * while a transaction is open (its first record and everything after it wait for its end).
+   * Last stable offset: the end of what a read_committed reader can see now. Short of the high
+   * watermark while a transaction is open (its first record and everything after it wait for its end).
    */
   stable: number
+}
+
+export interface PartitionOffsets extends StableOffsets {
+  /** High watermark: the offset the next record will get (records of open transactions included). */
+  high: number
 }
 
 export interface CreateTopicRequest {
@@ -37,6 +40,9 @@ export interface KafkaAdmin {
   listTopics(): Promise<string[]>
   /** Partition count per topic; topics that do not exist are absent from the map. */
   partitionCounts(topics: readonly string[]): Promise<Map<string, number>>
+  /** Log start and last stable offset per partition: what consumers can read now (one round trip fewer than `offsets`). */
+  stableOffsets(topic: string): Promise<StableOffsets[]>
+  /** Log start, last stable offset and high watermark per partition. */
   offsets(topic: string): Promise<PartitionOffsets[]>
   /**
    * Per partition, the first offset whose record timestamp is at or after `timestampMs`
@@ -71,6 +77,21 @@ export const MIRRORED_TOPIC_CONFIGS: ReadonlySet<string> = new Set([
 export interface AdminOptions {
   clientId: string
   logger: Logger
+}
+
+/** Without `withHigh` the high watermark is not asked for (one round trip fewer) and `high` is the last stable offset. */
+async function readOffsets(a: Admin, topic: string, withHigh: boolean): Promise<PartitionOffsets[]> {
+  // kafkajs asks for read_committed offsets unless told otherwise (our patch adds the option).
+  const fetch = a.fetchTopicOffsets as (topic: string, options?: { isolationLevel?: number }) => ReturnType<Admin['fetchTopicOffsets']>
+  // In this order, not in parallel: the last stable offset read first cannot exceed the high watermark read after it.
+  const committed = await fetch(topic)
+  const uncommitted = withHigh ? new Map((await fetch(topic, { isolationLevel: READ_UNCOMMITTED })).map((o) => [o.partition, Number(o.high)])) : undefined
+  const offsets = committed
+    .map((o) => ({ partition: o.partition, low: Number(o.low), stable: Number(o.high), high: uncommitted === undefined ? Number(o.high) : (uncommitted.get(o.partition) ?? Number.NaN) }))
+    .sort((x, y) => x.partition - y.partition)
+  const bad = offsets.find((o) => !Number.isSafeInteger(o.low) || !Number.isSafeInteger(o.high) || o.low > o.stable || o.stable > o.high)
+  if (bad) throw new FerryError('KAFKA_ERROR', `inconsistent offsets for ${topic}[${bad.partition}]: log start ${bad.low}, last stable ${bad.stable}, high watermark ${bad.high}`, { retriable: true })
+  return offsets
 }
 
 export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): KafkaAdmin {
@@ -130,21 +151,8 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
         for (const topic of metadata.topics) counts.set(topic.name, topic.partitions.length)
         return counts
       }),
-    offsets: (topic) =>
-      run(`read offsets of "${topic}"`, async (a) => {
-        // kafkajs asks for read_committed offsets unless told otherwise (our patch adds the option).
-        const fetch = a.fetchTopicOffsets as (topic: string, options?: { isolationLevel?: number }) => ReturnType<Admin['fetchTopicOffsets']>
-        // In this order, not in parallel: the last stable offset read first cannot exceed the high watermark read after it.
-        const committed = await fetch(topic)
-        const uncommitted = await fetch(topic, { isolationLevel: READ_UNCOMMITTED })
-        const high = new Map(uncommitted.map((o) => [o.partition, Number(o.high)]))
-        const offsets = committed
-          .map((o) => ({ partition: o.partition, low: Number(o.low), stable: Number(o.high), high: high.get(o.partition) ?? Number.NaN }))
-          .sort((x, y) => x.partition - y.partition)
-        const bad = offsets.find((o) => !Number.isSafeInteger(o.low) || !Number.isSafeInteger(o.high) || o.low > o.stable || o.stable > o.high)
-        if (bad) throw new FerryError('KAFKA_ERROR', `inconsistent offsets for ${topic}[${bad.partition}]: log start ${bad.low}, last stable ${bad.stable}, high watermark ${bad.high}`, { retriable: true })
-        return offsets
-      }),
+    stableOffsets: (topic) => run(`read offsets of "${topic}"`, (a) => readOffsets(a, topic, false)),
+    offsets: (topic) => run(`read offsets of "${topic}"`, (a) => readOffsets(a, topic, true)),
     offsetsForTime: (topic, timestampMs) =>
       run(`find offsets of "${topic}" by time`, async (a) => {
         const [byTime, ends] = [await a.fetchTopicOffsetsByTimestamp(topic, timestampMs), await a.fetchTopicOffsets(topic)]

@@ -212,6 +212,12 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
               return true
             },
             (error: unknown) => {
+              // A batch that fails after stop() began is not reported: whoever stopped the consumer
+              // starts the partition again from checkpoints (reporting it would restart it twice).
+              if (stopped) {
+                options.logger.info({ event: 'source.stopped_batch_failed', topic: batch.topic, partition: batch.partition, err: errorMessage(error) }, 'a batch failed while the consumer was stopping')
+                return false
+              }
               // Stop this partition where it is; the caller decides when to try again (resumeAt).
               pause()
               if (error instanceof PartialBatchError) {
