@@ -4,7 +4,7 @@
  * Ferry errors whose messages say what to fix and never carry a secret.
  */
 import { readFileSync } from 'node:fs'
-import type { KafkaConfig, logCreator, SASLOptions } from 'kafkajs'
+import type { ISocketFactory, KafkaConfig, logCreator, SASLOptions } from 'kafkajs'
 import { logLevel } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import { FerryError, errorMessage } from '../errors.js'
@@ -65,6 +65,8 @@ export interface ClientConfigOptions {
   requestTimeoutMs?: number
   /** kafkajs retries per call; default 5. */
   retries?: number
+  /** How connections are opened; default plain TCP or TLS. Tests use it to inject network faults. */
+  socketFactory?: ISocketFactory
 }
 
 export function kafkaClientConfig(cluster: ClusterSpec, options: ClientConfigOptions): KafkaConfig {
@@ -95,6 +97,7 @@ export function kafkaClientConfig(cluster: ClusterSpec, options: ClientConfigOpt
     retry: { retries: options.retries ?? 5, initialRetryTime: 300, maxRetryTime: 10000 },
     logLevel: logLevel.WARN,
     logCreator: pinoLogCreator(options.logger),
+    ...(options.socketFactory === undefined ? {} : { socketFactory: options.socketFactory }),
   }
 }
 

@@ -11,7 +11,7 @@ import { Kafka, Partitioners } from './kafkajs.js'
 import type { ClusterSpec, TargetCompression } from '../config.js'
 import type { Logger } from '../logger.js'
 import { FerryError } from '../errors.js'
-import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from './client-config.js'
 import { compressionType } from './codecs.js'
 import type { RecordHeaders } from './source-consumer.js'
 
@@ -76,6 +76,8 @@ export interface TargetProducerOptions {
   maxBatchBytes?: number
   /** Retries of one request inside the client (kafkajs) before a send fails; default 8. */
   retries?: number
+  /** How connections are opened; default plain TCP or TLS. Tests use it to inject network faults. */
+  socketFactory?: ClientConfigOptions['socketFactory']
 }
 
 interface PendingSend {
@@ -180,7 +182,14 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
   // The client waits a little longer than the broker may take to gather acknowledgements, so a
   // slow acknowledgement is answered (with an error) rather than abandoned.
   const requestTimeoutMs = (options.requestTimeoutMs ?? 30000) + 5000
-  const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger, requestTimeoutMs }))
+  const kafka = new Kafka(
+    kafkaClientConfig(cluster, {
+      clientId: options.clientId,
+      logger: options.logger,
+      requestTimeoutMs,
+      ...(options.socketFactory === undefined ? {} : { socketFactory: options.socketFactory }),
+    }),
+  )
   const connect = async (): Promise<Producer> => {
     const created: Producer = kafka.producer({
       idempotent: true,

@@ -1,6 +1,7 @@
 /**
- * The target producer when a send fails although the broker wrote it (real target broker,
- * frozen with SIGSTOP mid-request).
+ * The target producer when a send fails although the broker wrote it (real target broker; the
+ * client's connections stop delivering its answers, as when a broker is killed or frozen
+ * mid-request or the network drops the way back).
  *
  * kafkajs keeps an idempotent producer's record sequence numbers where they were after a failed
  * send. The broker, which did write that request, then refuses the partition's next records
@@ -9,12 +10,45 @@
  * duplicates without writing them: records lost. The lane must start over with a new producer id.
  */
 import { expect } from 'chai'
+import net from 'node:net'
+import tls from 'node:tls'
+import type { ISocketFactory } from 'kafkajs'
 import type { ClusterSpec } from '../../common/config.js'
 import { createTargetProducer, type TargetProducer, type TargetRecord } from '../../common/kafka/target-producer.js'
 import { silentLogger } from '../../common/logger.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { sharedStack, uniqueName, waitFor } from './harness.js'
 import { createTopic, readAll } from './kafka-helpers.js'
+
+/**
+ * Opens real connections, and can stop delivering what the broker sends back on them: requests
+ * still reach the broker and are written, their answers never come (until healed).
+ */
+class AnswerDropper {
+  private readonly sockets = new Set<net.Socket>()
+  private dropping = false
+
+  readonly factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+    const socket = ssl ? tls.connect({ host, port, ...ssl }, onConnect) : net.connect({ host, port }, onConnect)
+    this.sockets.add(socket)
+    socket.once('close', () => this.sockets.delete(socket))
+    // The client listens for data after this returns, which would resume a socket paused here.
+    socket.once('connect', () => {
+      if (this.dropping) socket.pause()
+    })
+    return socket
+  }
+
+  drop(): void {
+    this.dropping = true
+    for (const socket of this.sockets) socket.pause()
+  }
+
+  heal(): void {
+    this.dropping = false
+    for (const socket of this.sockets) socket.resume()
+  }
+}
 
 describe('target producer after a send the broker wrote but never answered (real target)', function () {
   this.timeout(120000)
@@ -27,7 +61,6 @@ describe('target producer after a send the broker wrote but never answered (real
   })
 
   after(async () => {
-    stack?.processes.target.kill('SIGCONT')
     await producer?.close()
   })
 
@@ -38,21 +71,21 @@ describe('target producer after a send the broker wrote but never answered (real
     const topic = uniqueName('unanswered')
     await createTopic(stack.target.plaintext, topic, 1)
     const target = { name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec
-    producer = await createTargetProducer(target, { clientId: 'unanswered-test', logger: silentLogger(), lanes: 1, requestTimeoutMs: 1000, retries: 1 })
+    const network = new AnswerDropper()
+    producer = await createTargetProducer(target, { clientId: 'unanswered-test', logger: silentLogger(), lanes: 1, requestTimeoutMs: 1000, retries: 1, socketFactory: network.factory })
     await producer.send(records(topic, 'before', 10))
 
-    // Freeze the broker: the request waits in its socket, the client gives up on it.
-    stack.processes.target.kill('SIGSTOP')
+    // The broker writes the request (and its retry, as a duplicate); no answer reaches the client.
+    network.drop()
     let failed: unknown
     try {
       await producer.send(records(topic, 'unanswered', 10))
     } catch (error) {
       failed = error
     } finally {
-      stack.processes.target.kill('SIGCONT')
+      network.heal()
     }
-    expect(failed, 'the send to a frozen broker should have failed').to.be.instanceOf(Error)
-    // Once thawed, the broker writes the request it had received.
+    expect(failed, 'a send whose answers never came should have failed').to.be.instanceOf(Error)
     await waitFor('the unanswered request written', async () => ((await readAll(stack.target.plaintext, topic)).get(0) ?? []).some((r) => r.key === 'unanswered-0'), 30000)
 
     // As many records as the written request: with the old sequence numbers the broker takes them for its duplicate.
