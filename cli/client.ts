@@ -7,6 +7,7 @@
  *   const api = createApiClient({ controller: 'http://127.0.0.1:8080', token: process.env.FERRY_TOKEN })
  *   const { groups } = await api.get<{ groups: unknown[] }>('/v1/groups')
  */
+import { describeFetchError } from '../common/errors.js'
 
 export const DEFAULT_CONTROLLER = 'http://127.0.0.1:8080'
 
@@ -55,9 +56,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     try {
       response = await fetch(`${controller}${path}`, { method, headers, signal: AbortSignal.timeout(timeoutMs), ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause
-      const why = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error))
-      throw new CliError(`cannot reach the controller at ${controller} (${why}); pass --controller URL or set FERRY_CONTROLLER`)
+      throw new CliError(`cannot reach the controller at ${controller} (${describeFetchError(error)}); pass --controller URL or set FERRY_CONTROLLER`)
     }
     const text = await response.text()
     let parsed: unknown

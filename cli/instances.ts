@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
-import { errorMessage } from '../common/errors.js'
+import { describeFetchError, errorMessage } from '../common/errors.js'
 import { createKeys } from '../common/keys.js'
 import { listInstances, type InstanceRecord } from '../common/registry.js'
 
@@ -96,12 +96,6 @@ export function formatInstances(rows: readonly InstanceRow[], nowMs: number): st
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)))
   const format = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
   return `${[format(header), ...lines.map(format)].join('\n')}\n${rows.length} instance${rows.length === 1 ? '' : 's'}\n`
-}
-
-/** fetch() says only "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND, ...). */
-function describeFetchError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause
-  return cause?.code ?? cause?.message ?? errorMessage(error)
 }
 
 async function fromController(url: string): Promise<InstanceRecord[]> {

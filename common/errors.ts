@@ -102,3 +102,9 @@ export function isProgrammerError(error: unknown): boolean {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
+
+/** fetch() says only "fetch failed"; its cause says why (ECONNREFUSED, ENOTFOUND, ...). */
+export function describeFetchError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause
+  return cause?.code ?? cause?.message ?? errorMessage(error)
+}

@@ -17,7 +17,7 @@ import { createTwoFilesPatch } from 'diff'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { parseCluster, parseTopicGroup, type ClusterSpec, type FieldProblem, type TopicGroupSpec } from '../common/config.js'
-import { FerryError, errorMessage } from '../common/errors.js'
+import { FerryError, describeFetchError, errorMessage } from '../common/errors.js'
 import { compareCodeUnits } from './properties.js'
 import { compressionTypes, render, type RenderInput, type RenderedFile } from './render.js'
 
@@ -142,8 +142,7 @@ export async function fetchDefinitions(controllerUrl: string, deployment: string
   const base = controllerUrl.replace(/\/$/, '')
   const get = async (path: string): Promise<unknown> => {
     const response = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((error: unknown) => {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause
-      throw new FerryError('UNAVAILABLE', `cannot reach the controller at ${base}: ${cause?.code ?? cause?.message ?? errorMessage(error)}`)
+      throw new FerryError('UNAVAILABLE', `cannot reach the controller at ${base}: ${describeFetchError(error)}`)
     })
     const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null
     if (!response.ok) throw new FerryError('UNAVAILABLE', `GET ${base}${path} answered ${response.status}: ${body?.error?.message ?? 'no error message'}`)
