@@ -48,12 +48,17 @@ class AnswerDropper {
     this.dropping = false
     for (const socket of this.sockets) socket.resume()
   }
+
+  /** Connections not yet closed. */
+  get open(): number {
+    return [...this.sockets].filter((s) => !s.destroyed).length
+  }
 }
 
 describe('target producer after a send the broker wrote but never answered (real target)', function () {
   this.timeout(120000)
   let stack: LocalStack
-  let producer: TargetProducer | undefined
+  const opened: TargetProducer[] = []
 
   before(async function () {
     this.timeout(300000)
@@ -61,18 +66,20 @@ describe('target producer after a send the broker wrote but never answered (real
   })
 
   after(async () => {
-    await producer?.close()
+    await Promise.all(opened.map((p) => p.close()))
   })
 
   const records = (topic: string, prefix: string, count: number): TargetRecord[] =>
     Array.from({ length: count }, (_, i) => ({ topic, partition: 0, key: `${prefix}-${i}`, value: `${prefix}-value-${i}` }))
 
-  it('the next records of the partition are written, none dropped as duplicates or refused as out of order', async () => {
+  /** A one-lane producer on a new topic whose second send ('unanswered', 10 records) the broker wrote but never answered. */
+  const afterUnansweredSend = async (): Promise<{ topic: string; network: AnswerDropper; producer: TargetProducer }> => {
     const topic = uniqueName('unanswered')
     await createTopic(stack.target.plaintext, topic, 1)
     const target = { name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec
     const network = new AnswerDropper()
-    producer = await createTargetProducer(target, { clientId: 'unanswered-test', logger: silentLogger(), lanes: 1, requestTimeoutMs: 1000, retries: 1, socketFactory: network.factory })
+    const producer = await createTargetProducer(target, { clientId: 'unanswered-test', logger: silentLogger(), lanes: 1, requestTimeoutMs: 1000, retries: 1, socketFactory: network.factory })
+    opened.push(producer)
     await producer.send(records(topic, 'before', 10))
 
     // The broker writes the request (and its retry, as a duplicate); no answer reaches the client.
@@ -86,6 +93,11 @@ describe('target producer after a send the broker wrote but never answered (real
       network.heal()
     }
     expect(failed, 'a send whose answers never came should have failed').to.be.instanceOf(Error)
+    return { topic, network, producer }
+  }
+
+  it('the next records of the partition are written, none dropped as duplicates or refused as out of order', async () => {
+    const { topic, producer } = await afterUnansweredSend()
     await waitFor('the unanswered request written', async () => ((await readAll(stack.target.plaintext, topic)).get(0) ?? []).some((r) => r.key === 'unanswered-0'), 30000)
 
     // As many records as the written request: with the old sequence numbers the broker takes them for its duplicate.
@@ -96,5 +108,18 @@ describe('target producer after a send the broker wrote but never answered (real
     for (let i = 0; i < 3; i++) expect(keys).to.include(`later-${i}`)
     // Order within the partition is kept: everything sent after the failure follows it.
     expect(keys.indexOf('after-0')).to.be.greaterThan(keys.lastIndexOf('unanswered-9'))
+  })
+
+  it('close() while the lane opens its new producer leaves no connection open', async () => {
+    const { topic, network, producer } = await afterUnansweredSend()
+    // This send opens the new producer; close() comes while it connects.
+    const sending = producer.send(records(topic, 'racing', 1)).then(
+      () => 'sent',
+      (error: unknown) => (error as Error).message,
+    )
+    await producer.close()
+    const outcome = await sending
+    expect(outcome === 'sent' || /is closed/.test(outcome), `the racing send: ${outcome}`).to.equal(true)
+    await waitFor('every connection closed', () => network.open === 0, 10000, 50)
   })
 })
