@@ -13,7 +13,7 @@ import os from 'node:os'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
-import { FerryProcess, http, sharedStack, uniqueName, waitFor } from '../integration/harness.js'
+import { FerryProcess, freeze, http, sharedStack, uniqueName, waitFor } from '../integration/harness.js'
 import { createSampleProducer, createTopic, readAll } from '../integration/kafka-helpers.js'
 import { checkpointTopicName } from '../../common/kafka/checkpoint-store.js'
 import { writeSection } from '../report-section.js'
@@ -258,10 +258,13 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     await moreTraffic(300)
     const pid = await childPid('w2')
     const at = Date.now()
-    process.kill(pid, 'SIGSTOP')
-    // Longer than the 4 s session: ZooKeeper expires it while the process is frozen.
-    await new Promise((resolve) => setTimeout(resolve, 8000))
-    process.kill(pid, 'SIGCONT')
+    try {
+      await freeze(pid)
+      // Longer than the 4 s session: ZooKeeper expires it while the process is frozen.
+      await new Promise((resolve) => setTimeout(resolve, 8000))
+    } finally {
+      process.kill(pid, 'SIGCONT')
+    }
     await waitFor('the expired worker process to stop itself', () => {
       try {
         process.kill(pid, 0)
@@ -290,8 +293,8 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
   it('target unavailable for 60 s', async () => {
     await moreTraffic(300)
     const at = Date.now()
-    stack.processes.target.kill('SIGSTOP')
     try {
+      await freeze(stack.processes.target.pid)
       await new Promise((resolve) => setTimeout(resolve, 60000))
     } finally {
       stack.processes.target.kill('SIGCONT')

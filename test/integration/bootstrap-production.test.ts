@@ -14,7 +14,7 @@ import { silentLogger } from '../../common/logger.js'
 import { loadProcessConfig } from '../../common/process-config.js'
 import { listInstances } from '../../common/registry.js'
 import { manifestFerryArgs } from './deploy-commands.js'
-import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
+import { FerryProcess, freeze, http, sharedStack, uniqueName, waitFor } from './harness.js'
 
 describe('bootstrap in production (real Redis and ZooKeeper)', function () {
   this.timeout(180000)
@@ -80,8 +80,8 @@ describe('bootstrap in production (real Redis and ZooKeeper)', function () {
     const twice = start('i2')
     await registered('i2')
     const child = await waitFor('i2 child pid', async () => ((await listInstances(redis, keys)).find((i) => i.id === 'i2')?.metrics as { childPid?: number } | null)?.childPid ?? undefined)
-    process.kill(child, 'SIGSTOP')
     try {
+      await freeze(child)
       twice.kill('SIGINT')
       await waitFor('bootstrap to start draining', () => twice.log().includes('"event":"process.shutdown"'), 10000, 20)
       twice.kill('SIGINT')
@@ -101,8 +101,8 @@ describe('bootstrap in production (real Redis and ZooKeeper)', function () {
     try {
       const first = await waitFor('f1 registered with a child pid', childPid, 60000)
       const bootPid = boot.child.pid as number
-      process.kill(bootPid, 'SIGSTOP')
       try {
+        await freeze(bootPid)
         await waitFor('the lease to expire while bootstrap is frozen', async () => (await redis.exists(keys.instance('f1'))) === 0, 10000, 100)
       } finally {
         process.kill(bootPid, 'SIGCONT')

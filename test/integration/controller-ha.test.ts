@@ -11,7 +11,7 @@ import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import type { AssignmentRecord } from '../../common/store.js'
 import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
-import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
+import { FerryProcess, freeze, http, sharedStack, uniqueName, waitFor } from './harness.js'
 import { addPartitions, createSampleProducer, createTopic, readAll, topicEnd, verifyNothingLost } from './kafka-helpers.js'
 
 type Assignments = Record<string, AssignmentRecord>
@@ -149,9 +149,9 @@ describe('controller: failover, rebalancing and discovery (real stack)', functio
     const oldId = leaderInstance?.id as string
     const childPid = (leaderInstance?.metrics as { childPid?: number }).childPid as number
     const other = oldId === 'c1' ? 'c2' : 'c1'
-    process.kill(childPid, 'SIGSTOP')
     let newEpoch: number
     try {
+      await freeze(childPid)
       newEpoch = await waitFor('the other controller to lead', async () => {
         const url = (await controllers()).find((c) => c.id === other)?.url
         const ready = url ? await http('GET', `${url}/readyz`).catch(() => undefined) : undefined
@@ -214,8 +214,8 @@ describe('controller: failover, rebalancing and discovery (real stack)', functio
     const producer = createSampleProducer(stack.source.plaintext, `${prefix}-r`, 2)
     await createTopic(stack.source.plaintext, `${prefix}-r`, 2)
     await waitFor('the new topic assigned', async () => [...owners(await assignments(), 'ha').keys()].some((k) => k.startsWith(`${prefix}-r/`)))
-    stack.processes.redis.kill('SIGSTOP')
     try {
+      await freeze(stack.processes.redis.pid)
       const ready = await waitFor('readyz to report Redis down and rebalancing frozen', async () => {
         const r = await http('GET', `${leader}/readyz`)
         return r.status === 503 && String(r.body.checks.rebalancing ?? '').includes('frozen') ? r.body : undefined

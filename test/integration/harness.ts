@@ -124,3 +124,22 @@ export async function http(method: string, url: string, body?: unknown, rawBody?
   }
   return { status: response.status, body: parsed, text }
 }
+
+/** The scheduler state letter of a process (/proc/PID/stat), or undefined once it is gone. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * SIGSTOPs a process and returns once it is stopped: the signal takes effect a little after
+ * kill() returns, and a fast server can still answer in between.
+ */
+export async function freeze(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP')
+  await waitFor(`process ${pid} to stop`, () => processState(pid) === 'T' || processState(pid) === 't', 5000, 5)
+}
