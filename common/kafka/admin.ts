@@ -51,6 +51,11 @@ export interface KafkaAdmin {
   offsetsForTime(topic: string, timestampMs: number): Promise<Map<number, number>>
   /** Configs set explicitly on the topic (not broker defaults). */
   topicConfigs(topic: string): Promise<Record<string, string>>
+  /**
+   * Replaces every config set on the topic with `configs` (AlterConfigs is not incremental: a
+   * config left out returns to the broker default), so pass the topic's current ones too.
+   */
+  replaceTopicConfigs(topic: string, configs: Record<string, string>): Promise<void>
   /** Creates the topic; false when it already existed. */
   createTopic(request: CreateTopicRequest): Promise<boolean>
   /** Adds partitions up to `partitions` (never removes). */
@@ -172,6 +177,13 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
           }
         }
         return configs
+      }),
+    replaceTopicConfigs: (topic, configs) =>
+      run(`alter configs of "${topic}"`, async (a) => {
+        await a.alterConfigs({
+          validateOnly: false,
+          resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+        })
       }),
     createTopic: (request) =>
       run(`create topic "${request.topic}"`, async (a) => {

@@ -19,7 +19,7 @@ import type { ClusterSpec } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { KafkaAdmin } from './admin.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
-import { FerryError } from '../errors.js'
+import { FerryError, errorMessage } from '../errors.js'
 import { TRANSACTION_TIMEOUT_MS, type TargetProducer, type TargetRecord } from './target-producer.js'
 
 export interface Checkpoint {
@@ -62,6 +62,21 @@ export interface CheckpointStoreOptions {
   slowReadMs?: number
 }
 
+/**
+ * Configs of the checkpoint topic. Every task start reads the whole topic, so it must stay
+ * small: compaction keeps one record per key but only cleans closed segments, and by default a
+ * segment closes at 1 GiB or after 7 days. Exactly-once groups write a checkpoint per batch (an
+ * at-least-once partition one a second), so with the defaults a busy deployment's reads grow to
+ * millions of records (~4 s per million) before compaction starts. 16 MiB segments, closed at
+ * least hourly, bound the uncompacted part to about 100,000 records.
+ */
+export const CHECKPOINT_TOPIC_CONFIGS: Readonly<Record<string, string>> = {
+  'cleanup.policy': 'compact',
+  'min.compaction.lag.ms': '60000',
+  'segment.bytes': String(16 * 1024 * 1024),
+  'segment.ms': String(60 * 60 * 1000),
+}
+
 export function checkpointTopicName(deployment: string): string {
   return `_ferry.${deployment}.checkpoints`
 }
@@ -73,14 +88,35 @@ export function checkpointKey(group: string, topic: string, partition: number): 
 export function createCheckpointStore(options: CheckpointStoreOptions): CheckpointStore {
   const topic = checkpointTopicName(options.deployment)
   const readTimeoutMs = options.readTimeoutMs ?? TRANSACTION_TIMEOUT_MS + 30000
+  /** Created or checked once per store: task starts call ensureTopic() again and again. */
+  let configured: Promise<void> | undefined
+  /**
+   * A topic made by an older Ferry (or by hand) gets the configs it lacks; configs an operator
+   * set on it are kept, even where they differ from ours. Failing to alter them (a cluster that
+   * does not allow us) costs read time, not correctness, so it is logged and mirroring goes on.
+   */
+  const addMissingConfigs = async (): Promise<void> => {
+    try {
+      const current = await options.admin.topicConfigs(topic)
+      const missing = Object.keys(CHECKPOINT_TOPIC_CONFIGS).filter((name) => current[name] === undefined)
+      if (missing.length === 0) return
+      await options.admin.replaceTopicConfigs(topic, { ...CHECKPOINT_TOPIC_CONFIGS, ...current })
+      options.logger.info({ event: 'checkpoint.topic_configured', topic, added: missing }, 'checkpoint topic configs added')
+    } catch (error) {
+      options.logger.warn({ event: 'checkpoint.topic_config_failed', topic, err: errorMessage(error) }, 'could not check or add the checkpoint topic configs; reads of it may grow slow')
+    }
+  }
   const store: CheckpointStore = {
     topic,
     async ensureTopic() {
-      await options.admin.createTopic({
-        topic,
-        partitions: 1,
-        configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' },
+      configured ??= (async () => {
+        if (await options.admin.createTopic({ topic, partitions: 1, configs: { ...CHECKPOINT_TOPIC_CONFIGS } })) return
+        await addMissingConfigs()
+      })().catch((error: unknown) => {
+        configured = undefined
+        throw error
       })
+      await configured
     },
     async read(group, signal) {
       const result = new Map<string, Checkpoint>()

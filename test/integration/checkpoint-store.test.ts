@@ -12,7 +12,7 @@
 import { expect } from 'chai'
 import type { ClusterSpec } from '../../common/config.js'
 import { createKafkaAdmin, type KafkaAdmin } from '../../common/kafka/admin.js'
-import { createCheckpointStore, type CheckpointStore } from '../../common/kafka/checkpoint-store.js'
+import { CHECKPOINT_TOPIC_CONFIGS, checkpointTopicName, createCheckpointStore, type CheckpointStore } from '../../common/kafka/checkpoint-store.js'
 import { createTargetProducer, createTransactionalProducer, type TargetProducer, type TransactionalProducer } from '../../common/kafka/target-producer.js'
 import { Writable } from 'node:stream'
 import { createLogger, silentLogger } from '../../common/logger.js'
@@ -120,5 +120,41 @@ describe('checkpoint store with open transactions (real target)', function () {
     await aborted.end(false)
     await aborted.close()
     expect((await store.read(group)).get('t/2')?.offset).to.equal(5)
+  })
+})
+
+describe('checkpoint topic configs (real target)', function () {
+  this.timeout(120000)
+  let admin: KafkaAdmin
+  let target: ClusterSpec
+  const logger = silentLogger()
+
+  before(async function () {
+    this.timeout(300000)
+    const stack = await sharedStack()
+    target = { name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec
+    admin = createKafkaAdmin(target, { clientId: 'ckpt-config-test', logger })
+  })
+
+  after(async () => {
+    await admin?.disconnect()
+  })
+
+  const storeFor = (deployment: string): CheckpointStore => createCheckpointStore({ target, admin, deployment, sourceCluster: 'src', worker: 'w-test', logger })
+
+  it('creates the topic compacted, with small segments so compaction keeps every read short', async () => {
+    const store = storeFor(uniqueName('ckcfg'))
+    await store.ensureTopic()
+    expect(await admin.topicConfigs(store.topic)).to.deep.equal(CHECKPOINT_TOPIC_CONFIGS)
+  })
+
+  it('adds the configs a topic made by an older Ferry lacks, keeping those an operator set', async () => {
+    const deployment = uniqueName('ckcfg')
+    const topic = checkpointTopicName(deployment)
+    // As created before: compaction only, plus a config an operator set later (and one they chose differently from ours).
+    await admin.createTopic({ topic, partitions: 1, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000', 'max.message.bytes': '2097152', 'segment.ms': '600000' } })
+    const store = storeFor(deployment)
+    await store.ensureTopic()
+    expect(await admin.topicConfigs(topic)).to.deep.equal({ ...CHECKPOINT_TOPIC_CONFIGS, 'max.message.bytes': '2097152', 'segment.ms': '600000' })
   })
 })
