@@ -1,0 +1,69 @@
+/**
+ * The checkpoint store's topic set-up when the cluster will not let it change configs: mirroring
+ * must go on (a slow read is better than no mirroring), with a warning that says so.
+ */
+import { expect } from 'chai'
+import { Writable } from 'node:stream'
+import type { ClusterSpec } from '../../common/config.js'
+import type { KafkaAdmin } from '../../common/kafka/admin.js'
+import { CHECKPOINT_TOPIC_CONFIGS, createCheckpointStore } from '../../common/kafka/checkpoint-store.js'
+import { FerryError } from '../../common/errors.js'
+import { createLogger } from '../../common/logger.js'
+
+/** An admin whose checkpoint topic already exists with `configs`; altering them fails with `alterError`. */
+function fakeAdmin(configs: Record<string, string>, alterError?: Error): KafkaAdmin & { calls: string[] } {
+  const calls: string[] = []
+  const unused = (): never => {
+    throw new Error('not used by ensureTopic')
+  }
+  return {
+    cluster: 'dst',
+    calls,
+    createTopic: async () => (calls.push('createTopic'), false),
+    topicConfigs: async () => (calls.push('topicConfigs'), configs),
+    replaceTopicConfigs: async () => {
+      calls.push('replaceTopicConfigs')
+      if (alterError) throw alterError
+    },
+    listTopics: unused,
+    partitionCounts: unused,
+    stableOffsets: unused,
+    offsets: unused,
+    offsetsForTime: unused,
+    expandTopic: unused,
+    disconnect: async () => undefined,
+  }
+}
+
+function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    },
+  })
+  return { logger: createLogger({ name: 'test', level: 'info', destination }), lines }
+}
+
+const target = { name: 'dst', bootstrapServers: ['127.0.0.1:1'] } as ClusterSpec
+
+describe('checkpoint topic configs when the cluster refuses the change', () => {
+  it('goes on, warning with the reason, and tries again on the next store rather than on every task start', async () => {
+    const admin = fakeAdmin({ 'cleanup.policy': 'compact' }, new FerryError('KAFKA_ERROR', 'TOPIC_AUTHORIZATION_FAILED: not authorized'))
+    const { logger, lines } = capturingLogger()
+    const store = createCheckpointStore({ target, admin, deployment: 'd', sourceCluster: 'src', worker: 'w', logger })
+    await store.ensureTopic()
+    await store.ensureTopic()
+    expect(admin.calls).to.deep.equal(['createTopic', 'topicConfigs', 'replaceTopicConfigs'])
+    const warning = lines.find((l) => l.event === 'checkpoint.topic_config_failed')
+    expect(warning?.err).to.match(/TOPIC_AUTHORIZATION_FAILED/)
+  })
+
+  it('does not touch a topic that has every config, whatever their values', async () => {
+    const admin = fakeAdmin({ ...CHECKPOINT_TOPIC_CONFIGS, 'segment.bytes': '1073741824' })
+    const { logger } = capturingLogger()
+    await createCheckpointStore({ target, admin, deployment: 'd', sourceCluster: 'src', worker: 'w', logger }).ensureTopic()
+    expect(admin.calls).to.deep.equal(['createTopic', 'topicConfigs'])
+  })
+})
