@@ -14,8 +14,8 @@ import type { ClusterSpec } from '../../common/config.js'
 import { createKafkaAdmin, type KafkaAdmin } from '../../common/kafka/admin.js'
 import { CHECKPOINT_TOPIC_CONFIGS, checkpointTopicName, createCheckpointStore, type CheckpointStore } from '../../common/kafka/checkpoint-store.js'
 import { createTargetProducer, createTransactionalProducer, type TargetProducer, type TransactionalProducer } from '../../common/kafka/target-producer.js'
-import { Writable } from 'node:stream'
-import { createLogger, silentLogger } from '../../common/logger.js'
+import { silentLogger } from '../../common/logger.js'
+import { captureLogs } from '../log-capture.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
 import { sharedStack, uniqueName } from './harness.js'
@@ -31,20 +31,14 @@ describe('checkpoint store with open transactions (real target)', function () {
   const deployment = uniqueName('ckpt')
   const logger = silentLogger()
   /** What the store logged (JSON lines). */
-  const logged: Array<Record<string, unknown>> = []
-  const capture = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logged.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    },
-  })
+  const { logger: storeLogger, lines: logged } = captureLogs()
 
   before(async function () {
     this.timeout(300000)
     stack = await sharedStack()
     target = { name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec
     admin = createKafkaAdmin(target, { clientId: 'ckpt-test', logger })
-    store = createCheckpointStore({ target, admin, deployment, sourceCluster: 'src', worker: 'w-test', logger: createLogger({ name: 'test', level: 'info', destination: capture }) })
+    store = createCheckpointStore({ target, admin, deployment, sourceCluster: 'src', worker: 'w-test', logger: storeLogger })
     await store.ensureTopic()
     plain = await createTargetProducer(target, { clientId: 'ckpt-test', logger, lanes: 1 })
   })

@@ -3,12 +3,11 @@
  * must go on (a slow read is better than no mirroring), with a warning that says so.
  */
 import { expect } from 'chai'
-import { Writable } from 'node:stream'
 import type { ClusterSpec } from '../../common/config.js'
 import type { KafkaAdmin } from '../../common/kafka/admin.js'
 import { CHECKPOINT_TOPIC_CONFIGS, createCheckpointStore } from '../../common/kafka/checkpoint-store.js'
 import { FerryError } from '../../common/errors.js'
-import { createLogger } from '../../common/logger.js'
+import { captureLogs } from '../log-capture.js'
 
 /** An admin whose checkpoint topic already exists with `configs`; altering them fails with `alterError`. */
 function fakeAdmin(configs: Record<string, string>, alterError?: Error): KafkaAdmin & { calls: string[] } {
@@ -35,23 +34,12 @@ function fakeAdmin(configs: Record<string, string>, alterError?: Error): KafkaAd
   }
 }
 
-function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = []
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    },
-  })
-  return { logger: createLogger({ name: 'test', level: 'info', destination }), lines }
-}
-
 const target = { name: 'dst', bootstrapServers: ['127.0.0.1:1'] } as ClusterSpec
 
 describe('checkpoint topic configs when the cluster refuses the change', () => {
   it('goes on, warning with the reason, and tries again on the next store rather than on every task start', async () => {
     const admin = fakeAdmin({ 'cleanup.policy': 'compact' }, new FerryError('KAFKA_ERROR', 'TOPIC_AUTHORIZATION_FAILED: not authorized'))
-    const { logger, lines } = capturingLogger()
+    const { logger, lines } = captureLogs()
     const store = createCheckpointStore({ target, admin, deployment: 'd', sourceCluster: 'src', worker: 'w', logger })
     await store.ensureTopic()
     await store.ensureTopic()
@@ -62,7 +50,7 @@ describe('checkpoint topic configs when the cluster refuses the change', () => {
 
   it('does not touch a topic that has every config, whatever their values', async () => {
     const admin = fakeAdmin({ ...CHECKPOINT_TOPIC_CONFIGS, 'segment.bytes': '1073741824' })
-    const { logger } = capturingLogger()
+    const { logger } = captureLogs()
     await createCheckpointStore({ target, admin, deployment: 'd', sourceCluster: 'src', worker: 'w', logger }).ensureTopic()
     expect(admin.calls).to.deep.equal(['createTopic', 'topicConfigs'])
   })
