@@ -68,13 +68,17 @@ export interface CheckpointStoreOptions {
  * segment closes at 1 GiB or after 7 days. Exactly-once groups write a checkpoint per batch (an
  * at-least-once partition one a second), so with the defaults a busy deployment's reads grow to
  * millions of records (~4 s per million) before compaction starts. 16 MiB segments, closed at
- * least hourly, bound the uncompacted part to about 100,000 records.
+ * least hourly, bound the uncompacted part to about 100,000 records. Each exactly-once commit
+ * also leaves a transaction marker, which compaction keeps for `delete.retention.ms` (default
+ * 24 h) after its records are gone: 10 minutes, still far longer than any read (at most the read
+ * timeout), keeps those few too. (The store writes no tombstones, the other thing it governs.)
  */
 export const CHECKPOINT_TOPIC_CONFIGS: Readonly<Record<string, string>> = {
   'cleanup.policy': 'compact',
   'min.compaction.lag.ms': '60000',
   'segment.bytes': String(16 * 1024 * 1024),
   'segment.ms': String(60 * 60 * 1000),
+  'delete.retention.ms': String(10 * 60 * 1000),
 }
 
 export function checkpointTopicName(deployment: string): string {
@@ -93,7 +97,10 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
   /**
    * A topic made by an older Ferry (or by hand) gets the configs it lacks; configs an operator
    * set on it are kept, even where they differ from ours. Failing to alter them (a cluster that
-   * does not allow us) costs read time, not correctness, so it is logged and mirroring goes on.
+   * does not allow us) costs read time, not correctness, so it is logged and mirroring goes on;
+   * a failure that may pass (a timeout, a lost connection) is tried again at the next task start.
+   * Read-then-replace is not atomic (kafkajs has no IncrementalAlterConfigs): a config changed
+   * by hand in between is reverted; it happens once per store, only when a config is missing.
    */
   const addMissingConfigs = async (): Promise<void> => {
     try {
@@ -104,6 +111,7 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
       options.logger.info({ event: 'checkpoint.topic_configured', topic, added: missing }, 'checkpoint topic configs added')
     } catch (error) {
       options.logger.warn({ event: 'checkpoint.topic_config_failed', topic, err: errorMessage(error) }, 'could not check or add the checkpoint topic configs; reads of it may grow slow')
+      if (error instanceof FerryError && error.retriable) configured = undefined
     }
   }
   const store: CheckpointStore = {

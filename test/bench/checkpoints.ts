@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks'
 import type { ClusterSpec } from '../../common/config.js'
 import { createKafkaAdmin } from '../../common/kafka/admin.js'
 import { CHECKPOINT_TOPIC_CONFIGS, checkpointTopicName, createCheckpointStore, type CheckpointStore } from '../../common/kafka/checkpoint-store.js'
-import { createTargetProducer } from '../../common/kafka/target-producer.js'
+import { createTargetProducer, type TargetProducer } from '../../common/kafka/target-producer.js'
 import { silentLogger } from '../../common/logger.js'
 import { startLocalStack } from '../../deploy/local-stack.js'
 import { writeSection } from '../report-section.js'
@@ -50,8 +50,9 @@ process.once('SIGTERM', stopOnSignal)
 const logger = silentLogger()
 const target = { name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec
 const admin = createKafkaAdmin(target, { clientId: 'bench-checkpoints', logger })
-const producer = await createTargetProducer(target, { clientId: 'bench-checkpoints', logger })
+let producer: TargetProducer | undefined
 try {
+  producer = await createTargetProducer(target, { clientId: 'bench-checkpoints', logger })
   const variants: Array<{ name: string; store: CheckpointStore }> = []
   for (const [name, configs] of [
     ['compaction only (before)', { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' }],
@@ -65,7 +66,7 @@ try {
   log(`writing ${RECORDS.toLocaleString('en')} checkpoints (${GROUPS} groups × ${PARTITIONS} partitions) into each topic`)
   for (let written = 0; written < RECORDS; written += GROUPS * PARTITIONS) {
     const entries = Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: 'orders', partition, offset: written + partition }))
-    for (const { store } of variants) await Promise.all(Array.from({ length: GROUPS }, (_, g) => store.write(producer, `g${g}`, entries)))
+    for (const { store } of variants) await Promise.all(Array.from({ length: GROUPS }, (_, g) => store.write(producer as TargetProducer, `g${g}`, entries)))
   }
   const writtenBytes = variants.map(({ store }) => logBytes(stack.dir, store.topic))
   log(`written; waiting ${COMPACTION_WAIT_MS / 1000} s for compaction`)
@@ -105,7 +106,7 @@ try {
   process.stdout.write(`${section}\n`)
   writeSection('benchmarks.md', 'Ferry benchmarks', 'Checkpoint topic reads', 'npm run bench:checkpoints', section)
 } finally {
-  await producer.close()
+  await producer?.close()
   await admin.disconnect()
   await stack.stop()
 }

@@ -18,7 +18,7 @@ import { silentLogger } from '../../common/logger.js'
 import { captureLogs } from '../log-capture.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
-import { sharedStack, uniqueName } from './harness.js'
+import { sharedStack, uniqueName, waitFor } from './harness.js'
 
 describe('checkpoint store with open transactions (real target)', function () {
   this.timeout(120000)
@@ -134,12 +134,22 @@ describe('checkpoint topic configs (real target)', function () {
     await admin?.disconnect()
   })
 
+  /** The broker applies a config change to its metadata a moment after the change is acknowledged. */
+  const configsBecome = async (topic: string, expected: Record<string, string>): Promise<void> => {
+    let seen: Record<string, string> = {}
+    try {
+      await waitFor(`configs of ${topic}`, async () => JSON.stringify(Object.entries((seen = await admin.topicConfigs(topic))).sort()) === JSON.stringify(Object.entries(expected).sort()), 10000, 100)
+    } catch {
+      expect(seen).to.deep.equal(expected)
+    }
+  }
+
   const storeFor = (deployment: string): CheckpointStore => createCheckpointStore({ target, admin, deployment, sourceCluster: 'src', worker: 'w-test', logger })
 
   it('creates the topic compacted, with small segments so compaction keeps every read short', async () => {
     const store = storeFor(uniqueName('ckcfg'))
     await store.ensureTopic()
-    expect(await admin.topicConfigs(store.topic)).to.deep.equal(CHECKPOINT_TOPIC_CONFIGS)
+    await configsBecome(store.topic, CHECKPOINT_TOPIC_CONFIGS)
   })
 
   it('adds the configs a topic made by an older Ferry lacks, keeping those an operator set', async () => {
@@ -149,6 +159,6 @@ describe('checkpoint topic configs (real target)', function () {
     await admin.createTopic({ topic, partitions: 1, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000', 'max.message.bytes': '2097152', 'segment.ms': '600000' } })
     const store = storeFor(deployment)
     await store.ensureTopic()
-    expect(await admin.topicConfigs(topic)).to.deep.equal({ ...CHECKPOINT_TOPIC_CONFIGS, 'max.message.bytes': '2097152', 'segment.ms': '600000' })
+    await configsBecome(topic, { ...CHECKPOINT_TOPIC_CONFIGS, 'max.message.bytes': '2097152', 'segment.ms': '600000' })
   })
 })

@@ -125,13 +125,16 @@ export async function http(method: string, url: string, body?: unknown, rawBody?
   return { status: response.status, body: parsed, text }
 }
 
-/** The scheduler state letter of a process (/proc/PID/stat), or undefined once it is gone. */
-function processState(pid: number): string | undefined {
+/** Whether every thread of a process is stopped (state T or t in /proc/PID/task/TID/stat). */
+function allThreadsStopped(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return readdirSync(`/proc/${pid}/task`).every((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const state = stat.charAt(stat.lastIndexOf(')') + 2)
+      return state === 'T' || state === 't'
+    })
   } catch {
-    return undefined
+    return false
   }
 }
 
@@ -141,5 +144,5 @@ function processState(pid: number): string | undefined {
  */
 export async function freeze(pid: number): Promise<void> {
   process.kill(pid, 'SIGSTOP')
-  await waitFor(`process ${pid} to stop`, () => processState(pid) === 'T' || processState(pid) === 't', 5000, 5)
+  await waitFor(`every thread of process ${pid} to stop`, () => allThreadsStopped(pid), 5000, 5)
 }

@@ -32,10 +32,8 @@ class AnswerDropper {
     const socket = ssl ? tls.connect({ host, port, ...ssl }, onConnect) : net.connect({ host, port }, onConnect)
     this.sockets.add(socket)
     socket.once('close', () => this.sockets.delete(socket))
-    // The client listens for data after this returns, which would resume a socket paused here.
-    socket.once('connect', () => {
-      if (this.dropping) socket.pause()
-    })
+    // Explicitly paused, a socket stays paused when the client then listens for data.
+    if (this.dropping) socket.pause()
     return socket
   }
 

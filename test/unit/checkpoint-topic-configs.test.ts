@@ -37,7 +37,7 @@ function fakeAdmin(configs: Record<string, string>, alterError?: Error): KafkaAd
 const target = { name: 'dst', bootstrapServers: ['127.0.0.1:1'] } as ClusterSpec
 
 describe('checkpoint topic configs when the cluster refuses the change', () => {
-  it('goes on, warning with the reason, and tries again on the next store rather than on every task start', async () => {
+  it('goes on, warning with the reason; a refusal is not asked again by the same store, only by the next one', async () => {
     const admin = fakeAdmin({ 'cleanup.policy': 'compact' }, new FerryError('KAFKA_ERROR', 'TOPIC_AUTHORIZATION_FAILED: not authorized'))
     const { logger, lines } = captureLogs()
     const store = createCheckpointStore({ target, admin, deployment: 'd', sourceCluster: 'src', worker: 'w', logger })
@@ -46,6 +46,16 @@ describe('checkpoint topic configs when the cluster refuses the change', () => {
     expect(admin.calls).to.deep.equal(['createTopic', 'topicConfigs', 'replaceTopicConfigs'])
     const warning = lines.find((l) => l.event === 'checkpoint.topic_config_failed')
     expect(warning?.err).to.match(/TOPIC_AUTHORIZATION_FAILED/)
+    await createCheckpointStore({ target, admin, deployment: 'd', sourceCluster: 'src', worker: 'w', logger }).ensureTopic()
+    expect(admin.calls).to.have.length(6)
+  })
+
+  it('tries a failure that may pass (a timeout) again at the next task start', async () => {
+    const admin = fakeAdmin({ 'cleanup.policy': 'compact' }, new FerryError('KAFKA_ERROR', 'request timed out', { retriable: true }))
+    const store = createCheckpointStore({ target, admin, deployment: 'd', sourceCluster: 'src', worker: 'w', logger: captureLogs().logger })
+    await store.ensureTopic()
+    await store.ensureTopic()
+    expect(admin.calls).to.deep.equal(['createTopic', 'topicConfigs', 'replaceTopicConfigs', 'createTopic', 'topicConfigs', 'replaceTopicConfigs'])
   })
 
   it('does not touch a topic that has every config, whatever their values', async () => {
