@@ -217,14 +217,15 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
   let draining: Promise<void> | undefined
   let closed = false
 
+  const closedError = (): FerryError => new FerryError('UNAVAILABLE', `producer for cluster "${cluster.name}" is closed`)
+
   const sendNow = async (records: readonly TargetRecord[], partitions: number): Promise<void> => {
-    const byTopic = groupByTopic(records)
-    if (closed) throw new FerryError('UNAVAILABLE', `producer for cluster "${cluster.name}" is closed`)
+    if (closed) throw closedError()
     if (renew) {
       const fresh = await connect()
       if (closed) {
         await fresh.disconnect().catch(() => undefined)
-        throw new FerryError('UNAVAILABLE', `producer for cluster "${cluster.name}" is closed`)
+        throw closedError()
       }
       const old = producer
       producer = fresh
@@ -232,6 +233,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       await old.disconnect().catch(() => undefined)
       options.logger.info({ event: 'target.producer_renewed', cluster: cluster.name }, 'new producer id after a failed send')
     }
+    const byTopic = groupByTopic(records)
     try {
       await producer.sendBatch({
         acks: -1,

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs'
+import { openSync, closeSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { Redis } from 'ioredis'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
@@ -15,6 +15,21 @@ import { ensureKafkaJars, kafkaClasspath, type LocalStack } from '../../deploy/l
 import { FerryProcess, http, waitFor } from '../integration/harness.js'
 
 const CLOCK_TICKS_PER_SECOND = 100
+
+/** Bytes of each log segment of partition 0 of `topic` under a stack's directory, oldest first (the last is the active one). */
+export function segmentSizes(stackDir: string, topic: string): number[] {
+  const files: Array<[string, number]> = []
+  const visit = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name)
+      if (entry.isDirectory()) visit(full)
+      else if (entry.name.endsWith('.log') && path.basename(dir) === `${topic}-0`) files.push([entry.name, statSync(full).size])
+    }
+  }
+  visit(stackDir)
+  // Segment files are named by their base offset, zero-padded: name order is log order.
+  return files.sort(([a], [b]) => a.localeCompare(b)).map(([, size]) => size)
+}
 
 export interface ProcStats {
   cpuSeconds: number

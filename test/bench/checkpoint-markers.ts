@@ -8,14 +8,13 @@
  *
  *   npm run -s build && node dist/test/bench/checkpoint-markers.js
  */
-import { readdirSync, statSync } from 'node:fs'
-import path from 'node:path'
 import type { Producer } from 'kafkajs'
 import type { ClusterSpec } from '../../common/config.js'
 import { createKafkaAdmin } from '../../common/kafka/admin.js'
 import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
 import { silentLogger } from '../../common/logger.js'
 import { startLocalStack } from '../../deploy/local-stack.js'
+import { segmentSizes } from './bench-support.js'
 
 const TOPICS = { '24 h (default)': 'markers-24h', '5 s': 'markers-5s' } as const
 const MINUTES = 4
@@ -23,20 +22,10 @@ const MINUTES = 4
 const stack = await startLocalStack({ log: () => undefined })
 process.once('SIGINT', () => void stack.stop().finally(() => process.exit(130)))
 
-/** Closed segments' bytes and count, and the active segment's bytes, of partition 0. */
+/** Closed segments' bytes and count of partition 0. */
 function segments(topic: string): string {
-  const files: Array<[string, number]> = []
-  const visit = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name)
-      if (entry.isDirectory()) visit(full)
-      else if (entry.name.endsWith('.log') && path.basename(dir) === `${topic}-0`) files.push([entry.name, statSync(full).size])
-    }
-  }
-  visit(stack.dir)
-  files.sort(([a], [b]) => a.localeCompare(b))
-  const closed = files.slice(0, -1).reduce((sum, [, size]) => sum + size, 0)
-  return `${(closed / 1024).toFixed(0)} KiB in ${Math.max(0, files.length - 1)} closed segments`
+  const closed = segmentSizes(stack.dir, topic).slice(0, -1)
+  return `${(closed.reduce((sum, size) => sum + size, 0) / 1024).toFixed(0)} KiB in ${closed.length} closed segments`
 }
 
 const admin = createKafkaAdmin({ name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec, { clientId: 'markers', logger: silentLogger() })

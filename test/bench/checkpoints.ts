@@ -8,9 +8,7 @@
  *
  *   npm run bench:checkpoints   (BENCH_CHECKPOINTS=N to change the 1,000,000 written per topic)
  */
-import { readdirSync, statSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
-import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { ClusterSpec } from '../../common/config.js'
 import { createKafkaAdmin } from '../../common/kafka/admin.js'
@@ -19,6 +17,7 @@ import { createTargetProducer, type TargetProducer } from '../../common/kafka/ta
 import { silentLogger } from '../../common/logger.js'
 import { startLocalStack } from '../../deploy/local-stack.js'
 import { writeSection } from '../report-section.js'
+import { segmentSizes } from './bench-support.js'
 
 const RECORDS = Number(process.env.BENCH_CHECKPOINTS ?? 1_000_000)
 const GROUPS = 10
@@ -30,18 +29,7 @@ const READS = 3
 const log = (line: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
 
 /** Bytes of the topic's log segments on the broker's disk (what a read from the start scans). */
-function logBytes(stackDir: string, topic: string): number {
-  let total = 0
-  const visit = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name)
-      if (entry.isDirectory()) visit(full)
-      else if (entry.name.endsWith('.log') && path.basename(dir) === `${topic}-0`) total += statSync(full).size
-    }
-  }
-  visit(stackDir)
-  return total
-}
+const logBytes = (stackDir: string, topic: string): number => segmentSizes(stackDir, topic).reduce((sum, size) => sum + size, 0)
 
 const stack = await startLocalStack({ log: (line) => log(`[stack] ${line}`) })
 const stopOnSignal = (): void => void stack.stop().finally(() => process.exit(130))
