@@ -151,9 +151,6 @@ export const topicGroupSchema = z
     if (group.strategy === 'zone-aware' && group.zone === undefined && group.dc === undefined) {
       ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'zone-aware needs the group to name a zone or a dc' })
     }
-    if (group.delivery === 'exactly-once' && group.onRejectedRecord === 'dead-letter') {
-      ctx.addIssue({ code: 'custom', path: ['onRejectedRecord'], message: 'dead-letter is not available with exactly-once delivery yet; use stop' })
-    }
     if (group.sourceCluster === group.targetCluster && !group.rename?.prefix && !group.rename?.map) {
       ctx.addIssue({ code: 'custom', path: ['targetCluster'], message: 'mirroring a cluster onto itself needs a rename (prefix or map), or it would copy topics onto themselves' })
     }

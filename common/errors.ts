@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'KAFKA_UNREACHABLE'
   | 'TOPIC_NOT_FOUND'
   | 'TARGET_REJECTED'
+  | 'NOT_ACKNOWLEDGED'
   | 'SECRET_UNREADABLE'
   | 'LEASE_LOST'
   | 'FENCED'

@@ -6,24 +6,18 @@
 import { createHash } from 'node:crypto'
 import type { SourceRecord } from './kafka/source-consumer.js'
 
+/** Headers in their order, each value's length and bytes, so null, empty and reordered differ. */
 function headerText(headers: SourceRecord['headers']): string {
-  return Object.keys(headers)
-    .sort()
-    .map((name) => {
-      const value = headers[name]
-      const list = Array.isArray(value) ? value : [value]
-      return `${name}=${list.map((v) => (v === undefined ? '' : Buffer.from(v).toString('base64'))).join(',')}`
-    })
-    .join(';')
+  return headers.map((h) => `${JSON.stringify(h.key)}=${h.value === null ? '-' : `${h.value.length}:${h.value.toString('base64')}`}`).join(';')
 }
 
 /** What identifies a mirrored record on both sides. */
 export function recordIdentity(partition: number, record: Pick<SourceRecord, 'timestamp' | 'key' | 'value' | 'headers'>): string {
   return createHash('sha1')
-    .update(`${partition}|${record.timestamp}|`)
-    .update(record.key ?? Buffer.from('∅k'))
+    .update(`${partition}|${record.timestamp}|${record.key === null ? '-' : record.key.length}|${record.value === null ? '-' : record.value.length}|`)
+    .update(record.key ?? Buffer.alloc(0))
     .update('|')
-    .update(record.value ?? Buffer.from('∅v'))
+    .update(record.value ?? Buffer.alloc(0))
     .update(`|${headerText(record.headers)}`)
     .digest('base64')
 }

@@ -10,7 +10,7 @@
  */
 import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
-import { createSourceConsumer, type PartitionStart, type SourceRecord } from '../common/kafka/source-consumer.js'
+import { createSourceConsumer, headerText, type PartitionStart, type SourceRecord } from '../common/kafka/source-consumer.js'
 import { recordIdentity } from '../common/record-identity.js'
 import type { LatencySummary } from '../common/latency.js'
 import type { Logger } from '../common/logger.js'
@@ -141,10 +141,9 @@ async function deadLettered(options: AuditOptions): Promise<Map<string, Map<stri
   const byTopic = new Map<string, Map<string, number>>()
   const topic = deadLetterTopicName(options.group)
   if (!(await options.target.admin.partitionCounts([topic])).has(topic)) return byTopic
-  const text = (value: unknown): string => (value === undefined ? '' : Buffer.from(value as Buffer).toString('utf8'))
   await scanWindow(options.target.cluster, options.target.admin, topic, options, (_partition, record) => {
-    const source = text(record.headers['ferry.source.topic'])
-    const id = text(record.headers['ferry.source.id'])
+    const source = headerText(record.headers, 'ferry.source.topic') ?? ''
+    const id = headerText(record.headers, 'ferry.source.id') ?? ''
     if (source === '' || id === '') return
     const ids = byTopic.get(source) ?? new Map<string, number>()
     ids.set(id, (ids.get(id) ?? 0) + 1)

@@ -11,13 +11,14 @@ import { FerryError, errorMessage } from '../common/errors.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import { MIRRORED_TOPIC_CONFIGS } from '../common/kafka/admin.js'
 import type { CheckpointEntry, CheckpointStore } from '../common/kafka/checkpoint-store.js'
-import { PartialBatchError, createSourceConsumer, partitionKey, type PartitionStart, type SourceBatch, type SourceConsumer } from '../common/kafka/source-consumer.js'
+import { PartialBatchError, createSourceConsumer, partitionKey, type PartitionStart, type RecordHeader, type RecordHeaders, type SourceBatch, type SourceConsumer, type SourceRecord } from '../common/kafka/source-consumer.js'
 import { recordIdentity } from '../common/record-identity.js'
 import { emptyLatencyCounts, recordLatency } from '../common/latency.js'
-import { transactionalIdFor, type TargetProducer, type TargetRecord, type TransactionalProducer } from '../common/kafka/target-producer.js'
+import { acknowledgedCount, transactionalIdFor, type TargetProducer, type TargetRecord, type TransactionalProducer } from '../common/kafka/target-producer.js'
 import type { Logger } from '../common/logger.js'
 import type { AssignedPartition } from '../common/store.js'
 import { createRateLimiter, type RateLimiter } from './rate-limiter.js'
+import { createIncidentLog } from './incidents.js'
 
 export type PartitionState = 'starting' | 'mirroring' | 'retrying' | 'failed'
 
@@ -67,6 +68,8 @@ export interface MirrorTaskDeps {
    * 1000 ms. A crash replays at most about this much; a stop or hand-off writes them at once.
    */
   checkpointIntervalMs?: number
+  /** Opens the source consumer; default createSourceConsumer (unit tests pass a fake). */
+  createConsumer?: typeof createSourceConsumer
   /** Retry delay bounds for a failed partition or consumer; defaults 1000 and 30000 ms. */
   minRetryMs?: number
   maxRetryMs?: number
@@ -111,6 +114,19 @@ function sameSet(a: readonly AssignedPartition[], b: readonly AssignedPartition[
   return left.size === new Set(b.map(key)).size && b.every((p) => left.has(key(p)))
 }
 
+/** How a batch's records reach the target: plain sends, or transactions that include the checkpoint. */
+interface BatchWriter {
+  /** True when `write` also commits the checkpoint `next` (exactly-once). */
+  checkpointsItself: boolean
+  write(records: readonly TargetRecord[], next: number): Promise<void>
+}
+
+function headerBytes(headers: RecordHeaders): number {
+  return headers.reduce((n, h) => n + h.key.length + (h.value?.length ?? 0), 0)
+}
+
+const TASK_INCIDENT = '\u0000task'
+
 function asFerry(error: unknown): FerryError {
   return error instanceof FerryError ? error : new FerryError('INTERNAL', errorMessage(error), { cause: error })
 }
@@ -123,6 +139,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   const limiter: RateLimiter | undefined = group.maxBytesPerSec === undefined ? undefined : createRateLimiter(group.maxBytesPerSec)
   let state: TaskState = 'starting'
   let assigned: AssignedPartition[] = []
+  /** The newest set passed to update(); `assigned` catches up with it on the chain. */
+  let requested: AssignedPartition[] = []
   let consumer: SourceConsumer | undefined
   let chain: Promise<void> = Promise.resolve()
   let incarnation = 0
@@ -142,6 +160,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   let checkpointing: Promise<void> = Promise.resolve()
   let checkpointTimer: NodeJS.Timeout | undefined
   const rateSamples = new Map<string, { at: number; bytes: number; records: number }>()
+  /** Failures logged once per incident (per partition, and the task's restarts). */
+  const incidents = createIncidentLog({ logger: log })
 
   /** Exponentially smoothed bytes/s and records/s per partition, updated on each status call. */
   const updateRates = (): void => {
@@ -296,116 +316,126 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     deps.metrics.fetched?.(group.name, batch, bytes)
     if (limiter) await limiter.take(bytes)
     const transactional = txProducers.get(partitionKey(batch.topic, batch.partition))
-    if (transactional !== undefined) {
-      // Exactly-once: the data and the checkpoint that covers it commit together, or neither.
-      const last = batch.records[batch.records.length - 1]
-      if (last === undefined) return
-      const next = last.offset + 1
-      await transactional.sendAtomically([...records, deps.checkpoints.record(group.name, { topic: batch.topic, partition: batch.partition, offset: next })])
-      await recordProgress(batch, next, records.length, bytes, false)
-      return
-    }
-    try {
-      await deps.producer.send(records)
-    } catch (error) {
-      if (!(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') throw error
-      await mirrorOneByOne(batch, records)
-      return
-    }
-    const last = batch.records[batch.records.length - 1]
-    if (last === undefined) return
-    await recordProgress(batch, last.offset + 1, records.length, bytes)
+    // Exactly-once: the data and the checkpoint that covers it commit together, or neither.
+    const write: BatchWriter =
+      transactional === undefined
+        ? { checkpointsItself: false, write: (slice) => deps.producer.send(slice) }
+        : { checkpointsItself: true, write: (slice, next) => transactional.sendAtomically([...slice, deps.checkpoints.record(group.name, { topic: batch.topic, partition: batch.partition, offset: next })]) }
+    await deliver(batch, records, write, 0, records.length)
   }
 
   /**
-   * The target refused the batch: find the record(s) it refuses by sending one at a time. With
-   * `stop`, everything before the first refused record is mirrored and checkpointed and the
-   * partition stops at that offset; with `dead-letter`, refused records go to the dead-letter
-   * topic (metadata and headers, no value if the value was the problem) and mirroring goes on.
+   * Writes records [from, to) of a batch and records the progress. When the target cannot take
+   * a record for what it holds (refused by the broker, or not encodable), the range is split in
+   * halves until that record is alone, so every record around it is written and checkpointed;
+   * the group's policy then applies to it: `stop` stops the partition at its offset (a group
+   * error names topic, partition and offset), `dead-letter` writes it to the dead-letter topic
+   * (metadata and headers, no value if the value was the problem) and goes on. Any other
+   * failure stops the batch where it is (PartialBatchError: the partition is retried from there).
    */
-  const mirrorOneByOne = async (batch: SourceBatch, records: TargetRecord[]): Promise<void> => {
-    let done = 0
-    let doneBytes = 0
-    for (const [index, record] of records.entries()) {
-      const source = batch.records[index] as SourceBatch['records'][number]
-      try {
-        await deps.producer.send([record])
-      } catch (error) {
-        if (!(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') {
-          if (done > 0) await recordProgress(batch, source.offset, done, doneBytes)
-          throw new PartialBatchError(source.offset, error)
-        }
-        const reason = `record at offset ${source.offset} of ${batch.topic}[${batch.partition}] (${(source.value?.length ?? 0) + (source.key?.length ?? 0)} bytes) was rejected by target cluster "${deps.target.name}": ${String(error.context.kafkaError ?? error.message)}`
-        if (group.onRejectedRecord !== 'dead-letter') {
-          if (done > 0) await recordProgress(batch, source.offset, done, doneBytes)
-          throw new PartialBatchError(source.offset, new FerryError('TARGET_REJECTED', reason, { cause: error, context: { group: group.name, topic: batch.topic, partition: batch.partition, offset: source.offset } }))
-        }
-        try {
-          await deadLetter(batch, source, String(error.context.kafkaError ?? 'REJECTED'))
-        } catch (dlqError) {
-          // Keep what was done; the partition waits at this record instead of redoing the prefix.
-          if (done > 0) await recordProgress(batch, source.offset, done, doneBytes)
-          throw new PartialBatchError(source.offset, dlqError)
-        }
-        log.warn({ event: 'worker.record_dead_lettered', topic: batch.topic, partition: batch.partition, offset: source.offset, reason: error.context.kafkaError }, 'record dead-lettered')
+  const deliver = async (batch: SourceBatch, records: readonly TargetRecord[], writer: BatchWriter, from: number, to: number): Promise<void> => {
+    if (from >= to) return
+    const last = batch.records[to - 1] as SourceRecord
+    try {
+      await writer.write(records.slice(from, to), last.offset + 1)
+      await recordProgress(batch, from, to, last.offset + 1, !writer.checkpointsItself)
+      return
+    } catch (error) {
+      const acknowledged = Math.min(acknowledgedCount(error), to - from - 1)
+      if (acknowledged > 0) {
+        await recordProgress(batch, from, from + acknowledged, (batch.records[from + acknowledged] as SourceRecord).offset, !writer.checkpointsItself)
+        from += acknowledged
       }
-      done++
-      doneBytes += (source.key?.length ?? 0) + (source.value?.length ?? 0)
+      if (!(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') throw new PartialBatchError((batch.records[from] as SourceRecord).offset, error)
+      if (to - from > 1) {
+        const middle = from + Math.ceil((to - from) / 2)
+        await deliver(batch, records, writer, from, middle)
+        await deliver(batch, records, writer, middle, to)
+        return
+      }
+      await refused(batch, from, error, writer)
     }
-    const last = batch.records[batch.records.length - 1]
-    if (last !== undefined) await recordProgress(batch, last.offset + 1, done, doneBytes)
   }
 
-  const deadLetter = async (batch: SourceBatch, source: SourceBatch['records'][number], reason: string): Promise<void> => {
+  /** The group's policy for one record the target cannot take (see deliver). */
+  const refused = async (batch: SourceBatch, index: number, error: FerryError, writer: BatchWriter): Promise<void> => {
+    const source = batch.records[index] as SourceRecord
+    const kafkaError = String(error.context.kafkaError ?? 'REJECTED')
+    if (group.onRejectedRecord !== 'dead-letter') {
+      const reason = `record at offset ${source.offset} of ${batch.topic}[${batch.partition}] (${(source.value?.length ?? 0) + (source.key?.length ?? 0)} bytes) cannot be written to target cluster "${deps.target.name}": ${kafkaError === 'UNENCODABLE' ? error.message : kafkaError}`
+      throw new PartialBatchError(source.offset, new FerryError('TARGET_REJECTED', reason, { cause: error, context: { group: group.name, topic: batch.topic, partition: batch.partition, offset: source.offset, kafkaError } }))
+    }
+    try {
+      const letter = await deadLetter(batch, source, kafkaError)
+      if (writer.checkpointsItself) await writer.write([letter], source.offset + 1)
+      else await deps.producer.send([letter])
+    } catch (dlqError) {
+      // What was written before stays written; the partition waits at this record.
+      throw new PartialBatchError(source.offset, dlqError)
+    }
+    deps.metrics.deadLettered.inc({ group: group.name })
+    statusOf(batch.topic, batch.partition).deadLettered += 1
+    log.warn({ event: 'worker.record_dead_lettered', topic: batch.topic, partition: batch.partition, offset: source.offset, reason: kafkaError }, 'record dead-lettered')
+    await recordProgress(batch, index, index, source.offset + 1, !writer.checkpointsItself)
+  }
+
+  /** The dead-letter record for a refused source record (its topic is created on first use). */
+  const deadLetter = async (batch: SourceBatch, source: SourceRecord, reason: string): Promise<TargetRecord> => {
     const dlq = deadLetterTopicName(group)
     if (!deadLetterReady) {
       await deps.targetAdmin.createTopic({ topic: dlq, partitions: 1 })
       deadLetterReady = true
     }
     const tooLarge = reason === 'MESSAGE_TOO_LARGE' || reason === 'RECORD_LIST_TOO_LARGE'
-    await deps.producer.send([
-      {
-        topic: dlq,
-        key: source.key,
-        value: tooLarge ? null : source.value,
-        headers: {
-          ...source.headers,
-          'ferry.source.cluster': deps.source.name,
-          'ferry.source.topic': batch.topic,
-          'ferry.source.partition': String(batch.partition),
-          'ferry.source.offset': String(source.offset),
-          'ferry.source.timestamp': source.timestamp,
-          'ferry.source.value-bytes': String(source.value?.length ?? 0),
-          'ferry.source.id': recordIdentity(batch.partition, source),
-          'ferry.error': reason,
-        },
-        timestamp: source.timestamp,
-      },
-    ])
-    deps.metrics.deadLettered.inc({ group: group.name })
-    statusOf(batch.topic, batch.partition).deadLettered += 1
+    const text = (key: string, value: string): RecordHeader => ({ key, value: Buffer.from(value) })
+    return {
+      topic: dlq,
+      key: source.key,
+      value: tooLarge ? null : source.value,
+      headers: [
+        // Kept unless they may be what made the record too large.
+        ...(tooLarge && headerBytes(source.headers) > 64 * 1024 ? [] : source.headers),
+        text('ferry.source.cluster', deps.source.name),
+        text('ferry.source.topic', batch.topic),
+        text('ferry.source.partition', String(batch.partition)),
+        text('ferry.source.offset', String(source.offset)),
+        text('ferry.source.timestamp', source.timestamp),
+        text('ferry.source.value-bytes', String(source.value?.length ?? 0)),
+        text('ferry.source.id', recordIdentity(batch.partition, source)),
+        text('ferry.error', reason),
+      ],
+      timestamp: source.timestamp,
+    }
   }
 
-  const recordProgress = async (batch: SourceBatch, next: number, count: number, bytes: number, writeCheckpoint = true): Promise<void> => {
+  /**
+   * Records [from, to) of the batch are on the target and the partition continues at `next`
+   * (past a dead-lettered record, `from === to`).
+   */
+  const recordProgress = async (batch: SourceBatch, from: number, to: number, next: number, writeCheckpoint: boolean): Promise<void> => {
     const ackedAt = Date.now()
     // Only after the target acknowledged the data: at-least-once. Written by the next flush.
     if (writeCheckpoint) unwritten.set(partitionKey(batch.topic, batch.partition), { topic: batch.topic, partition: batch.partition, offset: next })
     const status = statusOf(batch.topic, batch.partition)
-    for (const record of batch.records) {
-      if (record.offset >= next) break
+    let bytes = 0
+    for (let i = from; i < to; i++) {
+      const record = batch.records[i] as SourceRecord
+      bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0)
       const latencyMs = Math.max(0, ackedAt - Number(record.timestamp))
       recordLatency(status.latencyCounts, latencyMs)
       if (latencyMs > status.latencyMaxMs) status.latencyMaxMs = latencyMs
     }
-    const newest = batch.records[Math.min(count, batch.records.length) - 1]
-    if (newest) deps.metrics.latency.observe({ group: group.name }, Math.max(0, ackedAt - Number(newest.timestamp)) / 1000)
+    const newest = batch.records[to - 1]
+    if (to > from && newest) deps.metrics.latency.observe({ group: group.name }, Math.max(0, ackedAt - Number(newest.timestamp)) / 1000)
+    const count = to - from
     status.position = next
     status.recordsMirrored += count
     bytesMirrored.set(partitionKey(batch.topic, batch.partition), (bytesMirrored.get(partitionKey(batch.topic, batch.partition)) ?? 0) + bytes)
-    if (status.state !== 'mirroring') {
+    if (status.state !== 'mirroring' || status.error !== undefined) {
       status.state = 'mirroring'
       delete status.error
       retryAttempts.delete(partitionKey(batch.topic, batch.partition))
+      incidents.recovered(partitionKey(batch.topic, batch.partition), { topic: batch.topic, partition: batch.partition })
     }
     deps.metrics.records.inc({ group: group.name }, count)
     deps.metrics.bytes.inc({ group: group.name }, bytes)
@@ -446,7 +476,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       status.state = 'retrying'
       status.error = { code: ferry.code, message: ferry.message }
       deps.metrics.errors.inc({ group: group.name, code: ferry.code })
-      log.warn({ event: 'worker.transaction_failed', topic, partition, code: ferry.code, err: ferry.message }, 'transaction failed; restarting the task from committed checkpoints')
+      incidents.failure(key, { event: 'worker.transaction_failed', code: ferry.code, msg: 'transaction failed; restarting the task from committed checkpoints', fields: { topic, partition, err: ferry.message } })
       scheduleRestart(ferry)
       return
     }
@@ -456,7 +486,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       status.state = 'failed'
       status.error = { code: ferry.code, message: ferry.message }
       deps.metrics.errors.inc({ group: group.name, code: ferry.code })
-      log.warn({ event: 'worker.partition_fenced', topic, partition }, 'fenced by a newer owner')
+      incidents.failure(key, { event: 'worker.partition_fenced', code: ferry.code, msg: 'fenced by a newer owner', fields: { topic, partition } })
       scheduleRestart(ferry)
       return
     }
@@ -465,7 +495,13 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     status.error = { code: ferry.code, message: ferry.message }
     deps.metrics.errors.inc({ group: group.name, code: ferry.code })
     const delayMs = rejected ? maxRetryMs : backoffMs(attempt)
-    log.warn({ event: 'worker.partition_retry', topic, partition, attempt, delayMs, code: ferry.code, err: ferry.message }, 'mirroring a batch failed; retrying from the last checkpoint')
+    incidents.failure(key, {
+      event: rejected ? 'worker.partition_stopped' : 'worker.partition_retry',
+      code: ferry.code,
+      level: rejected ? 'error' : 'warn',
+      msg: rejected ? 'a record cannot be written to the target; the partition waits at it (onRejectedRecord: stop)' : 'mirroring a batch failed; retrying from the last checkpoint',
+      fields: { topic, partition, delayMs, err: ferry.message, ...(ferry.context.offset === undefined ? {} : { offset: ferry.context.offset }) },
+    })
     const myIncarnation = incarnation
     clearTimeout(retryTimers.get(key))
     const retry = (): void => {
@@ -519,10 +555,14 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       for (const s of starts) {
         const status = statusOf(s.topic, s.partition)
         status.position = s.offset
-        if (status.state !== 'failed') status.state = 'mirroring'
+        // The start reached both clusters: errors of an earlier incarnation are over.
+        if (status.state !== 'failed') {
+          status.state = 'mirroring'
+          delete status.error
+        }
       }
       if (starts.length === 0) return
-      const created = createSourceConsumer(deps.source, {
+      const created = (deps.createConsumer ?? createSourceConsumer)(deps.source, {
         clientId: `ferry-${deps.worker}`,
         groupId: `ferry.${deps.deployment}.${deps.worker}.${group.name}.${Date.now().toString(36)}`,
         logger: log,
@@ -534,6 +574,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       checkpointTimer = setInterval(() => void flushCheckpoints(), deps.checkpointIntervalMs ?? 1000)
       await created.start(starts, mirrorBatch)
       restartAttempt = 0
+      incidents.recovered(TASK_INCIDENT)
       setState('running')
       log.info({ event: 'worker.task_started', partitions: starts.length }, 'mirroring')
     } catch (error) {
@@ -557,7 +598,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       status.error = { code: ferry.code, message: ferry.message }
     }
     deps.metrics.errors.inc({ group: group.name, code: ferry.code })
-    log.error({ event: 'worker.task_restart', attempt: restartAttempt, delayMs, code: ferry.code, err: ferry.message }, 'task failed; restarting')
+    incidents.failure(TASK_INCIDENT, { event: 'worker.task_restart', code: ferry.code, level: 'error', msg: 'task failed; restarting', fields: { attempt: restartAttempt, delayMs, err: ferry.message } })
     setState('starting')
     if (restartTimer) clearTimeout(restartTimer)
     restartTimer = setTimeout(() => {
@@ -576,8 +617,11 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     update(partitions) {
       const next = [...partitions]
       // A start still reading checkpoints for another set (it may wait on an open transaction,
-      // perhaps of a partition this assignment brings here to fence) gives way at once.
-      if (!sameSet(assigned, next)) starting?.abort()
+      // perhaps of a partition this assignment brings here to fence) gives way at once. The
+      // same set again (a repeated read of one assignment) leaves it alone: compare with the
+      // newest set asked for, not the one applied, or every repeat would cancel its own start.
+      if (!sameSet(requested, next)) starting?.abort()
+      requested = next
       chain = chain.then(async () => {
         if (state === 'stopping' || state === 'stopped') return
         if (sameSet(assigned, next) && consumer !== undefined) return

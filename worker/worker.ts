@@ -63,6 +63,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   let epoch: number | null = null
   let stopped = false
   let syncing: Promise<void> = Promise.resolve()
+  let queuedSync: Promise<void> | undefined
   let resyncTimer: NodeJS.Timeout | undefined
 
   const startTask = async (record: GroupRecord, source: ClusterSpec, target: ClusterSpec, fingerprint: string): Promise<RunningTask> => {
@@ -94,10 +95,29 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
     await running.producer.close()
   }
 
+  /**
+   * One watch on the assignment at a time. A ZooKeeper watch fires once, but every read that
+   * passes a watcher adds one, and they all fire on the next change: a watch per resync piled
+   * up listeners and replayed the assignment as many times (issue 12).
+   */
+  let watchArmed = false
+  const onAssignmentChanged = (): void => {
+    watchArmed = false
+    if (!stopped) void worker.sync()
+  }
+
   const applyAssignment = async (): Promise<void> => {
-    const assignment = await store.getAssignment(config.id, () => {
-      if (!stopped) void worker.sync()
-    })
+    const arm = !watchArmed
+    watchArmed = true
+    let assignment: Awaited<ReturnType<typeof store.getAssignment>>
+    try {
+      assignment = await store.getAssignment(config.id, arm ? onAssignmentChanged : undefined)
+    } catch (error) {
+      // The read failed, so its watch may not be set: the next sync sets one.
+      if (arm) watchArmed = false
+      throw error
+    }
+    logger.debug({ event: 'worker.assignment_read', version: assignment?.version ?? null, epoch: assignment?.value.epoch ?? null, watch: arm }, 'assignment read')
     epoch = assignment?.value.epoch ?? null
     const byGroup = new Map<string, AssignedPartition[]>()
     for (const p of assignment?.value.partitions ?? []) byGroup.set(p.group, [...(byGroup.get(p.group) ?? []), p])
@@ -134,14 +154,19 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
     registry,
     status: () => ({ id: config.id, assignmentEpoch: epoch, partitions: [...tasks.values()].flatMap((t) => t.task.status()) }),
     sync() {
-      syncing = syncing.then(() =>
-        stopped
-          ? undefined
-          : applyAssignment().catch((error: unknown) => {
-              logger.error({ event: 'worker.sync_failed', err: errorMessage(error) }, 'reading the assignment failed')
-            }),
-      )
-      return syncing
+      // A sync that has not begun yet will read the newest assignment: calls meanwhile join it
+      // instead of queueing more reads of the same state.
+      if (queuedSync !== undefined) return queuedSync
+      const next = syncing.then(() => {
+        queuedSync = undefined
+        if (stopped) return undefined
+        return applyAssignment().catch((error: unknown) => {
+          logger.error({ event: 'worker.sync_failed', err: errorMessage(error) }, 'reading the assignment failed')
+        })
+      })
+      queuedSync = next
+      syncing = next
+      return next
     },
     async stop() {
       if (stopped) return

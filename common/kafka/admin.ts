@@ -70,7 +70,6 @@ export const MIRRORED_TOPIC_CONFIGS: ReadonlySet<string> = new Set([
   'delete.retention.ms',
   'max.compaction.lag.ms',
   'max.message.bytes',
-  'message.timestamp.type',
   'min.cleanable.dirty.ratio',
   'min.compaction.lag.ms',
   'retention.bytes',

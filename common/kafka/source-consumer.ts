@@ -10,14 +10,40 @@
  *   const consumer = createSourceConsumer(cluster, { clientId, groupId, logger })
  *   await consumer.start([{ topic: 'orders', partition: 0, offset: 42 }], async (batch) => { ... })
  */
-import type { Consumer, PartitionAssigner, IHeaders } from 'kafkajs'
+import type { Consumer, PartitionAssigner, KafkaMessage } from 'kafkajs'
 import { AssignerProtocol, Kafka } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
 
-export type RecordHeaders = IHeaders
+/** One record header. A value may be null (Java `new RecordHeader("k", null)`, `kcat -H k`). */
+export interface RecordHeader {
+  key: string
+  value: Buffer | null
+}
+
+/** A record's headers: an ordered list in which a key may repeat, kept exactly as on the wire. */
+export type RecordHeaders = readonly RecordHeader[]
+
+/** The ordered headers of a fetched message (kept by Ferry's kafkajs patch as `headerList`). */
+export function headerListOf(message: KafkaMessage): RecordHeaders {
+  const list = (message as KafkaMessage & { headerList?: RecordHeaders }).headerList
+  if (list !== undefined) return list
+  // Old message formats (magic 0 and 1) have no headers. Anything else means kafkajs runs
+  // without Ferry's patch, and mirroring would drop headers: refuse rather than lose them.
+  if (message.headers === undefined || Object.keys(message.headers).length === 0) return []
+  throw new Error('kafkajs returned headers without headerList: is patches/kafkajs+2.2.4.patch applied (npm ci runs patch-package)?')
+}
+
+/** The last value of header `key`, as text; undefined when absent or null. */
+export function headerText(headers: RecordHeaders, key: string): string | undefined {
+  for (let i = headers.length - 1; i >= 0; i--) {
+    const header = headers[i] as RecordHeader
+    if (header.key === key) return header.value === null ? undefined : header.value.toString('utf8')
+  }
+  return undefined
+}
 
 export interface SourceRecord {
   offset: number
@@ -197,7 +223,7 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
           for (const message of batch.messages) {
             const offset = Number(message.offset)
             if (offset < from) continue
-            records.push({ offset, key: message.key, value: message.value, headers: message.headers ?? {}, timestamp: message.timestamp })
+            records.push({ offset, key: message.key, value: message.value, headers: headerListOf(message), timestamp: message.timestamp })
           }
           const last = records[records.length - 1]
           if (last === undefined) {

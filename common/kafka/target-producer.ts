@@ -6,11 +6,11 @@
  *   const producer = await createTargetProducer(cluster, { clientId, logger })
  *   await producer.send([{ topic: 'orders', partition: 0, key, value, headers, timestamp }])
  */
-import type { Producer, Message } from 'kafkajs'
+import type { Producer, Message, RecordMetadata } from 'kafkajs'
 import { Kafka, Partitioners } from './kafkajs.js'
 import type { ClusterSpec, TargetCompression } from '../config.js'
 import type { Logger } from '../logger.js'
-import { FerryError } from '../errors.js'
+import { FerryError, errorMessage, isProgrammerError } from '../errors.js'
 import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from './client-config.js'
 import { compressionType } from './codecs.js'
 import type { RecordHeaders } from './source-consumer.js'
@@ -29,12 +29,28 @@ const REJECTIONS = new Set([
   'TOPIC_AUTHORIZATION_FAILED',
 ])
 
+/** Why no retry can help: the broker's refusal, or UNENCODABLE when the client could not encode a record. */
 function rejectionType(error: unknown): string | undefined {
   for (let current = error as { type?: string; cause?: unknown; originalError?: unknown } | undefined, depth = 0; current && depth < 6; depth++) {
     if (current.type !== undefined && REJECTIONS.has(current.type)) return current.type
+    // kafkajs encodes records inside send: a TypeError or RangeError there comes from what a
+    // record holds, and would come again on every retry.
+    if (isProgrammerError(current)) return 'UNENCODABLE'
     current = (current.originalError ?? current.cause) as typeof current
   }
   return undefined
+}
+
+/** Leading records of a failed send that the target acknowledged (see acknowledgedCount). */
+const acknowledgedPrefix = new WeakMap<object, number>()
+
+/**
+ * How many leading records of a failed `send` the target acknowledged before it failed (its
+ * earlier record batches); 0 when none or unknown. A caller that resends only the rest writes
+ * no duplicates.
+ */
+export function acknowledgedCount(error: unknown): number {
+  return typeof error === 'object' && error !== null ? (acknowledgedPrefix.get(error) ?? 0) : 0
 }
 
 export interface TargetRecord {
@@ -87,15 +103,14 @@ interface PendingSend {
   partitions: Set<string>
   resolve: () => void
   reject: (error: unknown) => void
+  /** Shared by the chunks of one send: set when one fails, so the later ones are not written. */
+  send: { failed?: unknown }
 }
 
 /** Approximate encoded size of a record: key, value, header keys and values, framing. */
 function sizeOf(r: TargetRecord): number {
   let bytes = 24 + (r.key?.length ?? 0) + (r.value?.length ?? 0)
-  for (const [key, value] of Object.entries(r.headers ?? {})) {
-    bytes += key.length + 8
-    for (const v of Array.isArray(value) ? value : [value]) bytes += v?.length ?? 0
-  }
+  for (const header of r.headers ?? []) bytes += header.key.length + 8 + (header.value?.length ?? 0)
   return bytes
 }
 
@@ -234,8 +249,9 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       options.logger.info({ event: 'target.producer_renewed', cluster: cluster.name }, 'new producer id after a failed send')
     }
     const byTopic = groupByTopic(records)
+    let acknowledged: RecordMetadata[]
     try {
-      await producer.sendBatch({
+      acknowledged = await producer.sendBatch({
         acks: -1,
         timeout: options.requestTimeoutMs ?? 30000,
         compression,
@@ -246,6 +262,13 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       // A refusal of a one-partition request wrote nothing; any other failure may have written some.
       if (failed.code !== 'TARGET_REJECTED' || partitions > 1) renew = true
       throw failed
+    }
+    const missing = unacknowledged(records, acknowledged)
+    if (missing.length > 0) {
+      // Never count a record the target did not acknowledge. The send may have written some of
+      // the request, so the sequences cannot be trusted either.
+      renew = true
+      throw new FerryError('NOT_ACKNOWLEDGED', `cluster "${cluster.name}" did not acknowledge ${missing.join(', ')}; the send is failed and will be retried`, { retriable: true, context: { cluster: cluster.name } })
     }
   }
 
@@ -266,7 +289,15 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
 
   const drain = async (): Promise<void> => {
     try {
-      for (let taken = takeRequest(); taken.length > 0; taken = takeRequest()) {
+      for (let all = takeRequest(); all.length > 0; all = takeRequest()) {
+        // A chunk after a failed one of the same send is not written: the send resumes from the
+        // failed chunk, so writing later ones would only duplicate them.
+        const taken = all.filter((p) => {
+          if (p.send.failed === undefined) return true
+          p.reject(p.send.failed)
+          return false
+        })
+        if (taken.length === 0) continue
         try {
           await sendNow(taken.length === 1 ? (taken[0] as PendingSend).records : taken.flatMap((p) => p.records), partitionCount(taken.flatMap((p) => [...p.partitions])))
           for (const p of taken) p.resolve()
@@ -295,14 +326,28 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
     async send(records) {
       if (records.length === 0) return
       // Chunks of one send touch the same partitions, so they go in consecutive requests, in order.
-      const sent = sizedChunks(records, maxBatchBytes).map(
+      const chunks = sizedChunks(records, maxBatchBytes)
+      const state: PendingSend['send'] = {}
+      const sent = chunks.map(
         (chunk) =>
           new Promise<void>((resolve, reject) => {
-            queue.push({ records: chunk.records, bytes: chunk.bytes, partitions: new Set(chunk.records.map((r) => `${r.topic}/${r.partition ?? '*'}`)), resolve, reject })
+            const fail = (error: unknown): void => {
+              state.failed ??= error
+              reject(error)
+            }
+            queue.push({ records: chunk.records, bytes: chunk.bytes, partitions: new Set(chunk.records.map((r) => `${r.topic}/${r.partition ?? '*'}`)), resolve, reject: fail, send: state })
           }),
       )
       draining ??= drain()
-      await Promise.all(sent)
+      const outcomes = await Promise.allSettled(sent)
+      const failed = outcomes.findIndex((o) => o.status === 'rejected')
+      if (failed < 0) return
+      const error = (outcomes[failed] as PromiseRejectedResult).reason as unknown
+      // Chunks go out in order, and none after the failed one: the chunks before it are written.
+      let acknowledged = 0
+      for (let i = 0; i < failed; i++) acknowledged += (chunks[i] as { records: TargetRecord[] }).records.length
+      if (acknowledged > 0 && typeof error === 'object' && error !== null) acknowledgedPrefix.set(error, acknowledged)
+      throw error
     },
     async close() {
       // Sends still queued fail (closed); the one in flight ends first, so no producer outlives close().
@@ -311,6 +356,25 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       await producer.disconnect().catch(() => undefined)
     },
   }
+}
+
+/**
+ * `topic[partition]` of every explicit partition of `records` that has no error-free answer in
+ * `acknowledged`, and `topic` for a topic without any answer (records the partitioner placed).
+ */
+export function unacknowledged(records: readonly TargetRecord[], acknowledged: readonly RecordMetadata[]): string[] {
+  const answered = new Set<string>()
+  const topics = new Set<string>()
+  for (const a of acknowledged) {
+    if (a.errorCode !== 0) continue
+    answered.add(`${a.topicName}\u0000${a.partition}`)
+    topics.add(a.topicName)
+  }
+  const missing = new Set<string>()
+  for (const r of records) {
+    if (r.partition === undefined ? !topics.has(r.topic) : !answered.has(`${r.topic}\u0000${r.partition}`)) missing.add(r.partition === undefined ? r.topic : `${r.topic}[${r.partition}]`)
+  }
+  return [...missing]
 }
 
 /** Partitions a request writes to; `topic/*` (the partitioner decides) may be any number. */
@@ -326,7 +390,8 @@ function groupByTopic(records: readonly TargetRecord[]): Map<string, Message[]> 
       key: r.key,
       value: r.value,
       ...(r.partition === undefined ? {} : { partition: r.partition }),
-      ...(r.headers === undefined ? {} : { headers: r.headers }),
+      // Ferry's kafkajs patch writes a list in order, null values as null (the typings say object).
+      ...(r.headers === undefined ? {} : { headers: r.headers as unknown as Message['headers'] }),
       ...(r.timestamp === undefined ? {} : { timestamp: r.timestamp }),
     })
     byTopic.set(r.topic, messages)
@@ -337,7 +402,8 @@ function groupByTopic(records: readonly TargetRecord[]): Map<string, Message[]> 
 function produceError(error: unknown, cluster: string, topics: readonly string[]): FerryError {
   const rejection = rejectionType(error)
   if (rejection !== undefined) {
-    return new FerryError('TARGET_REJECTED', `cluster "${cluster}" rejected records for ${topics.join(', ')}: ${rejection}`, {
+    const what = rejection === 'UNENCODABLE' ? `could not encode records for ${topics.join(', ')} for cluster "${cluster}": ${errorMessage(error)}` : `cluster "${cluster}" rejected records for ${topics.join(', ')}: ${rejection}`
+    return new FerryError('TARGET_REJECTED', what, {
       cause: error,
       retriable: false,
       context: { cluster, kafkaError: rejection },
@@ -416,7 +482,10 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
         // In record batches under the target's size limit, all in the one transaction.
         for (const chunk of chunkRecords(records, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES)) {
           const byTopic = groupByTopic(chunk)
-          await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, compression: compressionType(options.compression ?? 'none'), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+          const acknowledged = await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, compression: compressionType(options.compression ?? 'none'), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+          const missing = unacknowledged(chunk, acknowledged)
+          // Aborts the transaction (inTransaction): nothing of it becomes visible.
+          if (missing.length > 0) throw new FerryError('NOT_ACKNOWLEDGED', `cluster "${cluster.name}" did not acknowledge ${missing.join(', ')} in a transaction`, { retriable: true, context: { cluster: cluster.name } })
         }
       })
     },

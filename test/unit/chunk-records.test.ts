@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import { chunkRecords, type TargetRecord } from '../../common/kafka/target-producer.js'
 
 describe('target record chunks (record batches under the target size limit)', () => {
-  const record = (i: number, valueBytes: number): TargetRecord => ({ topic: 't', partition: 0, key: `k${i}`, value: Buffer.alloc(valueBytes), headers: { h: 'x' } })
+  const record = (i: number, valueBytes: number): TargetRecord => ({ topic: 't', partition: 0, key: `k${i}`, value: Buffer.alloc(valueBytes), headers: [{ key: 'h', value: Buffer.from('x') }] })
 
   it('keeps every record in order and each chunk within the limit', () => {
     const records = Array.from({ length: 3000 }, (_, i) => record(i, 1024))
