@@ -128,6 +128,17 @@ export function createSampleProducer(brokers: string, topic: string, partitions:
   }
 }
 
+/** High watermark per partition. */
+export async function partitionEnds(brokers: string, topic: string): Promise<Map<number, number>> {
+  const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]))
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 export async function createTopic(brokers: string, topic: string, partitions: number): Promise<void> {
   const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin()
   await admin.connect()

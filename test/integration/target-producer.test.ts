@@ -14,11 +14,11 @@ import net from 'node:net'
 import tls from 'node:tls'
 import type { ISocketFactory } from 'kafkajs'
 import type { ClusterSpec } from '../../common/config.js'
-import { createTargetProducer, type TargetProducer, type TargetRecord } from '../../common/kafka/target-producer.js'
+import { createTargetProducer, createTransactionalProducer, type TargetProducer, type TargetRecord } from '../../common/kafka/target-producer.js'
 import { silentLogger } from '../../common/logger.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { sharedStack, uniqueName, waitFor } from './harness.js'
-import { createTopic, readAll } from './kafka-helpers.js'
+import { addPartitions, createTopic, partitionEnds, readAll } from './kafka-helpers.js'
 
 /**
  * Opens real connections, and can stop delivering what the broker sends back on them: requests
@@ -119,5 +119,37 @@ describe('target producer after a send the broker wrote but never answered (real
     const outcome = await sending
     expect(outcome === 'sent' || /is closed/.test(outcome), `the racing send: ${outcome}`).to.equal(true)
     await waitFor('every connection closed', () => network.open === 0, 10000, 50)
+  })
+})
+
+/**
+ * kafkajs produced to a partition missing from its metadata by leaving its records out of the
+ * request, and the send resolved: a mirrored topic that gained partitions lost the new
+ * partitions' first records while checkpoints moved past them (issue 12, finding 1).
+ */
+describe('target producer after the topic gained partitions (real target)', function () {
+  this.timeout(120000)
+
+  it('writes to a partition added after its metadata was read, for plain and transactional sends', async () => {
+    const stack = await sharedStack()
+    const topic = uniqueName('grown')
+    await createTopic(stack.target.plaintext, topic, 1)
+    const target = { name: 'dst', bootstrapServers: [stack.target.plaintext] } as ClusterSpec
+    const producer = await createTargetProducer(target, { clientId: 'grown-test', logger: silentLogger(), lanes: 1 })
+    const transactional = await createTransactionalProducer(target, uniqueName('grown-txn'), { clientId: 'grown-test', logger: silentLogger() })
+    try {
+      // Both producers now hold the topic's metadata with one partition.
+      await producer.send([{ topic, partition: 0, key: 'k', value: 'first' }])
+      await transactional.sendAtomically([{ topic, partition: 0, key: 'k', value: 'first-txn' }])
+      await addPartitions(stack.target.plaintext, topic, 3)
+      await producer.send([{ topic, partition: 2, key: 'k', value: 'to-the-new-partition' }])
+      await transactional.sendAtomically([{ topic, partition: 1, key: 'k', value: 'to-the-new-partition-txn' }])
+      const ends = await partitionEnds(stack.target.plaintext, topic)
+      // Partition 1 holds the record and the transaction's commit marker.
+      expect(Object.fromEntries(ends)).to.deep.equal({ 0: 3, 1: 2, 2: 1 })
+    } finally {
+      await producer.close()
+      await transactional.close()
+    }
   })
 })

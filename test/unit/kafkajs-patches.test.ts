@@ -87,3 +87,44 @@ describe('kafkajs patch: messages grouped per partition in place', () => {
     expect(group({ topic: 't', partitionMetadata: [], messages, partitioner: () => 0 })).to.deep.equal({})
   })
 })
+
+describe('kafkajs patch: record headers as an ordered list with null values', () => {
+  interface Encoded {
+    buffer: Buffer
+  }
+  type RecordEncoder = (record: { key: Buffer | null; value: Buffer | null; headers?: unknown }) => Encoded
+  type RecordDecoder = (decoder: unknown, context: Record<string, unknown>) => { headers: Record<string, unknown>; headerList: Array<{ key: string; value: Buffer | null }> }
+  const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as RecordEncoder
+  const decodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as RecordDecoder
+  const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => { readVarInt(): number }
+  const roundTrip = (headers: unknown): ReturnType<RecordDecoder> => {
+    const decoder = new Decoder(encodeRecord({ key: null, value: Buffer.from('v'), headers }).buffer)
+    decoder.readVarInt() // the record's length
+    return decodeRecord(decoder, { firstOffset: '0', firstTimestamp: '0' })
+  }
+  const list = [
+    { key: 'a', value: Buffer.from('1') },
+    { key: 'b', value: null },
+    { key: 'a', value: Buffer.from('3') },
+    { key: 'c', value: Buffer.alloc(0) },
+    { key: '__proto__', value: Buffer.from([0xff, 0x00]) },
+  ]
+
+  it('writes and reads the list in order, null and empty values apart', () => {
+    expect(roundTrip(list).headerList).to.deep.equal(list)
+  })
+
+  it('keeps the object view for other readers, repeated keys as arrays', () => {
+    const { headers } = roundTrip(list)
+    expect(Object.keys(headers)).to.deep.equal(['a', 'b', 'c', '__proto__'])
+    expect(headers.a).to.deep.equal([Buffer.from('1'), Buffer.from('3')])
+    expect(headers.b).to.equal(null)
+  })
+
+  it('still takes the object form, a null value included', () => {
+    expect(roundTrip({ x: Buffer.from('1'), y: null }).headerList).to.deep.equal([
+      { key: 'x', value: Buffer.from('1') },
+      { key: 'y', value: null },
+    ])
+  })
+})
