@@ -24,6 +24,7 @@ import { auditGroup } from './audit.js'
 import { discoverPartitions } from './discovery.js'
 import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
 import { Gauge } from 'prom-client'
+import { checkTargetEnds } from './target-check.js'
 import { createAuth, type ApiToken } from './auth.js'
 import { openApiDocument, validateRequest } from './openapi.js'
 import { createUReplicatorRouter } from './ureplicator.js'
@@ -57,6 +58,7 @@ export interface ReportedPartition {
   error?: { code: string; message: string }
   recordsMirrored?: number
   deadLettered?: number
+  targetEnd?: number
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>
@@ -191,6 +193,7 @@ export function createApi(deps: ApiDeps): express.Express {
           position: report?.worker === worker ? (report.position ?? null) : null,
           deadLettered: report?.worker === worker ? (report.deadLettered ?? 0) : 0,
           ...(report?.worker === worker && report.error ? { error: report.error } : {}),
+          ...(report?.worker === worker && typeof report.targetEnd === 'number' ? { targetEnd: report.targetEnd } : {}),
         })
       }
     }
@@ -216,6 +219,8 @@ export function createApi(deps: ApiDeps): express.Express {
         lagError = { code: ferry.code, message: ferry.message }
       }
     }
+    const target = await store.getCluster(spec.targetCluster)
+    if (target !== null && rows.length > 0) lagError ??= await checkTargetEnds(rows, deps.admins.get(target.value))
     const errors = [status?.error, lagError, ...rows.map((r) => r.error as { code: string; message: string } | undefined)].filter((e) => e !== undefined)
     const totalLag = rows.every((r) => typeof r.lag === 'number') ? rows.reduce((sum, r) => sum + Number(r.lag), 0) : null
     return {

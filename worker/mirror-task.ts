@@ -40,6 +40,11 @@ export interface PartitionStatus {
   bytesPerSec: number
   recordsPerSec: number
   error?: { code: string; message: string }
+  /**
+   * Target offset after the last record of this partition the target acknowledged (when
+   * partitions are kept): the controller checks the target's log still reaches it.
+   */
+  targetEnd?: number
 }
 
 export type TaskState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
@@ -119,6 +124,8 @@ interface BatchWriter {
   /** True when `write` also commits the checkpoint `next` (exactly-once). */
   checkpointsItself: boolean
   write(records: readonly TargetRecord[], next: number): Promise<void>
+  /** Where the partition's acknowledged records end on the target (see PartitionStatus.targetEnd). */
+  acknowledgedEnd(): number | undefined
 }
 
 function headerBytes(headers: RecordHeaders): number {
@@ -317,10 +324,13 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     if (limiter) await limiter.take(bytes)
     const transactional = txProducers.get(partitionKey(batch.topic, batch.partition))
     // Exactly-once: the data and the checkpoint that covers it commit together, or neither.
-    const write: BatchWriter =
-      transactional === undefined
-        ? { checkpointsItself: false, write: (slice) => deps.producer.send(slice) }
-        : { checkpointsItself: true, write: (slice, next) => transactional.sendAtomically([...slice, deps.checkpoints.record(group.name, { topic: batch.topic, partition: batch.partition, offset: next })]) }
+    const producer = transactional ?? deps.producer
+    const write: BatchWriter = {
+      checkpointsItself: transactional !== undefined,
+      write: (slice, next) =>
+        transactional === undefined ? deps.producer.send(slice) : transactional.sendAtomically([...slice, deps.checkpoints.record(group.name, { topic: batch.topic, partition: batch.partition, offset: next })]),
+      acknowledgedEnd: () => (group.preservePartition ? producer.acknowledgedEnd(targetTopic, batch.partition) : undefined),
+    }
     await deliver(batch, records, write, 0, records.length)
   }
 
@@ -338,12 +348,12 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const last = batch.records[to - 1] as SourceRecord
     try {
       await writer.write(records.slice(from, to), last.offset + 1)
-      await recordProgress(batch, from, to, last.offset + 1, !writer.checkpointsItself)
+      await recordProgress(batch, from, to, last.offset + 1, !writer.checkpointsItself, writer.acknowledgedEnd())
       return
     } catch (error) {
       const acknowledged = Math.min(acknowledgedCount(error), to - from - 1)
       if (acknowledged > 0) {
-        await recordProgress(batch, from, from + acknowledged, (batch.records[from + acknowledged] as SourceRecord).offset, !writer.checkpointsItself)
+        await recordProgress(batch, from, from + acknowledged, (batch.records[from + acknowledged] as SourceRecord).offset, !writer.checkpointsItself, writer.acknowledgedEnd())
         from += acknowledged
       }
       if (!(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') throw new PartialBatchError((batch.records[from] as SourceRecord).offset, error)
@@ -412,7 +422,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
    * Records [from, to) of the batch are on the target and the partition continues at `next`
    * (past a dead-lettered record, `from === to`).
    */
-  const recordProgress = async (batch: SourceBatch, from: number, to: number, next: number, writeCheckpoint: boolean): Promise<void> => {
+  const recordProgress = async (batch: SourceBatch, from: number, to: number, next: number, writeCheckpoint: boolean, targetEnd?: number): Promise<void> => {
     const ackedAt = Date.now()
     // Only after the target acknowledged the data: at-least-once. Written by the next flush.
     if (writeCheckpoint) unwritten.set(partitionKey(batch.topic, batch.partition), { topic: batch.topic, partition: batch.partition, offset: next })
@@ -429,6 +439,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     if (to > from && newest) deps.metrics.latency.observe({ group: group.name }, Math.max(0, ackedAt - Number(newest.timestamp)) / 1000)
     const count = to - from
     status.position = next
+    if (targetEnd !== undefined) status.targetEnd = targetEnd
     status.recordsMirrored += count
     bytesMirrored.set(partitionKey(batch.topic, batch.partition), (bytesMirrored.get(partitionKey(batch.topic, batch.partition)) ?? 0) + bytes)
     if (status.state !== 'mirroring' || status.error !== undefined) {

@@ -66,6 +66,12 @@ export interface TargetRecord {
 export interface TargetProducer {
   /** Resolves once every record is acknowledged by the target (acks=all). */
   send(records: readonly TargetRecord[]): Promise<void>
+  /**
+   * The target offset after the last record this producer had acknowledged in `topic`
+   * `partition` (its base offset plus its records), or undefined before any: the target's log
+   * must reach at least this far, or acknowledged records are gone from it.
+   */
+  acknowledgedEnd(topic: string, partition: number): number | undefined
   close(): Promise<void>
 }
 
@@ -174,6 +180,7 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
       if (records.length === 0) return
       await laneOf(records).send(records)
     },
+    acknowledgedEnd: (topic, partition) => laneOf([{ topic, partition, key: null, value: null }]).acknowledgedEnd(topic, partition),
     async close() {
       await Promise.all(lanes.map((lane) => lane.close()))
     },
@@ -229,6 +236,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
   const maxRequestBytes = options.maxRequestBytes ?? 4 * 1024 * 1024
   const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
   const queue: PendingSend[] = []
+  const ends = new Map<string, number>()
   let draining: Promise<void> | undefined
   let closed = false
 
@@ -264,6 +272,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       throw failed
     }
     const missing = unacknowledged(records, acknowledged)
+    if (missing.length === 0) noteEnds(ends, records, acknowledged)
     if (missing.length > 0) {
       // Never count a record the target did not acknowledge. The send may have written some of
       // the request, so the sequences cannot be trusted either.
@@ -349,6 +358,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       if (acknowledged > 0 && typeof error === 'object' && error !== null) acknowledgedPrefix.set(error, acknowledged)
       throw error
     },
+    acknowledgedEnd: (topic, partition) => ends.get(endKey(topic, partition)),
     async close() {
       // Sends still queued fail (closed); the one in flight ends first, so no producer outlives close().
       closed = true
@@ -375,6 +385,22 @@ export function unacknowledged(records: readonly TargetRecord[], acknowledged: r
     if (r.partition === undefined ? !topics.has(r.topic) : !answered.has(`${r.topic}\u0000${r.partition}`)) missing.add(r.partition === undefined ? r.topic : `${r.topic}[${r.partition}]`)
   }
   return [...missing]
+}
+
+function endKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`
+}
+
+/** Records in `ends` where each explicitly addressed partition of an acknowledged request now ends on the target. */
+function noteEnds(ends: Map<string, number>, records: readonly TargetRecord[], acknowledged: readonly RecordMetadata[]): void {
+  const counts = new Map<string, number>()
+  for (const r of records) if (r.partition !== undefined) counts.set(endKey(r.topic, r.partition), (counts.get(endKey(r.topic, r.partition)) ?? 0) + 1)
+  for (const a of acknowledged) {
+    const key = endKey(a.topicName, a.partition)
+    const count = counts.get(key)
+    if (count === undefined || a.baseOffset === undefined || Number(a.baseOffset) < 0) continue
+    ends.set(key, Number(a.baseOffset) + count)
+  }
 }
 
 /** Partitions a request writes to; `topic/*` (the partitioner decides) may be any number. */
@@ -428,6 +454,8 @@ export interface TransactionalProducer {
   /** Opens (and thereby fences) the transactional id; call before reading checkpoints. */
   fence(): Promise<void>
   sendAtomically(records: readonly TargetRecord[]): Promise<void>
+  /** As TargetProducer.acknowledgedEnd, for committed transactions (the commit marker follows). */
+  acknowledgedEnd(topic: string, partition: number): number | undefined
   close(): Promise<void>
 }
 
@@ -458,6 +486,7 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
     await producer.disconnect().catch(() => undefined)
     throw classifyKafkaError(error, cluster.name, 'connect transactional producer')
   }
+  const ends = new Map<string, number>()
   const inTransaction = async (topics: readonly string[], fn: (txn: Awaited<ReturnType<Producer['transaction']>>) => Promise<void>): Promise<void> => {
     // The first transaction() runs InitProducerId: it fences older producers with this id.
     const txn = await producer.transaction().catch((error: unknown) => {
@@ -476,8 +505,10 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
     async fence() {
       await inTransaction([], async () => undefined)
     },
+    acknowledgedEnd: (topic, partition) => ends.get(endKey(topic, partition)),
     async sendAtomically(records) {
       const topics = [...new Set(records.map((r) => r.topic))]
+      const pending = new Map<string, number>()
       await inTransaction(topics, async (txn) => {
         // In record batches under the target's size limit, all in the one transaction.
         for (const chunk of chunkRecords(records, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES)) {
@@ -486,8 +517,11 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
           const missing = unacknowledged(chunk, acknowledged)
           // Aborts the transaction (inTransaction): nothing of it becomes visible.
           if (missing.length > 0) throw new FerryError('NOT_ACKNOWLEDGED', `cluster "${cluster.name}" did not acknowledge ${missing.join(', ')} in a transaction`, { retriable: true, context: { cluster: cluster.name } })
+          noteEnds(pending, chunk, acknowledged)
         }
       })
+      // Committed: now they count.
+      for (const [key, end] of pending) ends.set(key, end)
     },
     async close() {
       await producer.disconnect().catch(() => undefined)

@@ -55,11 +55,17 @@ function harness(options: HarnessOptions = {}): Harness {
       throw new FerryError('TARGET_REJECTED', 'cluster "target" rejected records: MESSAGE_TOO_LARGE', { context: { kafkaError: 'MESSAGE_TOO_LARGE' } })
     }
   }
+  /** The fake target log: its end is the number of records it took for that partition. */
+  const ends = (topic: string, partition: number): number | undefined => {
+    const count = sent.flat().filter((r) => r.topic === topic && r.partition === partition).length
+    return count === 0 ? undefined : count
+  }
   const producer: TargetProducer = {
     send: async (records) => {
       refusing(records)
       sent.push([...records])
     },
+    acknowledgedEnd: (topic, partition) => ends(topic, partition),
     close: async () => undefined,
   }
   const transactional = (transactionalId: string): TransactionalProducer => ({
@@ -69,6 +75,7 @@ function harness(options: HarnessOptions = {}): Harness {
       refusing(records)
       sent.push([...records])
     },
+    acknowledgedEnd: (topic, partition) => ends(topic, partition),
     close: async () => undefined,
   })
   const admin = {

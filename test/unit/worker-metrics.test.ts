@@ -69,6 +69,7 @@ describe('worker metrics', () => {
       send: async (_records: readonly TargetRecord[]) => {
         if (fail) throw new Error('refused')
       },
+      acknowledgedEnd: () => undefined,
       close: async () => {
         closed = true
       },
