@@ -16,6 +16,7 @@ import { FerryError, errorMessage } from '../common/errors.js'
 import { createLogger, type Logger } from '../common/logger.js'
 import { loadProcessConfig, type ProcessConfig } from '../common/process-config.js'
 import { loadSecretFiles } from '../common/secret-files.js'
+import { installSecretPolicy, loadSecretPolicy } from '../common/secrets.js'
 import type { AuditReport } from '../controller/audit.js'
 import { startController } from '../controller/controller.js'
 import { startWorker } from '../worker/worker.js'
@@ -28,6 +29,9 @@ const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instan
                 --api-tokens-file path (lines "<name> <admin|read> <token>"; or env FERRY_API_TOKENS)
                 --api-tls-cert pem  --api-tls-key pem (HTTPS)  --ureplicator-source c  --ureplicator-target c
   worker:       --metrics-port n (Prometheus /metrics of the worker; bootstrap's own are on --health-port)
+  secrets:      --secrets-dir dir (cluster files must be under it)  --secret-env-prefix P (passwordEnv must start with it)
+                --secrets-key-file path (seals inline passwords in ZooKeeper)  --zookeeper-auth-file path ("user:password", znode ACLs)
+                (controller and worker; default none of them: no host files, no variables, no inline secrets over the API)
   bootstrap:    --role worker|controller  (then the flags of that role)
                 --grace-period-ms n (drain on SIGTERM, default 30000)  --max-restarts n (crash loop, default 5)
                 --health-port n (/healthz, /readyz on --host)
@@ -59,6 +63,10 @@ const PROCESS_FLAGS = {
   'ureplicator-source': { type: 'string' },
   'ureplicator-target': { type: 'string' },
   'metrics-port': { type: 'string' },
+  'secrets-dir': { type: 'string' },
+  'secret-env-prefix': { type: 'string' },
+  'secrets-key-file': { type: 'string' },
+  'zookeeper-auth-file': { type: 'string' },
   role: { type: 'string' },
   help: { type: 'boolean' },
 } as const
@@ -104,7 +112,14 @@ function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: stri
     ureplicatorSource: values['ureplicator-source'],
     ureplicatorTarget: values['ureplicator-target'],
     metricsPort: values['metrics-port'],
+    secretsDir: values['secrets-dir'],
+    secretEnvPrefix: values['secret-env-prefix'],
+    secretsKeyFile: values['secrets-key-file'],
+    zookeeperAuthFile: values['zookeeper-auth-file'],
   })
+  // Every role resolves it at start, so a bad setting fails bootstrap before it spawns a child;
+  // the controller's and worker's Kafka clients then read secrets only as it allows.
+  installSecretPolicy(loadSecretPolicy(config))
   return { config, ...(values.role === undefined ? {} : { role: values.role }) }
 }
 

@@ -91,7 +91,24 @@ export const clusterSchema = z
     }
   })
 
-export type ClusterSpec = z.infer<typeof clusterSchema>
+/** An inline secret as ZooKeeper holds it (common/secrets.ts seals and opens it). */
+export interface SealedSecret {
+  alg: 'aes-256-gcm'
+  /** Id of the key in the operator's key file that sealed it. */
+  keyId: string
+  /** base64 of the 12-byte nonce, the ciphertext and the 16-byte GCM tag. */
+  iv: string
+  data: string
+  tag: string
+}
+
+type ClusterInput = z.infer<typeof clusterSchema>
+
+/**
+ * A cluster as processes hold it. Once stored, an inline `sasl.password` is replaced by
+ * `sasl.sealedPassword`, which the API never accepts (the schema is strict) and never shows.
+ */
+export type ClusterSpec = Omit<ClusterInput, 'sasl'> & { sasl?: NonNullable<ClusterInput['sasl']> & { sealedPassword?: SealedSecret } }
 
 export const deliveryModes = ['at-least-once', 'exactly-once'] as const
 export const strategies = ['balanced', 'load-aware', 'zone-aware'] as const
@@ -212,6 +229,6 @@ export function groupIncludesTopic(group: Pick<TopicGroupSpec, 'topics' | 'topic
 export function redactCluster(cluster: ClusterSpec): Record<string, unknown> {
   const { sasl, ...rest } = cluster
   if (sasl === undefined) return { ...rest }
-  const { password, ...saslRest } = sasl
-  return { ...rest, sasl: { ...saslRest, ...(password === undefined ? {} : { password: '(set, hidden)' }) } }
+  const { password, sealedPassword, ...saslRest } = sasl
+  return { ...rest, sasl: { ...saslRest, ...(password === undefined && sealedPassword === undefined ? {} : { password: '(set, hidden)' }) } }
 }

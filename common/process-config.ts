@@ -48,6 +48,14 @@ export const processConfigSchema = z
     ureplicatorTarget: idSchema.optional(),
     /** Worker: port of the Prometheus /metrics listener (under bootstrap, the worker child serves it). */
     metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+    /** Directory cluster secret files (tls.*File, sasl.passwordFile) must be under; none: no files (common/secrets.ts). */
+    secretsDir: z.string().min(1).optional(),
+    /** Prefix every sasl.passwordEnv must start with; none: no variables. */
+    secretEnvPrefix: z.string().min(1).optional(),
+    /** File of keys (`<id> <base64 32 bytes>` a line) sealing inline secrets in ZooKeeper; none: inline secrets refused. */
+    secretsKeyFile: z.string().min(1).optional(),
+    /** File holding ZooKeeper digest credentials `user:password`; with it Ferry's znodes get CREATOR_ALL_ACL. */
+    zookeeperAuthFile: z.string().min(1).optional(),
   })
   .strict()
   .refine((c) => (c.apiTlsCert === undefined) === (c.apiTlsKey === undefined), { message: 'apiTlsCert and apiTlsKey must be given together', path: ['apiTlsCert'] })
@@ -76,6 +84,10 @@ const ENV: Record<string, string> = {
   ureplicatorSource: 'FERRY_UREPLICATOR_SOURCE',
   ureplicatorTarget: 'FERRY_UREPLICATOR_TARGET',
   metricsPort: 'FERRY_METRICS_PORT',
+  secretsDir: 'FERRY_SECRETS_DIR',
+  secretEnvPrefix: 'FERRY_SECRET_ENV_PREFIX',
+  secretsKeyFile: 'FERRY_SECRETS_KEY_FILE',
+  zookeeperAuthFile: 'FERRY_ZOOKEEPER_AUTH_FILE',
 }
 
 /** Every FERRY_* variable a process reads as a setting (manifests are checked against it). */

@@ -6,6 +6,8 @@
  *    versions, so a concurrent cluster delete (which removes at the version it read when it
  *    checked the cluster was unused) fails instead of orphaning the group;
  *  - assignment writes carry fencing checks supplied by the leader.
+ * A cluster is written only if its secret references pass the controller's secret policy, and
+ * with its inline password sealed (common/secrets.ts): ZooKeeper never holds one in clear.
  *
  * @example
  *   const store = createStore(zk, createPaths('prod'))
@@ -14,6 +16,7 @@
 import { FerryError } from './errors.js'
 import type { ClusterSpec, TopicGroupSpec } from './config.js'
 import type { Paths } from './paths.js'
+import { assertClusterSecretsAllowed, NO_SECRET_SOURCES, sealCluster, type SecretPolicy } from './secrets.js'
 import { fromJsonBuffer, isZkCode, toJsonBuffer, ZK_CODES, type Watcher, type Zk, type ZkOp } from './zk.js'
 
 export type GroupState = 'running' | 'stopped'
@@ -79,7 +82,13 @@ export interface Store {
   listStatuses(): Promise<Map<string, GroupStatusRecord>>
 }
 
-export function createStore(zk: Zk, paths: Paths): Store {
+export interface StoreOptions {
+  /** What registered clusters may reference, and the key that seals inline secrets; default nothing. */
+  secrets?: SecretPolicy
+}
+
+export function createStore(zk: Zk, paths: Paths, options: StoreOptions = {}): Store {
+  const secrets = options.secrets ?? NO_SECRET_SOURCES
   const readJson = async <T>(path: string, watcher?: Watcher): Promise<Versioned<T> | null> => {
     const node = await zk.getData(path, watcher)
     return node === null ? null : { value: fromJsonBuffer<T>(node.data), version: node.version }
@@ -102,8 +111,9 @@ export function createStore(zk: Zk, paths: Paths): Store {
     },
     getCluster: (name) => readJson<ClusterSpec>(paths.cluster(name)),
     async createCluster(cluster) {
+      assertClusterSecretsAllowed(cluster, secrets)
       try {
-        await zk.create(paths.cluster(cluster.name), toJsonBuffer(cluster))
+        await zk.create(paths.cluster(cluster.name), toJsonBuffer(sealCluster(cluster, secrets)))
       } catch (error) {
         if (isZkCode(error, ZK_CODES.NODE_EXISTS)) {
           throw new FerryError('CLUSTER_EXISTS', `cluster "${cluster.name}" already exists`, { context: { cluster: cluster.name } })

@@ -6,14 +6,19 @@
  * disconnect that lasts a whole session timeout is treated as lost too (Curator's LOST):
  * whoever holds ephemerals or leadership must stop acting on them.
  *
+ * With credentials (`auth`, digest scheme) the session authenticates and every znode Ferry
+ * creates gets CREATOR_ALL_ACL: only that identity may read or change it. Without, znodes get
+ * world:anyone, as ZooKeeper's default; inline secrets are sealed either way (common/secrets.ts).
+ *
  * @example
- *   const zk = await connectZk({ connect: '127.0.0.1:2181', logger })
+ *   const zk = await connectZk({ connect: '127.0.0.1:2181', logger, auth: readZkAuthFile('/etc/ferry/zk-auth') })
  *   zk.onSessionLost(() => process.exit(1))
  *   const node = await zk.getData('/ferry/prod/groups/orders')
  */
 import { EventEmitter } from 'node:events'
+import { readFileSync } from 'node:fs'
 import zookeeper from 'node-zookeeper-client'
-import type { Client, Event as ZkEvent, Stat } from 'node-zookeeper-client'
+import type { ACL, Client, Event as ZkEvent, Stat } from 'node-zookeeper-client'
 import { FerryError } from './errors.js'
 import type { Logger } from './logger.js'
 
@@ -91,9 +96,41 @@ export interface Zk {
   close(): Promise<void>
 }
 
+/** ZooKeeper credentials: digest scheme, `user:password`. */
+export interface ZkAuth {
+  scheme: 'digest'
+  credentials: Buffer
+}
+
+/**
+ * The credentials in a file holding `user:password` (one line); undefined without a file.
+ * @throws FerryError INVALID_CONFIG naming the file, never its content.
+ */
+export function readZkAuthFile(file: string | undefined): ZkAuth | undefined {
+  if (file === undefined) return undefined
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new FerryError('INVALID_CONFIG', `--zookeeper-auth-file (FERRY_ZOOKEEPER_AUTH_FILE) ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  const line = text.replace(/\r?\n$/, '')
+  const colon = line.indexOf(':')
+  if (colon < 1 || colon === line.length - 1 || line.includes('\n')) {
+    throw new FerryError('INVALID_CONFIG', `--zookeeper-auth-file (FERRY_ZOOKEEPER_AUTH_FILE) ${file} must hold one line "user:password"`)
+  }
+  return { scheme: 'digest', credentials: Buffer.from(line, 'utf8') }
+}
+
+/** Only the authenticated identity that created a znode may do anything with it. */
+const CREATOR_ALL_ACL: ACL[] = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('auth', ''))]
+const OPEN_ACL_UNSAFE: ACL[] = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('world', 'anyone'))]
+
 export interface ZkOptions {
   /** host:port[,host:port][/chroot] */
   connect: string
+  /** Credentials for the session; with them, created znodes are readable by this identity only. */
+  auth?: ZkAuth | undefined
   /** Default 15000. */
   sessionTimeoutMs?: number
   /** How long to wait for the first connection; default 30000. */
@@ -111,6 +148,9 @@ export async function connectZk(options: ZkOptions): Promise<Zk> {
   const sessionTimeoutMs = options.sessionTimeoutMs ?? 15000
   const connectTimeoutMs = options.connectTimeoutMs ?? 30000
   const client = zookeeper.createClient(options.connect, { sessionTimeout: sessionTimeoutMs, spinDelay: 500, retries: 2 })
+  // Added before connect: the client sends it with every (re)connection, ahead of any request.
+  if (options.auth !== undefined) client.addAuthInfo(options.auth.scheme, options.auth.credentials)
+  const acls = options.auth === undefined ? OPEN_ACL_UNSAFE : CREATOR_ALL_ACL
   const lost = new EventEmitter()
   let lostFired = false
   let closing = false
@@ -192,7 +232,7 @@ export async function connectZk(options: ZkOptions): Promise<Zk> {
         else client.exists(path, cb)
       }),
     create: (path, data, mode) =>
-      call<string>('create', path, (cb) => client.create(path, data ?? Buffer.alloc(0), mode ?? CreateMode.PERSISTENT, cb)),
+      call<string>('create', path, (cb) => client.create(path, data ?? Buffer.alloc(0), acls, mode ?? CreateMode.PERSISTENT, cb)),
     setData: (path, data, version) => call<Stat>('setData', path, (cb) => client.setData(path, data, version ?? -1, cb)),
     remove: (path, version) => call<void>('remove', path, (cb) => client.remove(path, version ?? -1, (error) => cb(error, undefined))),
     async ensurePaths(paths) {
@@ -208,7 +248,7 @@ export async function connectZk(options: ZkOptions): Promise<Zk> {
       new Promise((resolve, reject) => {
         const transaction = client.transaction()
         for (const op of ops) {
-          if (op.op === 'create') transaction.create(op.path, op.data ?? Buffer.alloc(0), op.mode ?? CreateMode.PERSISTENT)
+          if (op.op === 'create') transaction.create(op.path, op.data ?? Buffer.alloc(0), acls, op.mode ?? CreateMode.PERSISTENT)
           else if (op.op === 'set') transaction.setData(op.path, op.data, op.version ?? -1)
           else if (op.op === 'check') transaction.check(op.path, op.version ?? -1)
           else transaction.remove(op.path, op.version ?? -1)

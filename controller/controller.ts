@@ -16,7 +16,8 @@ import { createMetricsRegistry } from '../common/metrics.js'
 import { createPaths } from '../common/paths.js'
 import type { ProcessConfig } from '../common/process-config.js'
 import { createStore } from '../common/store.js'
-import { connectZk } from '../common/zk.js'
+import { installedSecretPolicy } from '../common/secrets.js'
+import { connectZk, readZkAuthFile } from '../common/zk.js'
 import { createApi } from './api.js'
 import { loadApiTokens } from './auth.js'
 import { registerControllerMetrics } from './controller-metrics.js'
@@ -34,12 +35,12 @@ export interface Controller {
 
 export async function startController(config: ProcessConfig, logger: Logger, onFatal: (reason: string) => void): Promise<Controller> {
   const registry = createMetricsRegistry({ role: 'controller', instance: config.id })
-  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, logger })
+  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), logger })
   const redis = new Redis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 3000, lazyConnect: false })
   redis.on('error', (error) => logger.debug({ event: 'controller.redis_error', err: errorMessage(error) }, 'redis error'))
   const paths = createPaths(config.deployment)
   const keys = createKeys(config.deployment)
-  const store = createStore(zk, paths)
+  const store = createStore(zk, paths, { secrets: installedSecretPolicy() })
   const admins = createClusterAdmins(`ferry-controller-${config.id}`, logger)
 
   let url = ''

@@ -87,7 +87,9 @@ async function main(): Promise<void> {
     stack = await startLocalStack({ log: (line) => say(`  ${line}`) })
     const logDir = path.join(stack.dir, 'ferry-logs')
     mkdirSync(logDir, { recursive: true })
-    const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', DEPLOYMENT]
+    // The source's TLS files live in the stack's certificate directory: Ferry reads cluster
+    // files only under the secrets directory it was started with (docs/security.md).
+    const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', DEPLOYMENT, '--secrets-dir', path.dirname(stack.source.caFile)]
     const run = (name: string, args: string[]): void => {
       const fd = openSync(path.join(logDir, `${name}.log`), 'a')
       children.push(spawn(process.execPath, [CLI, 'bootstrap', ...args, ...common], { stdio: ['ignore', fd, fd] }))

@@ -20,7 +20,7 @@ import { createWorkerMetrics } from './worker-metrics.js'
 import { createPaths } from '../common/paths.js'
 import type { ProcessConfig } from '../common/process-config.js'
 import { createStore, type AssignedPartition, type GroupRecord } from '../common/store.js'
-import { connectZk } from '../common/zk.js'
+import { connectZk, readZkAuthFile } from '../common/zk.js'
 import type { Registry } from 'prom-client'
 import { createMirrorMetrics, createMirrorTask, type MirrorTask, type PartitionStatus } from './mirror-task.js'
 
@@ -55,7 +55,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   const workerMetrics = createWorkerMetrics(registry, createMirrorMetrics(registry))
   const metrics = workerMetrics.mirror
   const metricsServer: MetricsServer | undefined = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry, logger, event: 'worker.metrics_listening' })
-  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, logger })
+  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), logger })
   const paths = createPaths(config.deployment)
   const store = createStore(zk, paths)
   const admins = createClusterAdmins(`ferry-worker-${config.id}`, logger)

@@ -3,37 +3,25 @@
  * SASL secret (from a file, an env variable or inline), and classifies Kafka failures into
  * Ferry errors whose messages say what to fix and never carry a secret.
  */
-import { readFileSync } from 'node:fs'
 import type { ISocketFactory, KafkaConfig, logCreator, SASLOptions } from 'kafkajs'
 import { logLevel } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import { FerryError, errorMessage } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { installedSecretPolicy, openSecret, readSecretEnv, readSecretFile, type SecretPolicy } from '../secrets.js'
 
-function readFileFor(cluster: string, field: string, path: string): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    throw new FerryError('SECRET_UNREADABLE', `cluster "${cluster}": cannot read ${field} "${path}": ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`, {
-      cause: error,
-      context: { cluster, field },
-    })
-  }
-}
-
-/** The SASL password of a cluster, wherever it is kept. Errors name the source, never the value. */
-export function resolveSaslPassword(cluster: ClusterSpec, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The SASL password of a cluster, wherever it is kept, as far as this process's secret policy
+ * allows (common/secrets.ts). Errors name the source, never the value.
+ */
+export function resolveSaslPassword(cluster: ClusterSpec, env: NodeJS.ProcessEnv = process.env, policy: SecretPolicy = installedSecretPolicy()): string {
   const sasl = cluster.sasl
   if (sasl === undefined) throw new FerryError('INVALID_CONFIG', `cluster "${cluster.name}" has no sasl section`)
   if (sasl.password !== undefined) return sasl.password
-  if (sasl.passwordFile !== undefined) return readFileFor(cluster.name, 'sasl.passwordFile', sasl.passwordFile).toString('utf8').replace(/\r?\n$/, '')
-  const value = sasl.passwordEnv === undefined ? undefined : env[sasl.passwordEnv]
-  if (value === undefined || value === '') {
-    throw new FerryError('SECRET_UNREADABLE', `cluster "${cluster.name}": environment variable ${sasl.passwordEnv ?? '(none)'} named by sasl.passwordEnv is not set`, {
-      context: { cluster: cluster.name, field: 'sasl.passwordEnv' },
-    })
-  }
-  return value
+  if (sasl.sealedPassword !== undefined) return openSecret(policy, sasl.sealedPassword, cluster.name, 'sasl.password')
+  if (sasl.passwordFile !== undefined) return readSecretFile(policy, cluster.name, 'sasl.passwordFile', sasl.passwordFile).toString('utf8').replace(/\r?\n$/, '')
+  if (sasl.passwordEnv !== undefined) return readSecretEnv(policy, cluster.name, 'sasl.passwordEnv', sasl.passwordEnv, env)
+  throw new FerryError('SECRET_UNREADABLE', `cluster "${cluster.name}": sasl has no password, passwordFile or passwordEnv`, { context: { cluster: cluster.name, field: 'sasl.password' } })
 }
 
 const KAFKAJS_TO_PINO: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -67,9 +55,17 @@ export interface ClientConfigOptions {
   retries?: number
   /** How connections are opened; default plain TCP or TLS. Tests use it to inject network faults. */
   socketFactory?: ISocketFactory
+  /** Where secrets may be read from; default the one installed at process start (none allowed). */
+  secrets?: SecretPolicy
 }
 
+/**
+ * Every secret is resolved before the config is returned, so a refused or unreadable one fails
+ * here and the cluster is never contacted with it.
+ */
 export function kafkaClientConfig(cluster: ClusterSpec, options: ClientConfigOptions): KafkaConfig {
+  const policy = options.secrets ?? installedSecretPolicy()
+  const readFileFor = (field: string, file: string): Buffer => readSecretFile(policy, cluster.name, field, file)
   const protocol = cluster.securityProtocol
   const usesTls = protocol === 'SSL' || protocol === 'SASL_SSL'
   let ssl: KafkaConfig['ssl'] = undefined
@@ -77,15 +73,15 @@ export function kafkaClientConfig(cluster: ClusterSpec, options: ClientConfigOpt
     const tls = cluster.tls
     ssl = {
       rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-      ...(tls?.caFile ? { ca: [readFileFor(cluster.name, 'tls.caFile', tls.caFile)] } : {}),
-      ...(tls?.certFile ? { cert: readFileFor(cluster.name, 'tls.certFile', tls.certFile) } : {}),
-      ...(tls?.keyFile ? { key: readFileFor(cluster.name, 'tls.keyFile', tls.keyFile) } : {}),
+      ...(tls?.caFile ? { ca: [readFileFor('tls.caFile', tls.caFile)] } : {}),
+      ...(tls?.certFile ? { cert: readFileFor('tls.certFile', tls.certFile) } : {}),
+      ...(tls?.keyFile ? { key: readFileFor('tls.keyFile', tls.keyFile) } : {}),
       ...(tls?.servername ? { servername: tls.servername } : {}),
     }
   }
   let sasl: SASLOptions | undefined
   if (cluster.sasl !== undefined) {
-    sasl = { mechanism: cluster.sasl.mechanism, username: cluster.sasl.username, password: resolveSaslPassword(cluster) } as SASLOptions
+    sasl = { mechanism: cluster.sasl.mechanism, username: cluster.sasl.username, password: resolveSaslPassword(cluster, process.env, policy) } as SASLOptions
   }
   return {
     clientId: options.clientId,

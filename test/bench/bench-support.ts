@@ -12,7 +12,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import { ensureKafkaJars, kafkaClasspath, type LocalStack } from '../../deploy/local-stack.js'
-import { FerryProcess, http, waitFor } from '../integration/harness.js'
+import { FerryProcess, http, stackSecretFlags, waitFor } from '../integration/harness.js'
 
 const CLOCK_TICKS_PER_SECOND = 100
 
@@ -269,7 +269,7 @@ export interface FerryDeployment {
 
 /** One controller and `workers` workers, each under bootstrap, with clusters `src` (mTLS) and `dst` registered. */
 export async function startFerry(stack: LocalStack, deployment: string, workerCount: number, env: NodeJS.ProcessEnv = {}): Promise<FerryDeployment> {
-  const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '3000', '--rebalance-debounce-ms', '500']
+  const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '3000', '--rebalance-debounce-ms', '500', ...stackSecretFlags(stack)]
   const procs: FerryProcess[] = [new FerryProcess(`bench-${deployment}-c1`, ['bootstrap', '--role', 'controller', '--id', 'c1', '--port', '0', ...common], env)]
   for (let i = 1; i <= workerCount; i++) procs.push(new FerryProcess(`bench-${deployment}-w${i}`, ['bootstrap', '--role', 'worker', '--id', `w${i}`, ...common], env))
   const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 2 })

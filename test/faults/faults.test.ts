@@ -13,7 +13,7 @@ import os from 'node:os'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
-import { FerryProcess, freeze, http, sharedStack, uniqueName, waitFor } from '../integration/harness.js'
+import { FerryProcess, freeze, http, sharedStack, stackSecretFlags, uniqueName, waitFor } from '../integration/harness.js'
 import { createSampleProducer, createTopic, readAll } from '../integration/kafka-helpers.js'
 import { checkpointTopicName } from '../../common/kafka/checkpoint-store.js'
 import { writeSection } from '../report-section.js'
@@ -52,7 +52,7 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
 
   const common = (): string[] => [
     '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment,
-    '--lease-ttl-ms', '3000', '--zk-session-timeout-ms', '4000', '--rebalance-debounce-ms', '1000',
+    '--lease-ttl-ms', '3000', '--zk-session-timeout-ms', '4000', '--rebalance-debounce-ms', '1000', ...stackSecretFlags(stack),
   ]
   const start = (id: string, role: 'worker' | 'controller'): FerryProcess => {
     const p = new FerryProcess(`fault-${id}`, ['bootstrap', '--role', role, '--id', id, ...(role === 'controller' ? ['--port', '0'] : []), ...common()])

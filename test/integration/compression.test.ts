@@ -13,7 +13,7 @@ import '../../common/kafka/codecs.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import { ensureKafkaJars, kafkaClasspath, type LocalStack } from '../../deploy/local-stack.js'
-import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
+import { FerryProcess, http, sharedStack, stackSecretFlags, uniqueName, waitFor } from './harness.js'
 import { createTopic, readAll } from './kafka-helpers.js'
 
 const CODECS = ['gzip', 'snappy', 'lz4', 'zstd'] as const
@@ -51,7 +51,7 @@ describe('compressed sources and targets (real stack, Java producers)', function
     this.timeout(300000)
     stack = await sharedStack()
     redis = new Redis(stack.redis.url)
-    const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment]
+    const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, ...stackSecretFlags(stack)]
     procs.push(new FerryProcess('codecs-controller', ['bootstrap', '--role', 'controller', '--id', 'c1', '--port', '0', ...common]))
     procs.push(new FerryProcess('codecs-worker', ['bootstrap', '--role', 'worker', '--id', 'w1', ...common]))
     // The console producer: one line per record, key TAB value; compressible values.

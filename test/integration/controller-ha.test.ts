@@ -11,7 +11,7 @@ import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import type { AssignmentRecord } from '../../common/store.js'
 import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
-import { FerryProcess, freeze, http, sharedStack, uniqueName, waitFor } from './harness.js'
+import { FerryProcess, freeze, http, sharedStack, stackSecretFlags, uniqueName, waitFor } from './harness.js'
 import { addPartitions, createSampleProducer, createTopic, readAll, topicEnd, verifyNothingLost } from './kafka-helpers.js'
 
 type Assignments = Record<string, AssignmentRecord>
@@ -35,7 +35,7 @@ describe('controller: failover, rebalancing and discovery (real stack)', functio
 
   const common = (): string[] => [
     '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment,
-    '--lease-ttl-ms', '3000', '--zk-session-timeout-ms', '4000', '--rebalance-debounce-ms', '2000',
+    '--lease-ttl-ms', '3000', '--zk-session-timeout-ms', '4000', '--rebalance-debounce-ms', '2000', ...stackSecretFlags(stack),
   ]
   const start = (id: string, role: 'worker' | 'controller'): FerryProcess => {
     const p = new FerryProcess(`ha-${id}`, ['bootstrap', '--role', role, '--id', id, ...(role === 'controller' ? ['--port', '0'] : []), ...common()])

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs'
+import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,6 +36,24 @@ let logRootDir: string | undefined
 function logRoot(): string {
   logRootDir ??= mkdtempSync(path.join(os.tmpdir(), 'ferry-test-logs-'))
   return logRootDir
+}
+
+let keyFile: string | undefined
+/** A secrets key file (`k1 <32 random bytes>`) for this test run. */
+export function testSecretsKeyFile(): string {
+  if (keyFile === undefined) {
+    keyFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'ferry-test-key-')), 'secrets.key')
+    writeFileSync(keyFile, `k1 ${randomBytes(32).toString('base64')}\n`, { mode: 0o600 })
+  }
+  return keyFile
+}
+
+/**
+ * Flags that let Ferry processes read the stack's TLS files (its certificate directory is the
+ * secrets directory) and store inline passwords sealed: without them, Ferry refuses both.
+ */
+export function stackSecretFlags(stack: LocalStack): string[] {
+  return ['--secrets-dir', path.dirname(stack.source.caFile), '--secrets-key-file', testSecretsKeyFile()]
 }
 
 /** A `ferry ...` process in its own process group, logging to a file. */

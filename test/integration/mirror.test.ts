@@ -11,7 +11,7 @@ import zookeeper from 'node-zookeeper-client'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
-import { FerryProcess, allFerryLogs, http, sharedStack, uniqueName, waitFor } from './harness.js'
+import { FerryProcess, allFerryLogs, http, sharedStack, stackSecretFlags, uniqueName, waitFor } from './harness.js'
 import { createSampleProducer, readAll, topicEnd, verifyNothingLost, type Row } from './kafka-helpers.js'
 
 describe('mirroring end to end (real ZooKeeper, Redis and two Kafka clusters)', function () {
@@ -24,7 +24,7 @@ describe('mirroring end to end (real ZooKeeper, Redis and two Kafka clusters)', 
   const workerIds = ['w1', 'w2']
   const workers = new Map<string, FerryProcess>()
 
-  const common = (): string[] => ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '4000']
+  const common = (): string[] => ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '4000', ...stackSecretFlags(stack)]
   const startWorker = (id: string): FerryProcess => {
     const p = new FerryProcess(`worker-${id}`, ['bootstrap', '--role', 'worker', '--id', id, ...common()])
     workers.set(id, p)

@@ -20,7 +20,7 @@ import type { LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import { manifestFerryArgs } from './deploy-commands.js'
-import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
+import { FerryProcess, http, sharedStack, stackSecretFlags, uniqueName, waitFor } from './harness.js'
 import { createSampleProducer, createTopic } from './kafka-helpers.js'
 
 const PARTITIONS = 6
@@ -68,7 +68,7 @@ describe('rolling restart of three workers under load (real stack)', function ()
 
   const common = (): string[] => [
     '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment,
-    '--lease-ttl-ms', String(LEASE_TTL_MS), '--rebalance-debounce-ms', '1000',
+    '--lease-ttl-ms', String(LEASE_TTL_MS), '--rebalance-debounce-ms', '1000', ...stackSecretFlags(stack),
   ]
   const startWorker = (id: string): FerryProcess => {
     const args = [...manifestFerryArgs('worker'), '--id', id, '--grace-period-ms', String(GRACE_MS), '--health-port', String(healthPorts.get(id)), ...common()]
