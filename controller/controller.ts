@@ -51,6 +51,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     events,
     zk,
     store,
+    paths,
     election,
     redis,
     keys,
