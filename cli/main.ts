@@ -26,11 +26,15 @@ const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instan
                 --zone z  --dc d  --lease-ttl-ms n  --zk-session-timeout-ms n
   controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --max-moves-per-pass n
                 --api-tokens-file path (lines "<name> <admin|read> <token>"; or env FERRY_API_TOKENS)
+                --api-open (no tokens: anyone who can reach the API may change anything; without
+                tokens and without it the API refuses every request but the probes)
                 --api-tls-cert pem  --api-tls-key pem (HTTPS)  --ureplicator-source c  --ureplicator-target c
   worker:       --metrics-port n (Prometheus /metrics of the worker; bootstrap's own are on --health-port)
   bootstrap:    --role worker|controller  (then the flags of that role)
                 --grace-period-ms n (drain on SIGTERM, default 30000)  --max-restarts n (crash loop, default 5)
                 --health-port n (/healthz, /readyz on --host)
+                --child-liveness-timeout-ms n (child silent on IPC this long: lease dropped, child
+                killed and restarted; default 5000, 0 = off)
   render:       see "ferry render --help"
   configure:    see "ferry configure --help" (render every group, show the diff, write what changed)
   instances:    --redis URL [--deployment d] | --controller URL  [--json]  (registry with heartbeat age)
@@ -54,6 +58,8 @@ const PROCESS_FLAGS = {
   'max-restarts': { type: 'string' },
   'health-port': { type: 'string' },
   'api-tokens-file': { type: 'string' },
+  'api-open': { type: 'boolean' },
+  'child-liveness-timeout-ms': { type: 'string' },
   'api-tls-cert': { type: 'string' },
   'api-tls-key': { type: 'string' },
   'ureplicator-source': { type: 'string' },
@@ -99,6 +105,8 @@ function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: stri
     maxRestarts: values['max-restarts'],
     healthPort: values['health-port'],
     apiTokensFile: values['api-tokens-file'],
+    apiOpen: values['api-open'] === true ? 'true' : undefined,
+    childLivenessTimeoutMs: values['child-liveness-timeout-ms'],
     apiTlsCert: values['api-tls-cert'],
     apiTlsKey: values['api-tls-key'],
     ureplicatorSource: values['ureplicator-source'],
@@ -150,7 +158,7 @@ async function runController(args: string[]): Promise<void> {
   const controller = await startController(config, logger, fatal(logger))
   onShutdown(logger, () => controller.stop())
   process.send?.({ type: 'ready', url: controller.url })
-  if (!process.send) process.stdout.write(`${JSON.stringify({ event: 'controller.listening', url: controller.url })}\n`)
+  if (!process.send) process.stdout.write(`${JSON.stringify({ event: 'controller.listening', url: controller.url, api: controller.api })}\n`)
 }
 
 async function runWorker(args: string[]): Promise<void> {

@@ -24,7 +24,7 @@ import { auditGroup } from './audit.js'
 import { discoverPartitions } from './discovery.js'
 import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
 import { Gauge } from 'prom-client'
-import { createAuth, type ApiToken } from './auth.js'
+import { apiAccess, createAuth, type ApiToken } from './auth.js'
 import { openApiDocument, validateRequest } from './openapi.js'
 import { createUReplicatorRouter } from './ureplicator.js'
 
@@ -38,8 +38,10 @@ export interface ApiDeps {
   admins: ClusterAdmins
   registry: Registry
   logger: Logger
-  /** Bearer tokens (controller/auth.ts); none configured = open API. */
+  /** Bearer tokens (controller/auth.ts); none configured = closed API unless `apiOpen`. */
   apiTokens?: readonly ApiToken[]
+  /** Without tokens, admit anyone (--api-open); default false: the API is closed. */
+  apiOpen?: boolean
   /** Default cluster pair of the uReplicator-compatible /topics API. */
   ureplicator?: { source?: string | undefined; target?: string | undefined }
   /** Recent events for operators (GET /v1/events, the dashboard). */
@@ -87,7 +89,8 @@ export function createApi(deps: ApiDeps): express.Express {
   const app = express()
   app.disable('x-powered-by')
   // Before the body parser: unauthenticated or malformed requests are refused unread.
-  app.use(createAuth({ tokens: deps.apiTokens ?? [], logger }))
+  const access = apiAccess(deps.apiTokens ?? [], deps.apiOpen === true)
+  app.use(createAuth({ tokens: deps.apiTokens ?? [], open: deps.apiOpen === true, logger }))
   app.use(validateRequest())
   app.use(express.json({ limit: '256kb' }))
 
@@ -122,7 +125,7 @@ export function createApi(deps: ApiDeps): express.Express {
       const frozen = deps.reconciler.frozenReason()
       if (frozen !== null) checks.rebalancing = frozen
       const leader = await deps.election.leader().catch(() => null)
-      res.status(ready ? 200 : 503).json({ ready, leader: leader?.id ?? null, isLeader: deps.election.isLeader(), ...(deps.election.isLeader() ? { epoch: deps.election.epoch() } : {}), checks })
+      res.status(ready ? 200 : 503).json({ ready, api: access, leader: leader?.id ?? null, isLeader: deps.election.isLeader(), ...(deps.election.isLeader() ? { epoch: deps.election.epoch() } : {}), checks })
     }),
   )
 

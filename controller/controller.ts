@@ -18,7 +18,7 @@ import type { ProcessConfig } from '../common/process-config.js'
 import { createStore } from '../common/store.js'
 import { connectZk } from '../common/zk.js'
 import { createApi } from './api.js'
-import { loadApiTokens } from './auth.js'
+import { apiAccess, loadApiTokens, type ApiAccess } from './auth.js'
 import { registerControllerMetrics } from './controller-metrics.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { createElection } from './election.js'
@@ -27,6 +27,8 @@ import { createReconciler, type Reconciler } from './reconciler.js'
 
 export interface Controller {
   readonly url: string
+  /** How the API admits callers (see controller/auth.ts). */
+  readonly api: ApiAccess
   readonly reconciler: Reconciler
   isLeader(): boolean
   stop(): Promise<void>
@@ -65,7 +67,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   })
   const apiTokens = loadApiTokens({ file: config.apiTokensFile, env: process.env })
   registerControllerMetrics({ registry, redis, keys })
-  const app = createApi({ apiTokens, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
+  const app = createApi({ apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
 
   const server: Server = await new Promise((resolve, reject) => {
     // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
@@ -82,11 +84,13 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   await zk.ensurePaths(paths.containers())
   await election.start()
   reconciler.start()
-  logger.info({ event: 'controller.started', url, leader: election.isLeader() }, 'controller started')
+  const api = apiAccess(apiTokens, config.apiOpen)
+  logger.info({ event: 'controller.started', url, leader: election.isLeader(), api }, `controller started; API ${api === 'tokens' ? 'requires bearer tokens' : api === 'open' ? 'is OPEN to anyone who can reach it (--api-open)' : 'is CLOSED: no tokens configured and no --api-open'}`)
 
   let stopping: Promise<void> | undefined
   return {
     url,
+    api,
     reconciler,
     isLeader: () => election.isLeader(),
     stop() {
