@@ -152,7 +152,19 @@ function fatal(logger: Logger) {
   }
 }
 
+/**
+ * Answer bootstrap's liveness pings from the event loop (bootstrap/bootstrap.ts): a child whose
+ * loop is blocked or frozen stops answering, and bootstrap kills and restarts it.
+ */
+function answerLivenessPings(): void {
+  if (!process.send) return
+  process.on('message', (message: { type?: unknown; seq?: unknown } | null) => {
+    if (message?.type === 'ping' && process.connected) process.send?.({ type: 'pong', seq: message.seq })
+  })
+}
+
 async function runController(args: string[]): Promise<void> {
+  answerLivenessPings()
   const { config } = parseProcessFlags(args)
   const logger = createLogger({ name: 'controller', base: { instance: config.id } })
   const controller = await startController(config, logger, fatal(logger))
@@ -162,6 +174,7 @@ async function runController(args: string[]): Promise<void> {
 }
 
 async function runWorker(args: string[]): Promise<void> {
+  answerLivenessPings()
   const { config } = parseProcessFlags(args)
   const logger = createLogger({ name: 'worker', base: { instance: config.id } })
   const worker = await startWorker(config, logger, { onFatal: fatal(logger) })
