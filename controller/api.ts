@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Registry } from 'prom-client'
 import type { Redis } from 'ioredis'
 import { parseCluster, parseTopicGroup, redactCluster, targetTopicName } from '../common/config.js'
-import { FerryError, HTTP_STATUS_BY_CODE, errorMessage } from '../common/errors.js'
+import { FerryError, HTTP_STATUS_BY_CODE, errorMessage, isProgrammerError } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { listInstances, type InstanceRecord } from '../common/registry.js'
@@ -84,6 +84,18 @@ function reportedPartitions(instances: readonly InstanceRecord[]): Map<string, R
   return reported
 }
 
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i
+
+/** JSON is UTF-8 (RFC 8259): a body declared in another charset is a 415, not decoded and then a 400. */
+function refuseNonUtf8Bodies(req: Request, _res: Response, next: NextFunction): void {
+  const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase()
+  if (charset === undefined || charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii') {
+    next()
+    return
+  }
+  next(new FerryError('UNSUPPORTED_MEDIA_TYPE', `request bodies must be UTF-8, got charset "${charset.slice(0, 40)}"`, { details: [{ field: 'Content-Type', message: 'charset must be utf-8' }] }))
+}
+
 export function createApi(deps: ApiDeps): express.Express {
   const { store, logger } = deps
   const app = express()
@@ -92,6 +104,7 @@ export function createApi(deps: ApiDeps): express.Express {
   const access = apiAccess(deps.apiTokens ?? [], deps.apiOpen === true)
   app.use(createAuth({ tokens: deps.apiTokens ?? [], open: deps.apiOpen === true, logger }))
   app.use(validateRequest())
+  app.use(refuseNonUtf8Bodies)
   app.use(express.json({ limit: '256kb' }))
 
   app.use('/ui', dashboardRouter())
@@ -293,18 +306,27 @@ export function createApi(deps: ApiDeps): express.Express {
       const spec = group.value.spec
       const [source, target] = await Promise.all([store.getCluster(spec.sourceCluster), store.getCluster(spec.targetCluster)])
       if (source === null || target === null) throw new FerryError('CLUSTER_NOT_FOUND', `a cluster of group "${name}" is not registered`)
-      // What the group covers on the source now, also when it is stopped.
-      const topics = Object.keys((await discoverPartitions(spec, deps.admins.get(source.value))).topics)
-      const report = await auditGroup({
-        group: spec,
-        topics,
-        source: { cluster: source.value, admin: deps.admins.get(source.value) },
-        target: { cluster: target.value, admin: deps.admins.get(target.value) },
-        fromMs,
-        toMs,
-        bucketMs,
-        logger,
-      })
+      let report: Awaited<ReturnType<typeof auditGroup>>
+      try {
+        // What the group covers on the source now, also when it is stopped.
+        const topics = Object.keys((await discoverPartitions(spec, deps.admins.get(source.value))).topics)
+        report = await auditGroup({
+          group: spec,
+          topics,
+          source: { cluster: source.value, admin: deps.admins.get(source.value) },
+          target: { cluster: target.value, admin: deps.admins.get(target.value) },
+          fromMs,
+          toMs,
+          bucketMs,
+          logger,
+        })
+      } catch (error) {
+        // A cluster that cannot be reached or read (down, misconfigured, refusing our credentials)
+        // is a dependency failing, not a bug of ours: 503 with what went wrong.
+        const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
+        if ((HTTP_STATUS_BY_CODE[ferry.code] ?? 500) < 500 || isProgrammerError(error)) throw error
+        throw new FerryError('UNAVAILABLE', `cannot audit topic group "${name}": its clusters ("${spec.sourceCluster}", "${spec.targetCluster}") cannot be read now (${ferry.code}: ${ferry.message})`, { cause: error, details: { code: ferry.code } })
+      }
       // Latency comes from the workers: they saw when the target acknowledged each record.
       const counts = emptyLatencyCounts()
       let maxMs: number | null = null

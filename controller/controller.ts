@@ -10,6 +10,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import { errorMessage } from '../common/errors.js'
+import { answerClientErrors } from '../common/http-listener.js'
 import { createKeys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { createMetricsRegistry } from '../common/metrics.js'
@@ -72,6 +73,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   const server: Server = await new Promise((resolve, reject) => {
     // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
     const s: Server = config.apiTlsCert !== undefined && config.apiTlsKey !== undefined ? createHttpsServer({ cert: readFileSync(config.apiTlsCert), key: readFileSync(config.apiTlsKey) }, app) : createHttpServer(app)
+    answerClientErrors(s)
     s.listen(config.port, config.host, () => resolve(s))
     s.once('error', reject)
   })
