@@ -5,8 +5,15 @@
  * exponential backoff (and gives up after a crash loop), fences the child when its lease
  * lapsed, and on SIGTERM/SIGINT drains the child within a grace period before deregistering.
  *
- * Child → parent messages over the IPC channel: { type: 'ready', url? } and
- * { type: 'status', status }. A child whose parent disappears stops itself (see cli/main.ts).
+ * Child → parent messages over the IPC channel: { type: 'ready', url? }, { type: 'status', status }
+ * and { type: 'pong', seq } answering bootstrap's { type: 'ping', seq }. A child whose parent
+ * disappears stops itself (see cli/main.ts).
+ *
+ * Liveness: bootstrap pings the child over IPC and the child answers from its event loop. A
+ * child that answered once (or said it was ready) and then stays silent for
+ * `config.childLivenessTimeoutMs` (default 5000 ms) has a blocked event loop or is frozen: its
+ * lease renewal stops at once (nobody may vouch for it), it gets SIGTERM and, after a short
+ * grace, SIGKILL; once it is gone the lease is removed and it is started again like a crashed child.
  *
  * @example
  *   const boot = await startBootstrap({ role: 'worker', config, childModule, childArgs, logger, version })
@@ -43,6 +50,8 @@ export interface BootstrapOptions {
   maxRestartDelayMs?: number
   /** A run at least this long resets the crash count; default 60000 ms. */
   healthyRunMs?: number
+  /** Silence (no IPC answer) after which the child is killed; default `config.childLivenessTimeoutMs`, 0 = off. */
+  livenessTimeoutMs?: number
   /** Called once bootstrap gave up (crash loop): it has deregistered; the process should exit non-zero. */
   onFailed?: (reason: string) => void
 }
@@ -56,9 +65,19 @@ export interface Bootstrap {
 }
 
 interface ChildMessage {
-  type: 'ready' | 'status'
+  type: 'ready' | 'status' | 'pong'
   url?: string
   status?: unknown
+  seq?: number
+}
+
+/**
+ * Whether a child is unresponsive: it was heard from (a pong, status or ready message) and has
+ * been silent since for longer than the timeout. Never before the first word (a child still
+ * loading), never with the check off (timeout 0).
+ */
+export function childUnresponsive(lastHeardAt: number | undefined, now: number, timeoutMs: number): boolean {
+  return timeoutMs > 0 && lastHeardAt !== undefined && now - lastHeardAt > timeoutMs
 }
 
 /** Jittered exponential backoff: between half and all of min·2^(failures-1), capped at max. */
@@ -84,6 +103,8 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
   const maxDelayMs = options.maxRestartDelayMs ?? 30000
   const healthyRunMs = options.healthyRunMs ?? 60000
   const drainTimeoutMs = options.drainTimeoutMs ?? config.gracePeriodMs
+  const livenessTimeoutMs = options.livenessTimeoutMs ?? config.childLivenessTimeoutMs
+  const pingIntervalMs = Math.max(100, Math.floor(livenessTimeoutMs / 5))
   const redis = new Redis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 3000 })
   redis.on('error', (error) => logger.debug({ event: 'bootstrap.redis_error', err: errorMessage(error) }, 'redis error'))
   const keys = createKeys(config.deployment)
@@ -137,14 +158,14 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     }
   }
 
-  const killChild = (current: ChildProcess, why: string): Promise<void> => {
+  const killChild = (current: ChildProcess, why: string, graceMs = drainTimeoutMs): Promise<void> => {
     if (current.exitCode !== null || current.signalCode !== null) return Promise.resolve()
     const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()))
     current.kill('SIGTERM')
     const timer = setTimeout(() => {
-      logger.warn({ event: 'bootstrap.drain_timeout', drainTimeoutMs, why }, 'child did not drain within the grace period; killing it')
+      logger.warn({ event: 'bootstrap.drain_timeout', drainTimeoutMs: graceMs, why }, 'child did not drain within the grace period; killing it')
       current.kill('SIGKILL')
-    }, drainTimeoutMs)
+    }, graceMs)
     return exited.finally(() => clearTimeout(timer))
   }
 
@@ -199,6 +220,50 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     options.onFailed?.(reason)
   }
 
+  /** The child killed for being unresponsive, whose exit must also remove the lease. */
+  let unresponsiveChild: ChildProcess | undefined
+
+  const watchLiveness = (created: ChildProcess): void => {
+    if (livenessTimeoutMs <= 0) return
+    let lastHeardAt: number | undefined
+    let lastTickAt = Date.now()
+    let seq = 0
+    created.on('message', () => {
+      lastHeardAt = Date.now()
+    })
+    const timer = setInterval(() => {
+      const now = Date.now()
+      // Bootstrap itself was paused (its own timers ran late): the silence is not the child's.
+      if (now - lastTickAt > livenessTimeoutMs / 2 && lastHeardAt !== undefined) lastHeardAt = now
+      lastTickAt = now
+      if (child !== created || created.exitCode !== null || created.signalCode !== null) {
+        clearInterval(timer)
+        return
+      }
+      if (state !== 'running' && state !== 'starting') return
+      if (childUnresponsive(lastHeardAt, now, livenessTimeoutMs)) {
+        clearInterval(timer)
+        unresponsive(created, now - (lastHeardAt ?? now))
+        return
+      }
+      if (created.connected) created.send({ type: 'ping', seq: ++seq }, (error) => {
+        if (error) logger.debug({ event: 'bootstrap.ping_failed', err: errorMessage(error) }, 'could not ping the child')
+      })
+    }, pingIntervalMs)
+    timer.unref()
+    created.once('exit', () => clearInterval(timer))
+  }
+
+  const unresponsive = (created: ChildProcess, silentMs: number): void => {
+    unresponsiveChild = created
+    logger.error({ event: 'bootstrap.child_unresponsive', childPid: created.pid, silentMs, livenessTimeoutMs }, `${options.role} has not answered for ${silentMs} ms (blocked event loop or frozen): lease renewal stopped, killing it`)
+    // Stop vouching for it at once; the lease is removed once the child is surely gone.
+    registration?.suspend()
+    childReady = false
+    // A frozen or blocked process cannot drain: a short grace, then SIGKILL.
+    void killChild(created, 'unresponsive', Math.min(drainTimeoutMs, livenessTimeoutMs))
+  }
+
   const spawnChild = (): void => {
     childStartedAt = Date.now()
     childReady = false
@@ -209,6 +274,7 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     })
     child = created
     logger.info({ event: 'bootstrap.child_started', childPid: created.pid, restarts }, `${options.role} started`)
+    watchLiveness(created)
     created.on('message', (message: ChildMessage) => {
       if (child !== created) return
       if (message.type === 'status') lastStatus = message.status
@@ -230,6 +296,12 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     created.on('exit', (code, signal) => {
       if (child === created) child = undefined
       childReady = false
+      const wasUnresponsive = unresponsiveChild === created
+      if (wasUnresponsive) {
+        unresponsiveChild = undefined
+        // Gone for sure now: let its partitions move at once; the next child registers anew when ready.
+        void deregister()
+      }
       if (state === 'stopping' || state === 'stopped' || state === 'failed') return
       const ranMs = Date.now() - childStartedAt
       if (state === 'fencing') {

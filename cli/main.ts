@@ -27,6 +27,8 @@ const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instan
                 --zone z  --dc d  --lease-ttl-ms n  --zk-session-timeout-ms n
   controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --max-moves-per-pass n
                 --api-tokens-file path (lines "<name> <admin|read> <token>"; or env FERRY_API_TOKENS)
+                --api-open (no tokens: anyone who can reach the API may change anything; without
+                tokens and without it the API refuses every request but the probes)
                 --api-tls-cert pem  --api-tls-key pem (HTTPS)  --ureplicator-source c  --ureplicator-target c
   worker:       --metrics-port n (Prometheus /metrics of the worker; bootstrap's own are on --health-port)
   secrets:      --secrets-dir dir (cluster files must be under it)  --secret-env-prefix P (passwordEnv must start with it)
@@ -35,6 +37,8 @@ const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instan
   bootstrap:    --role worker|controller  (then the flags of that role)
                 --grace-period-ms n (drain on SIGTERM, default 30000)  --max-restarts n (crash loop, default 5)
                 --health-port n (/healthz, /readyz on --host)
+                --child-liveness-timeout-ms n (child silent on IPC this long: lease dropped, child
+                killed and restarted; default 5000, 0 = off)
   render:       see "ferry render --help"
   configure:    see "ferry configure --help" (render every group, show the diff, write what changed)
   instances:    --redis URL [--deployment d] | --controller URL  [--json]  (registry with heartbeat age)
@@ -58,6 +62,8 @@ const PROCESS_FLAGS = {
   'max-restarts': { type: 'string' },
   'health-port': { type: 'string' },
   'api-tokens-file': { type: 'string' },
+  'api-open': { type: 'boolean' },
+  'child-liveness-timeout-ms': { type: 'string' },
   'api-tls-cert': { type: 'string' },
   'api-tls-key': { type: 'string' },
   'ureplicator-source': { type: 'string' },
@@ -107,6 +113,8 @@ function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: stri
     maxRestarts: values['max-restarts'],
     healthPort: values['health-port'],
     apiTokensFile: values['api-tokens-file'],
+    apiOpen: values['api-open'] === true ? 'true' : undefined,
+    childLivenessTimeoutMs: values['child-liveness-timeout-ms'],
     apiTlsCert: values['api-tls-cert'],
     apiTlsKey: values['api-tls-key'],
     ureplicatorSource: values['ureplicator-source'],
@@ -159,16 +167,29 @@ function fatal(logger: Logger) {
   }
 }
 
+/**
+ * Answer bootstrap's liveness pings from the event loop (bootstrap/bootstrap.ts): a child whose
+ * loop is blocked or frozen stops answering, and bootstrap kills and restarts it.
+ */
+function answerLivenessPings(): void {
+  if (!process.send) return
+  process.on('message', (message: { type?: unknown; seq?: unknown } | null) => {
+    if (message?.type === 'ping' && process.connected) process.send?.({ type: 'pong', seq: message.seq })
+  })
+}
+
 async function runController(args: string[]): Promise<void> {
+  answerLivenessPings()
   const { config } = parseProcessFlags(args)
   const logger = createLogger({ name: 'controller', base: { instance: config.id } })
   const controller = await startController(config, logger, fatal(logger))
   onShutdown(logger, () => controller.stop())
   process.send?.({ type: 'ready', url: controller.url })
-  if (!process.send) process.stdout.write(`${JSON.stringify({ event: 'controller.listening', url: controller.url })}\n`)
+  if (!process.send) process.stdout.write(`${JSON.stringify({ event: 'controller.listening', url: controller.url, api: controller.api })}\n`)
 }
 
 async function runWorker(args: string[]): Promise<void> {
+  answerLivenessPings()
   const { config } = parseProcessFlags(args)
   const logger = createLogger({ name: 'worker', base: { instance: config.id } })
   const worker = await startWorker(config, logger, { onFatal: fatal(logger) })

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod'
 import { FerryError } from './errors.js'
+import { MAX_TOPIC_PATTERN_LENGTH, topicPatternMatches, topicPatternProblem } from './topic-pattern.js'
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
 const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
@@ -21,8 +22,40 @@ export const nameSchema = z
   .string({ required_error: 'is required' })
   .regex(NAME, 'must be 1-100 characters of letters, digits, ".", "_" or "-", starting with a letter or digit')
 
+/** Kafka's longest topic name (characters). */
+export const MAX_TOPIC_NAME_LENGTH = 249
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/
+const TOPIC_NAME_MESSAGE = 'is not a valid Kafka topic name (1-249 characters of letters, digits, ".", "_" or "-", not "." or "..")'
+
+/** Whether Kafka accepts `name` as a topic name. */
+export function isValidTopicName(name: string): boolean {
+  return TOPIC_NAME.test(name) && name !== '.' && name !== '..'
+}
+
 /** A Kafka topic name. */
-export const topicNameSchema = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'is not a valid Kafka topic name')
+export const topicNameSchema = z.string().refine(isValidTopicName, TOPIC_NAME_MESSAGE)
+
+/** Largest `maxBytesPerSec` accepted: 1 TiB/s, far above any link, and an exact integer in JSON and JavaScript. */
+export const MAX_BYTES_PER_SEC = 2 ** 40
+
+/**
+ * The explicit rename map. Parsed by hand rather than with z.record: z.record builds a plain
+ * object, where a source topic `__proto__` is silently dropped. The result has no prototype, so
+ * a topic named `constructor` or `toString` is a key like any other.
+ */
+const renameMapSchema = z.unknown().transform((input, ctx): Record<string, string> => {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    ctx.addIssue({ code: 'custom', message: 'must be an object of source topic → target topic names' })
+    return z.NEVER
+  }
+  const map = Object.create(null) as Record<string, string>
+  for (const [source, target] of Object.entries(input)) {
+    if (!isValidTopicName(source)) ctx.addIssue({ code: 'custom', path: [source], message: `source topic ${TOPIC_NAME_MESSAGE}` })
+    else if (typeof target !== 'string' || !isValidTopicName(target)) ctx.addIssue({ code: 'custom', path: [source], message: TOPIC_NAME_MESSAGE })
+    else map[source] = target
+  }
+  return map
+})
 
 const tlsSchema = z
   .object({
@@ -119,15 +152,18 @@ export const topicGroupSchema = z
     sourceCluster: nameSchema,
     targetCluster: nameSchema,
     /** Explicit topic list. Exactly one of topics / topicPattern. */
-    topics: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'is not a valid Kafka topic name')).min(1).optional(),
-    /** Regular expression (whole-name match) that also catches topics created later. */
-    topicPattern: z.string().min(1).optional(),
+    topics: z.array(topicNameSchema).min(1).optional(),
+    /**
+     * Regular expression (RE2 syntax, whole-name match, at most 1000 characters) that also
+     * catches topics created later. Matched in linear time: no backreferences or lookaround.
+     */
+    topicPattern: z.string().min(1).max(MAX_TOPIC_PATTERN_LENGTH, `must be at most ${MAX_TOPIC_PATTERN_LENGTH} characters`).optional(),
     rename: z
       .object({
         /** Prepended to every source topic name on the target. */
         prefix: z.string().regex(/^[A-Za-z0-9._-]{0,200}$/, 'may only hold letters, digits, ".", "_" and "-"').optional(),
         /** Explicit source → target names; wins over prefix. */
-        map: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'is not a valid Kafka topic name')).optional(),
+        map: renameMapSchema.optional(),
       })
       .strict()
       .optional(),
@@ -137,7 +173,7 @@ export const topicGroupSchema = z
     /** Keep each record's source partition number (target needs at least as many partitions). */
     preservePartition: z.boolean().default(true),
     /** Optional byte-rate limit per worker for this group, bytes per second. */
-    maxBytesPerSec: z.number().int().positive().optional(),
+    maxBytesPerSec: z.number().int().positive().max(MAX_BYTES_PER_SEC, `must be at most ${MAX_BYTES_PER_SEC} (1 TiB/s)`).optional(),
     /** Codec for the target's batches; none when unset (sources may use any codec, zstd included). */
     compression: z.enum(targetCompressions).optional(),
     strategy: z.enum(strategies).default('balanced'),
@@ -151,18 +187,25 @@ export const topicGroupSchema = z
      */
     onRejectedRecord: z.enum(['stop', 'dead-letter']).default('stop'),
     /** Dead-letter topic on the target; default `_ferry.<group>.dead-letter`. */
-    deadLetterTopic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'is not a valid Kafka topic name').optional(),
+    deadLetterTopic: topicNameSchema.optional(),
   })
   .strict()
   .superRefine((group, ctx) => {
     if ((group.topics === undefined) === (group.topicPattern === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['topics'], message: 'exactly one of topics or topicPattern is required' })
     }
-    if (group.topicPattern !== undefined) {
-      try {
-        new RegExp(group.topicPattern)
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', path: ['topicPattern'], message: `is not a valid regular expression: ${(error as Error).message}` })
+    if (group.topicPattern !== undefined && group.topicPattern.length <= MAX_TOPIC_PATTERN_LENGTH) {
+      const problem = topicPatternProblem(group.topicPattern)
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['topicPattern'], message: problem })
+    }
+    const prefix = group.rename?.prefix ?? ''
+    if (prefix !== '') {
+      // Listed topics without a map entry get the prefix: the result must still be a topic name.
+      for (const [index, topic] of (group.topics ?? []).entries()) {
+        if (group.rename?.map !== undefined && Object.hasOwn(group.rename.map, topic)) continue
+        if (prefix.length + topic.length > MAX_TOPIC_NAME_LENGTH) {
+          ctx.addIssue({ code: 'custom', path: ['topics', index], message: `with rename.prefix "${prefix}" makes a target topic of ${prefix.length + topic.length} characters; Kafka allows at most ${MAX_TOPIC_NAME_LENGTH}` })
+        }
       }
     }
     if (group.strategy === 'zone-aware' && group.zone === undefined && group.dc === undefined) {
@@ -209,9 +252,22 @@ export function parseTopicGroup(input: unknown): TopicGroupSpec {
 
 /** Target topic name for a source topic under a group's rename rule. */
 export function targetTopicName(group: Pick<TopicGroupSpec, 'rename'>, sourceTopic: string): string {
-  const mapped = group.rename?.map?.[sourceTopic]
-  if (mapped !== undefined) return mapped
+  // Own keys only: `map[topic]` would find Object.prototype's `constructor` or `toString`.
+  const map = group.rename?.map
+  if (map !== undefined && Object.hasOwn(map, sourceTopic)) {
+    const mapped = map[sourceTopic]
+    if (typeof mapped === 'string') return mapped
+  }
   return `${group.rename?.prefix ?? ''}${sourceTopic}`
+}
+
+/**
+ * Why a source topic cannot be mirrored under a group's rename rule (the target name would be
+ * longer than Kafka allows), or undefined.
+ */
+export function targetTopicProblem(group: Pick<TopicGroupSpec, 'rename'>, sourceTopic: string): string | undefined {
+  const target = targetTopicName(group, sourceTopic)
+  return target.length > MAX_TOPIC_NAME_LENGTH ? `target topic for "${sourceTopic}" would be ${target.length} characters long; Kafka allows at most ${MAX_TOPIC_NAME_LENGTH}` : undefined
 }
 
 export function deadLetterTopicName(group: Pick<TopicGroupSpec, 'name' | 'deadLetterTopic'>): string {
@@ -222,7 +278,8 @@ export function deadLetterTopicName(group: Pick<TopicGroupSpec, 'name' | 'deadLe
 export function groupIncludesTopic(group: Pick<TopicGroupSpec, 'topics' | 'topicPattern'>, topic: string): boolean {
   if (group.topics !== undefined) return group.topics.includes(topic)
   if (group.topicPattern === undefined) return false
-  return new RegExp(`^(?:${group.topicPattern})$`).test(topic)
+  // RE2: linear in the topic's length whatever the pattern (see common/topic-pattern.ts).
+  return topicPatternMatches(group.topicPattern, topic)
 }
 
 /** A cluster as an API may show it: secret values replaced by whether they are set. */

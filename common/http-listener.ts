@@ -38,3 +38,32 @@ export async function listen(server: Server, host: string, port: number): Promis
     },
   }
 }
+
+/** Longest a refused connection is drained before it is dropped. */
+const CLIENT_ERROR_DRAIN_MS = 5000
+
+/**
+ * Answer requests Node's parser refuses with a JSON error instead of a reset: 431 for headers
+ * over `maxHeaderSize` (16 KiB), 400 for anything else malformed. The rest of what the client
+ * sends is read and discarded until it is done (or for 5 s): closing with unread data makes
+ * the kernel send a reset, and the client would never see the answer.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (error: Error & { code?: string }, socket) => {
+    if (!socket.writable) {
+      socket.destroy()
+      return
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW'
+    const body = JSON.stringify({
+      error: tooLarge
+        ? { code: 'REQUEST_HEADER_FIELDS_TOO_LARGE', message: 'request headers are larger than 16 KiB', details: [{ field: '(headers)', message: 'are larger than 16 KiB' }] }
+        : { code: 'INVALID_INPUT', message: 'malformed HTTP request', details: [{ field: '(request)', message: 'is not valid HTTP/1.1' }] },
+    })
+    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    socket.on('data', () => undefined)
+    socket.resume()
+    setTimeout(() => socket.destroy(), CLIENT_ERROR_DRAIN_MS).unref()
+  })
+}

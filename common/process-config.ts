@@ -38,6 +38,18 @@ export const processConfigSchema = z
     maxRestarts: z.coerce.number().int().min(0).default(5),
     /** Bootstrap: port of its /healthz and /readyz listener (on --host); none when unset. */
     healthPort: z.coerce.number().int().min(0).max(65535).optional(),
+    /**
+     * Controller: serve the API without tokens to anyone who can reach it (local stacks, the
+     * demo). Without tokens and without this the API is closed: every request but the probes
+     * and the dashboard's files is refused with 401.
+     */
+    apiOpen: z.enum(['true', 'false'], { errorMap: () => ({ message: 'must be true or false' }) }).default('false').transform((v) => v === 'true'),
+    /**
+     * Bootstrap: a child that has not answered a liveness ping over IPC for this long (blocked
+     * event loop, SIGSTOP, swapped out) loses its lease renewal and is killed and restarted.
+     * 0 turns the check off. Default 5000 ms.
+     */
+    childLivenessTimeoutMs: z.coerce.number().int().refine((v) => v === 0 || v >= 500, 'must be 0 (off) or at least 500').default(5000),
     /** Controller: file of API tokens, one `<name> <role> <token>` a line (see controller/auth.ts). */
     apiTokensFile: z.string().min(1).optional(),
     /** Controller: PEM certificate (chain) and key for an HTTPS REST listener; both or neither. */
@@ -78,6 +90,8 @@ const ENV: Record<string, string> = {
   gracePeriodMs: 'FERRY_GRACE_PERIOD_MS',
   maxRestarts: 'FERRY_MAX_RESTARTS',
   healthPort: 'FERRY_HEALTH_PORT',
+  apiOpen: 'FERRY_API_OPEN',
+  childLivenessTimeoutMs: 'FERRY_CHILD_LIVENESS_TIMEOUT_MS',
   apiTokensFile: 'FERRY_API_TOKENS_FILE',
   apiTlsCert: 'FERRY_API_TLS_CERT',
   apiTlsKey: 'FERRY_API_TLS_KEY',
@@ -100,7 +114,7 @@ export function loadProcessConfig(flags: Record<string, string | undefined>, env
     if (value !== undefined && value !== '') input[field] = value
   }
   for (const [field, value] of Object.entries(flags)) {
-    if (!(field in ENV) && value !== undefined) input[field] = value
+    if (!Object.hasOwn(ENV, field) && value !== undefined) input[field] = value
   }
   const parsed = parseOrThrow(processConfigSchema, input, 'process configuration')
   return Object.freeze({ ...parsed, id: parsed.id ?? `${hostname()}-${process.pid}` })

@@ -94,6 +94,11 @@ export interface Registration {
   start(): Promise<void>
   /** Renew now (also runs on a timer). Resolves true when the lease is held. */
   heartbeat(): Promise<boolean>
+  /**
+   * Stop renewing, keeping the lease: it lapses after its TTL unless stop() removes it first.
+   * For a supervisor whose child stopped answering: nobody may vouch for it any more.
+   */
+  suspend(): void
   stop(): Promise<void>
   readonly token: string
 }
@@ -105,6 +110,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
   let token = randomUUID()
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  let suspended = false
   let lastOkAt = 0
   /** When the last renewal attempt finished: a long gap since then means this process was paused. */
   let lastAttemptEndAt = 0
@@ -145,10 +151,12 @@ export function createRegistration(options: RegistrationOptions): Registration {
     },
     async start() {
       stopped = false
+      suspended = false
       await acquire()
       const tick = (): void => {
+        if (stopped || suspended) return
         void registration.heartbeat().finally(() => {
-          if (!stopped) timer = setTimeout(tick, intervalMs)
+          if (!stopped && !suspended) timer = setTimeout(tick, intervalMs)
         })
       }
       timer = setTimeout(tick, intervalMs)
@@ -184,6 +192,12 @@ export function createRegistration(options: RegistrationOptions): Registration {
       } finally {
         lastAttemptEndAt = Date.now()
       }
+    },
+    suspend() {
+      if (suspended || stopped) return
+      suspended = true
+      if (timer) clearTimeout(timer)
+      options.logger.warn({ event: 'registry.renewal_suspended', instance: options.id, ttlMs }, 'lease renewal suspended; the lease lapses unless removed first')
     },
     async stop() {
       if (stopped) return

@@ -33,7 +33,8 @@ export interface Definitions {
   /** Render options from the file; command-line flags win. */
   render: RenderOptions
   /** Per-group worker counts (`workers` inside a group entry of the file). */
-  workersByGroup: Record<string, number>
+  /** Group name → workers (a Map: group names are data, `constructor` included). */
+  workersByGroup: ReadonlyMap<string, number>
 }
 
 const renderOptionsSchema = z
@@ -82,7 +83,7 @@ export function validateDefinitions(input: unknown, source: string, deploymentOv
   const problems: FieldProblem[] = []
   const clusters: ClusterSpec[] = []
   const groups: TopicGroupSpec[] = []
-  const workersByGroup: Record<string, number> = {}
+  const workersByGroup = new Map<string, number>()
   parsed.data.clusters.forEach((raw, index) => {
     try {
       clusters.push(parseCluster(raw))
@@ -96,7 +97,7 @@ export function validateDefinitions(input: unknown, source: string, deploymentOv
       if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 1000) {
         problems.push({ field: `groups[${index}].workers`, message: 'must be a whole number from 1 to 1000' })
       } else if (typeof spec.name === 'string') {
-        workersByGroup[spec.name] = workers
+        workersByGroup.set(spec.name, workers)
       }
     }
     try {
@@ -173,7 +174,7 @@ export function renderAll(defs: Definitions, options: RenderOptions, only?: read
   const files = selected.flatMap((group) =>
     render({
       ...merged,
-      ...(defs.workersByGroup[group.name] !== undefined && options.workers === undefined ? { workers: defs.workersByGroup[group.name] } : {}),
+      ...(defs.workersByGroup.get(group.name) !== undefined && options.workers === undefined ? { workers: defs.workersByGroup.get(group.name) } : {}),
       group,
       source: clusters.get(group.sourceCluster) as ClusterSpec,
       target: clusters.get(group.targetCluster) as ClusterSpec,

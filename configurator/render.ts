@@ -207,11 +207,8 @@ export function stableJson(value: unknown): string {
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys)
   if (value !== null && typeof value === 'object') {
-    const sorted: Record<string, unknown> = {}
-    for (const key of Object.keys(value).sort(compareCodeUnits)) {
-      sorted[key] = sortKeys((value as Record<string, unknown>)[key])
-    }
-    return sorted
+    // fromEntries defines own properties: a key `__proto__` (a rename map's source topic) stays a key.
+    return Object.fromEntries(Object.keys(value).sort(compareCodeUnits).map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]))
   }
   return value
 }

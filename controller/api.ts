@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Registry } from 'prom-client'
 import type { Redis } from 'ioredis'
 import { parseCluster, parseTopicGroup, redactCluster, targetTopicName } from '../common/config.js'
-import { FerryError, HTTP_STATUS_BY_CODE, errorMessage } from '../common/errors.js'
+import { FerryError, HTTP_STATUS_BY_CODE, errorMessage, isProgrammerError } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { listInstances, type InstanceRecord } from '../common/registry.js'
@@ -25,7 +25,7 @@ import { discoverPartitions } from './discovery.js'
 import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
 import { Gauge } from 'prom-client'
 import { checkTargetEnds } from './target-check.js'
-import { createAuth, type ApiToken } from './auth.js'
+import { apiAccess, createAuth, type ApiToken } from './auth.js'
 import { openApiDocument, validateRequest } from './openapi.js'
 import { createUReplicatorRouter } from './ureplicator.js'
 
@@ -39,8 +39,10 @@ export interface ApiDeps {
   admins: ClusterAdmins
   registry: Registry
   logger: Logger
-  /** Bearer tokens (controller/auth.ts); none configured = open API. */
+  /** Bearer tokens (controller/auth.ts); none configured = closed API unless `apiOpen`. */
   apiTokens?: readonly ApiToken[]
+  /** Without tokens, admit anyone (--api-open); default false: the API is closed. */
+  apiOpen?: boolean
   /** Default cluster pair of the uReplicator-compatible /topics API. */
   ureplicator?: { source?: string | undefined; target?: string | undefined }
   /** Recent events for operators (GET /v1/events, the dashboard). */
@@ -84,13 +86,27 @@ function reportedPartitions(instances: readonly InstanceRecord[]): Map<string, R
   return reported
 }
 
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i
+
+/** JSON is UTF-8 (RFC 8259): a body declared in another charset is a 415, not decoded and then a 400. */
+function refuseNonUtf8Bodies(req: Request, _res: Response, next: NextFunction): void {
+  const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase()
+  if (charset === undefined || charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii') {
+    next()
+    return
+  }
+  next(new FerryError('UNSUPPORTED_MEDIA_TYPE', `request bodies must be UTF-8, got charset "${charset.slice(0, 40)}"`, { details: [{ field: 'Content-Type', message: 'charset must be utf-8' }] }))
+}
+
 export function createApi(deps: ApiDeps): express.Express {
   const { store, logger } = deps
   const app = express()
   app.disable('x-powered-by')
   // Before the body parser: unauthenticated or malformed requests are refused unread.
-  app.use(createAuth({ tokens: deps.apiTokens ?? [], logger }))
+  const access = apiAccess(deps.apiTokens ?? [], deps.apiOpen === true)
+  app.use(createAuth({ tokens: deps.apiTokens ?? [], open: deps.apiOpen === true, logger }))
   app.use(validateRequest())
+  app.use(refuseNonUtf8Bodies)
   app.use(express.json({ limit: '256kb' }))
 
   app.use('/ui', dashboardRouter())
@@ -124,7 +140,7 @@ export function createApi(deps: ApiDeps): express.Express {
       const frozen = deps.reconciler.frozenReason()
       if (frozen !== null) checks.rebalancing = frozen
       const leader = await deps.election.leader().catch(() => null)
-      res.status(ready ? 200 : 503).json({ ready, leader: leader?.id ?? null, isLeader: deps.election.isLeader(), ...(deps.election.isLeader() ? { epoch: deps.election.epoch() } : {}), checks })
+      res.status(ready ? 200 : 503).json({ ready, api: access, leader: leader?.id ?? null, isLeader: deps.election.isLeader(), ...(deps.election.isLeader() ? { epoch: deps.election.epoch() } : {}), checks })
     }),
   )
 
@@ -295,18 +311,27 @@ export function createApi(deps: ApiDeps): express.Express {
       const spec = group.value.spec
       const [source, target] = await Promise.all([store.getCluster(spec.sourceCluster), store.getCluster(spec.targetCluster)])
       if (source === null || target === null) throw new FerryError('CLUSTER_NOT_FOUND', `a cluster of group "${name}" is not registered`)
-      // What the group covers on the source now, also when it is stopped.
-      const topics = Object.keys((await discoverPartitions(spec, deps.admins.get(source.value))).topics)
-      const report = await auditGroup({
-        group: spec,
-        topics,
-        source: { cluster: source.value, admin: deps.admins.get(source.value) },
-        target: { cluster: target.value, admin: deps.admins.get(target.value) },
-        fromMs,
-        toMs,
-        bucketMs,
-        logger,
-      })
+      let report: Awaited<ReturnType<typeof auditGroup>>
+      try {
+        // What the group covers on the source now, also when it is stopped.
+        const topics = Object.keys((await discoverPartitions(spec, deps.admins.get(source.value))).topics)
+        report = await auditGroup({
+          group: spec,
+          topics,
+          source: { cluster: source.value, admin: deps.admins.get(source.value) },
+          target: { cluster: target.value, admin: deps.admins.get(target.value) },
+          fromMs,
+          toMs,
+          bucketMs,
+          logger,
+        })
+      } catch (error) {
+        // A cluster that cannot be reached or read (down, misconfigured, refusing our credentials)
+        // is a dependency failing, not a bug of ours: 503 with what went wrong.
+        const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
+        if ((HTTP_STATUS_BY_CODE[ferry.code] ?? 500) < 500 || isProgrammerError(error)) throw error
+        throw new FerryError('UNAVAILABLE', `cannot audit topic group "${name}": its clusters ("${spec.sourceCluster}", "${spec.targetCluster}") cannot be read now (${ferry.code}: ${ferry.message})`, { cause: error, details: { code: ferry.code } })
+      }
       // Latency comes from the workers: they saw when the target acknowledged each record.
       const counts = emptyLatencyCounts()
       let maxMs: number | null = null

@@ -3,8 +3,11 @@
  *
  * Tokens come from `--api-tokens-file` / FERRY_API_TOKENS_FILE (one `<name> <role> <token>` a
  * line, `#` comments) and/or FERRY_API_TOKENS (the same lines separated by `;` or newlines).
- * Roles: `admin` (everything) and `read` (GET/HEAD only). With no token configured at all the
- * API is open (local development, the demo) and the controller says so once at start.
+ * Roles: `admin` (everything) and `read` (GET/HEAD only). With no token configured the API is
+ * closed (every request but the probes and the dashboard's files is a 401 saying how to open
+ * it), unless the controller was started with `--api-open` / FERRY_API_OPEN=true (local
+ * development, the demo, tests): then anyone who can reach it may change anything. The
+ * controller says which of the three it is at start and on /readyz (`api`).
  *
  * Only SHA-256 digests of the tokens are kept; a presented token is hashed and compared with
  * every configured digest with `timingSafeEqual` (no early exit), so neither the comparison nor
@@ -31,6 +34,17 @@ export interface ApiToken {
   /** SHA-256 of the token. */
   digest: Buffer
 }
+
+/** How the API admits callers: bearer tokens, anyone (--api-open), or no one (the default without tokens). */
+export type ApiAccess = 'tokens' | 'open' | 'closed'
+
+export function apiAccess(tokens: readonly ApiToken[], open: boolean): ApiAccess {
+  return tokens.length > 0 ? 'tokens' : open ? 'open' : 'closed'
+}
+
+/** Why a closed API refused a request, and how to open it. */
+export const CLOSED_API_MESSAGE =
+  'this API is closed: no API tokens are configured. Configure tokens (--api-tokens-file, FERRY_API_TOKENS_FILE or FERRY_API_TOKENS) and send "Authorization: Bearer <token>", or start the controller with --api-open (FERRY_API_OPEN=true) to let anyone who can reach it read and change everything'
 
 /** Who made a request; `anonymous` when the API is open. */
 export interface Principal {
@@ -159,6 +173,8 @@ function changeTarget(req: Request, res: Response): Record<string, string> {
 
 export interface AuthOptions {
   tokens: readonly ApiToken[]
+  /** Without tokens: admit anyone (true) or no one (false, the default). Ignored with tokens. */
+  open?: boolean
   logger: Logger
 }
 
@@ -168,9 +184,10 @@ export interface AuthOptions {
  */
 export function createAuth(options: AuthOptions): (req: Request, res: Response, next: NextFunction) => void {
   const { tokens, logger } = options
-  const enabled = tokens.length > 0
-  if (!enabled) logger.warn({ event: 'api.auth_disabled' }, 'no API tokens configured (--api-tokens-file, FERRY_API_TOKENS_FILE or FERRY_API_TOKENS): the REST API is open to anyone who can reach it')
-  else logger.info({ event: 'api.auth_enabled', tokens: tokens.length, admins: tokens.filter((t) => t.role === 'admin').length }, 'REST API requires bearer tokens')
+  const access = apiAccess(tokens, options.open === true)
+  if (access === 'open') logger.warn({ event: 'api.auth_disabled', api: access }, 'no API tokens configured and --api-open given: the REST API is open to anyone who can reach it')
+  else if (access === 'closed') logger.warn({ event: 'api.closed', api: access }, 'no API tokens configured (--api-tokens-file, FERRY_API_TOKENS_FILE or FERRY_API_TOKENS) and no --api-open: the REST API refuses every request but the probes')
+  else logger.info({ event: 'api.auth_enabled', api: access, tokens: tokens.length, admins: tokens.filter((t) => t.role === 'admin').length }, 'REST API requires bearer tokens')
 
   const deny = (req: Request, res: Response, next: NextFunction, error: FerryError, who: string | undefined): void => {
     logger.warn({ event: 'api.denied', who: who ?? null, method: req.method, path: req.path, code: error.code }, 'request denied')
@@ -186,8 +203,12 @@ export function createAuth(options: AuthOptions): (req: Request, res: Response, 
         logger.info({ event: 'api.change', who: who.name, role: who.role, method: req.method, path: req.path, ...changeTarget(req, res), status: res.statusCode }, 'api change')
       })
     }
-    if (!enabled || !needsToken(req.path)) {
+    if (access === 'open' || !needsToken(req.path)) {
       next()
+      return
+    }
+    if (access === 'closed') {
+      deny(req, res, next, new FerryError('UNAUTHORIZED', CLOSED_API_MESSAGE, { details: [{ field: 'Authorization', message: 'no token can be accepted: the API is closed (no tokens configured, no --api-open)' }] }), undefined)
       return
     }
     const header = req.headers.authorization

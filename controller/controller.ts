@@ -10,6 +10,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import { errorMessage } from '../common/errors.js'
+import { answerClientErrors } from '../common/http-listener.js'
 import { createKeys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { createMetricsRegistry } from '../common/metrics.js'
@@ -19,7 +20,7 @@ import { createStore } from '../common/store.js'
 import { installedSecretPolicy } from '../common/secrets.js'
 import { connectZk, readZkAuthFile } from '../common/zk.js'
 import { createApi } from './api.js'
-import { loadApiTokens } from './auth.js'
+import { apiAccess, loadApiTokens, type ApiAccess } from './auth.js'
 import { registerControllerMetrics } from './controller-metrics.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { createElection } from './election.js'
@@ -28,6 +29,8 @@ import { createReconciler, type Reconciler } from './reconciler.js'
 
 export interface Controller {
   readonly url: string
+  /** How the API admits callers (see controller/auth.ts). */
+  readonly api: ApiAccess
   readonly reconciler: Reconciler
   isLeader(): boolean
   stop(): Promise<void>
@@ -52,6 +55,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     events,
     zk,
     store,
+    paths,
     election,
     redis,
     keys,
@@ -65,11 +69,12 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   })
   const apiTokens = loadApiTokens({ file: config.apiTokensFile, env: process.env })
   registerControllerMetrics({ registry, redis, keys })
-  const app = createApi({ apiTokens, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
+  const app = createApi({ apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
 
   const server: Server = await new Promise((resolve, reject) => {
     // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
     const s: Server = config.apiTlsCert !== undefined && config.apiTlsKey !== undefined ? createHttpsServer({ cert: readFileSync(config.apiTlsCert), key: readFileSync(config.apiTlsKey) }, app) : createHttpServer(app)
+    answerClientErrors(s)
     s.listen(config.port, config.host, () => resolve(s))
     s.once('error', reject)
   })
@@ -82,11 +87,13 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   await zk.ensurePaths(paths.containers())
   await election.start()
   reconciler.start()
-  logger.info({ event: 'controller.started', url, leader: election.isLeader() }, 'controller started')
+  const api = apiAccess(apiTokens, config.apiOpen)
+  logger.info({ event: 'controller.started', url, leader: election.isLeader(), api }, `controller started; API ${api === 'tokens' ? 'requires bearer tokens' : api === 'open' ? 'is OPEN to anyone who can reach it (--api-open)' : 'is CLOSED: no tokens configured and no --api-open'}`)
 
   let stopping: Promise<void> | undefined
   return {
     url,
+    api,
     reconciler,
     isLeader: () => election.isLeader(),
     stop() {

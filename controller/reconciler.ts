@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Redis } from 'ioredis'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
+import type { Paths } from '../common/paths.js'
 import type { Logger } from '../common/logger.js'
 import { listDeparted, listInstances } from '../common/registry.js'
 import type { AssignedPartition, AssignmentRecord, GroupStatusRecord, Store, Versioned } from '../common/store.js'
@@ -23,6 +24,8 @@ import type { PartitionRef } from './strategies/index.js'
 export interface ReconcilerOptions {
   zk: Zk
   store: Store
+  /** Where the status znodes are (a deleted group's status left by a racing pass is removed). */
+  paths: Pick<Paths, 'status'>
   election: Election
   redis: Redis
   keys: Keys
@@ -185,13 +188,16 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
               const error = missingTopicsError(spec.name, spec.sourceCluster, found.missingTopics)
               status.error = { code: error.code, message: error.message }
             }
+            if (found.unmirrorable.length > 0 && status.error === undefined) {
+              status.error = { code: 'INVALID_INPUT', message: `topic(s) ${found.unmirrorable.join(', ')} are not mirrored: with the group's rename the target name would be longer than Kafka's 249 characters` }
+            }
             const previous = statuses.get(spec.name)?.topics ?? {}
-            const dropped = Object.keys(previous).filter((t) => !(t in found.topics))
+            const dropped = Object.keys(previous).filter((t) => !Object.hasOwn(found.topics, t))
             if (dropped.length > 0) {
               logger.warn({ event: 'controller.topics_dropped', group: spec.name, topics: dropped }, 'source topics disappeared; no longer mirrored')
               status.droppedTopics = [...new Set([...(statuses.get(spec.name)?.droppedTopics ?? []), ...dropped])].sort()
             } else if (statuses.get(spec.name)?.droppedTopics) {
-              status.droppedTopics = (statuses.get(spec.name)?.droppedTopics ?? []).filter((t) => !(t in found.topics))
+              status.droppedTopics = (statuses.get(spec.name)?.droppedTopics ?? []).filter((t) => !Object.hasOwn(found.topics, t))
             }
           } catch (error) {
             // Keep what the group has: a cluster we cannot reach right now is no reason to stop mirroring it.
@@ -268,6 +274,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         const previous = statuses.get(status.group)?.error
         if (status.error && (previous?.code !== status.error.code || previous.message !== status.error.message)) newErrors.push(status)
       }
+      // A pass that read a group just before it was deleted writes its status after the delete
+      // removed it: the next pass removes what no group owns.
+      const groupNames = new Set(newStatuses.map((s) => s.group))
+      for (const orphan of [...statuses.keys()].filter((group) => !groupNames.has(group))) ops.push({ op: 'remove', path: options.paths.status(orphan) })
       if (waitMs > 0) {
         // Membership moved recently: hold moves until it settles, then look again.
         if (debounceTimer === undefined) {

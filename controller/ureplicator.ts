@@ -153,18 +153,20 @@ export function createUReplicatorRouter(deps: UReplicatorDeps): Router {
         const partitions = (instance.metrics as { partitions?: Array<{ group: string; topic: string; partition: number; state?: string }> } | null)?.partitions ?? []
         for (const p of partitions) if (p.group === name && p.state === 'mirroring') running.add(`${instance.id}/${p.partition}`)
       }
-      const idealState: Record<string, Record<string, string>> = {}
-      const externalView: Record<string, Record<string, string>> = {}
-      const serverToPartitionMapping: Record<string, Record<string, string>> = {}
-      const serverToNumPartitionsMapping: Record<string, number> = {}
+      // Keyed by worker ids: no prototype, so a worker named `constructor` is a key like any other.
+      const table = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
+      const idealState = table<Record<string, string>>()
+      const externalView = table<Record<string, string>>()
+      const serverToPartitionMapping = table<Record<string, string>>()
+      const serverToNumPartitionsMapping = table<number>()
       for (const [worker, record] of assignments) {
         for (const p of record.value.partitions) {
           if (p.group !== name || p.topic !== topic) continue
           const partition = String(p.partition)
           const state = running.has(`${worker}/${p.partition}`) ? 'ONLINE' : 'OFFLINE'
-          ;(idealState[partition] ??= {})[worker] = 'ONLINE'
-          ;(externalView[partition] ??= {})[worker] = state
-          ;(serverToPartitionMapping[worker] ??= {})[partition] = state
+          ;(idealState[partition] ??= table())[worker] = 'ONLINE'
+          ;(externalView[partition] ??= table())[worker] = state
+          ;(serverToPartitionMapping[worker] ??= table())[partition] = state
           serverToNumPartitionsMapping[worker] = (serverToNumPartitionsMapping[worker] ?? 0) + (state === 'ONLINE' ? 1 : 0)
         }
       }

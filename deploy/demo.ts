@@ -95,7 +95,8 @@ async function main(): Promise<void> {
       children.push(spawn(process.execPath, [CLI, 'bootstrap', ...args, ...common], { stdio: ['ignore', fd, fd] }))
       closeSync(fd)
     }
-    run('controller', ['--role', 'controller', '--id', 'controller-1', '--port', '0'])
+    // No tokens on a local demo: open the API explicitly (a controller without tokens is closed).
+    run('controller', ['--role', 'controller', '--id', 'controller-1', '--port', '0', '--api-open'])
     run('worker-1', ['--role', 'worker', '--id', 'worker-1', '--zone', 'dc2'])
     run('worker-2', ['--role', 'worker', '--id', 'worker-2', '--zone', 'dc2'])
     redis = new Redis(stack.redis.url)

@@ -65,7 +65,7 @@ function reportsByPartition(workers: Instance[]): Map<string, ReportedPartition 
 }
 
 async function loadSnapshot(): Promise<Snapshot> {
-  const errors: Record<string, string> = {}
+  const errors = Object.create(null) as Record<string, string>
   const part = async <T>(name: string, load: () => Promise<T>, fallback: T): Promise<T> => {
     try {
       return await load()
@@ -295,7 +295,8 @@ function WorkersCard(props: { snap: Snapshot }) {
         </thead>
         <tbody>
           ${workers.map((w) => {
-            const assigned = snap.assignments[w.id]?.partitions ?? []
+            // Own keys only: a worker named `constructor` must not find Object.prototype's.
+            const assigned = (Object.hasOwn(snap.assignments, w.id) ? snap.assignments[w.id]?.partitions : undefined) ?? []
             return html`<tr data-testid=${`worker-${w.id}`}>
               <td>${w.id}</td>
               <td class="nowrap">${w.zone ?? '–'}${w.dc ? ` / ${w.dc}` : ''}</td>

@@ -53,6 +53,9 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
   const common = (): string[] => [
     '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment,
     '--lease-ttl-ms', '3000', '--zk-session-timeout-ms', '4000', '--rebalance-debounce-ms', '1000', ...stackSecretFlags(stack),
+    // These tests freeze a child past its ZooKeeper session to prove the child fences itself;
+    // bootstrap's liveness check (which would kill it first) is tested in bootstrap.test.ts.
+    '--child-liveness-timeout-ms', '0',
   ]
   const start = (id: string, role: 'worker' | 'controller'): FerryProcess => {
     const p = new FerryProcess(`fault-${id}`, ['bootstrap', '--role', role, '--id', id, ...(role === 'controller' ? ['--port', '0'] : []), ...common()])

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { createKeys } from '../../common/keys.js'
 import { silentLogger } from '../../common/logger.js'
 import { createRegistration, listDeparted, listInstances } from '../../common/registry.js'
-import { FerryProcess, sharedStack, uniqueName, waitFor } from './harness.js'
+import { FerryProcess, freeze, sharedStack, uniqueName, waitFor } from './harness.js'
 
 const info = { role: 'worker' as const, host: 'test', pid: process.pid, version: 'test', startedAt: new Date().toISOString() }
 
@@ -89,5 +89,49 @@ describe('registry and bootstrap (real Redis and ZooKeeper)', function () {
     expect(await boot.stop()).to.equal(0)
     expect(await listInstances(redis, keys)).to.deep.equal([])
     expect(() => process.kill(second, 0), 'the child is gone too').to.throw()
+  })
+
+  it('stops renewing the lease of a child that stops answering (frozen), then kills and restarts it', async () => {
+    const stack = await sharedStack()
+    const deployment = uniqueName('live')
+    const keys = createKeys(deployment)
+    // A lease TTL far longer than the liveness timeout: the lease must not simply lapse first.
+    const boot = new FerryProcess('bootstrap-live', ['bootstrap', '--role', 'worker', '--id', 'l1', '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '30000', '--child-liveness-timeout-ms', '1500'])
+    const childPid = async (): Promise<number | undefined> => ((await listInstances(redis, keys)).find((i) => i.id === 'l1')?.metrics as { childPid?: number } | null)?.childPid ?? undefined
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    let first: number | undefined
+    try {
+      first = await waitFor('l1 registered with a child pid', childPid, 60000)
+      const tokenBefore = await redis.hget(keys.instance('l1'), 'token')
+      const frozenAt = Date.now()
+      await freeze(first)
+      const frozen = first
+      await waitFor('the frozen child to be killed', () => !alive(frozen), 20000, 50)
+      const killedAfterMs = Date.now() - frozenAt
+      // Noticed after the 1.5 s timeout (not the 30 s lease TTL), killed after at most 1.5 s more grace.
+      expect(killedAfterMs).to.be.within(1500, 10000)
+      const log = boot.log()
+      expect(log).to.include('"event":"bootstrap.child_unresponsive"')
+      expect(log).to.include('"event":"registry.renewal_suspended"')
+      // Renewal stopped before the kill, and the lease was removed once the child was gone.
+      expect(log.indexOf('"event":"registry.renewal_suspended"')).to.be.lessThan(log.indexOf('"event":"registry.deregistered"'))
+      const second = await waitFor('a new child registered', async () => {
+        const pid = await childPid()
+        return pid !== undefined && pid !== frozen ? pid : undefined
+      }, 60000)
+      expect(alive(second)).to.equal(true)
+      expect(await redis.hget(keys.instance('l1'), 'token'), 'registered anew').to.not.equal(tokenBefore)
+      expect(await boot.stop()).to.equal(0)
+    } finally {
+      if (first !== undefined && alive(first)) process.kill(first, 'SIGKILL')
+      boot.kill('SIGKILL')
+    }
   })
 })

@@ -56,7 +56,11 @@ export function stackSecretFlags(stack: LocalStack): string[] {
   return ['--secrets-dir', path.dirname(stack.source.caFile), '--secrets-key-file', testSecretsKeyFile()]
 }
 
-/** A `ferry ...` process in its own process group, logging to a file. */
+/**
+ * A `ferry ...` process in its own process group, logging to a file. Controllers get
+ * FERRY_API_OPEN=true (tests without tokens talk to an open API); pass `FERRY_API_OPEN: ''` in
+ * `env` for a controller with the default, closed API.
+ */
 export class FerryProcess {
   readonly child: ChildProcess
   readonly logFile: string
@@ -65,7 +69,7 @@ export class FerryProcess {
   constructor(readonly name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}) {
     this.logFile = path.join(logRoot(), `${name}-${Date.now()}.log`)
     const fd = openSync(this.logFile, 'a')
-    this.child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...env } })
+    this.child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, FERRY_LOG_LEVEL: 'info', FERRY_API_OPEN: 'true', ...env } })
     closeSync(fd)
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)))
     processes.add(this)
