@@ -8,6 +8,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
+import { unsupportedTopicName } from '../common/kafka/kafkajs.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import { MIRRORED_TOPIC_CONFIGS } from '../common/kafka/admin.js'
 import type { CheckpointEntry, CheckpointStore } from '../common/kafka/checkpoint-store.js'
@@ -209,6 +210,17 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   /** Make sure each target topic exists with enough partitions; returns the usable source topics. */
   const ensureTargetTopics = async (topics: readonly string[]): Promise<Set<string>> => {
     const usable = new Set<string>()
+    const supported = topics.filter((topic) => {
+      const targetTopic = targetTopicName(group, topic)
+      const name = unsupportedTopicName(topic) ? topic : unsupportedTopicName(targetTopic) ? targetTopic : undefined
+      if (name === undefined) return true
+      markTopicFailed(topic, new FerryError('TOPIC_NAME_UNSUPPORTED', `topic "${name}" cannot be mirrored: its name is a JavaScript Object member, which the Kafka client (kafkajs) cannot handle; the group's other topics are mirrored`))
+      return false
+    })
+    return ensureSupportedTargetTopics(supported, usable)
+  }
+
+  const ensureSupportedTargetTopics = async (topics: readonly string[], usable: Set<string>): Promise<Set<string>> => {
     const sourceCounts = await deps.sourceAdmin.partitionCounts(topics)
     const targetNames = topics.map((t) => targetTopicName(group, t))
     const targetCounts = await deps.targetAdmin.partitionCounts(targetNames)
@@ -281,7 +293,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         if (checkpoint === undefined) {
           // "latest" applies to what existed when the group started; a partition or topic that
           // appeared later is new data, mirrored from its first offset.
-          const inBaseline = baseline === null || p.partition < (baseline[topic] ?? 0)
+          const inBaseline = baseline === null || p.partition < (Object.hasOwn(baseline, topic) ? (baseline[topic] ?? 0) : 0)
           // Not past the last stable offset: records of a transaction open now may still commit.
           offset = group.startPosition === 'latest' && inBaseline ? range.stable : range.low
           fresh.push({ topic, partition: p.partition, offset })

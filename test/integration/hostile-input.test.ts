@@ -18,7 +18,8 @@ import { connectZk, type Zk } from '../../common/zk.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { request, startController } from './api-client.js'
 import { FerryProcess, sharedStack, uniqueName, waitFor } from './harness.js'
-import { createTopic } from './kafka-helpers.js'
+import { createTopic, partitionEnds } from './kafka-helpers.js'
+import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
 
 /** Sends one request with a header of `size` bytes over a raw socket; resolves status and body, or the socket error. */
 function bigHeaderRequest(url: string, size: number): Promise<{ status: number; text: string } | { error: string }> {
@@ -168,6 +169,40 @@ describe('hostile API input (real controller, real Kafka)', function () {
     expect((await api('DELETE', '/v1/clusters/constructor')).status).to.equal(204)
     expect((await api('DELETE', '/v1/clusters/toString')).status).to.equal(204)
     expect((await api('GET', '/v1/clusters')).body.clusters.map((c: { name: string }) => c.name)).to.not.include.members(['constructor', 'toString'])
+  })
+
+  it('mirrors the other topics of a group when a source or target topic name is an Object member, and reports that one', async () => {
+    const src = uniqueName('obj-src')
+    const dst = uniqueName('obj-dst')
+    expect((await api('POST', '/v1/clusters', { name: src, bootstrapServers: [stack.source.plaintext] })).status).to.equal(201)
+    expect((await api('POST', '/v1/clusters', { name: dst, bootstrapServers: [stack.target.plaintext] })).status).to.equal(201)
+    const plain = uniqueName('plain')
+    const renamed = uniqueName('renamed')
+    for (const topic of ['hasOwnProperty', plain, renamed]) {
+      await createTopic(stack.source.plaintext, topic, 1).catch((error: unknown) => {
+        if (!String(error).includes('exists')) throw error
+      })
+    }
+    const name = uniqueName('obj-group')
+    // One source name kafkajs cannot take, one target name it cannot take, one ordinary topic.
+    const created = await api('POST', '/v1/groups', { name, sourceCluster: src, targetCluster: dst, topics: ['hasOwnProperty', plain, renamed], rename: { map: { [renamed]: 'valueOf' } } })
+    expect(created.status, created.text).to.equal(201)
+    const producer = new Kafka({ brokers: [stack.source.plaintext], logLevel: logLevel.NOTHING }).producer()
+    await producer.connect()
+    await producer.send({ topic: plain, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) })
+    await producer.disconnect()
+    await waitFor('the ordinary topic mirrored', async () => ((await partitionEnds(stack.target.plaintext, plain).catch(() => new Map<number, number>())).get(0) ?? 0) >= 20, 60000)
+    const view = await waitFor('both Object-member topics reported', async () => {
+      const body = (await api('GET', `/v1/groups/${name}`)).body
+      const failed = (body?.partitions ?? []).filter((p: { error?: { code: string } }) => p.error?.code === 'TOPIC_NAME_UNSUPPORTED')
+      return failed.length === 2 ? body : undefined
+    }, 60000)
+    const rows = view.partitions as Array<{ topic: string; state: string; error?: { code: string; message: string } }>
+    expect(rows.find((r) => r.topic === plain)?.error).to.equal(undefined)
+    expect(rows.find((r) => r.topic === 'hasOwnProperty')?.error?.message).to.include('"hasOwnProperty"')
+    expect(rows.find((r) => r.topic === renamed)?.error?.message).to.include('"valueOf"')
+    expect(view.status.healthy).to.equal(false)
+    expect((await api('DELETE', `/v1/groups/${name}`)).status).to.equal(204)
   })
 
   it('refuses topic names Kafka cannot take and targets longer than 249 characters, naming the field', async () => {
