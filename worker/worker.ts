@@ -55,9 +55,11 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   const workerMetrics = createWorkerMetrics(registry, createMirrorMetrics(registry))
   const metrics = workerMetrics.mirror
   const metricsServer: MetricsServer | undefined = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry, logger, event: 'worker.metrics_listening' })
-  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), logger })
+  const zkOptions = { connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), logger }
+  /** Replaced by a new session when the old one is lost (see onSessionLost below). */
+  let zk = await connectZk(zkOptions)
   const paths = createPaths(config.deployment)
-  const store = createStore(zk, paths)
+  let store = createStore(zk, paths)
   const admins = createClusterAdmins(`ferry-worker-${config.id}`, logger)
   const tasks = new Map<string, RunningTask>()
   let epoch: number | null = null
@@ -96,6 +98,25 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   }
 
   /**
+   * A ZooKeeper read that has not answered within a session timeout fails, so a read stuck on a
+   * connection that is going away cannot hold up every later sync (they run one at a time).
+   */
+  const bounded = <T>(read: Promise<T>, what: string): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what}: no answer from ZooKeeper within ${config.zkSessionTimeoutMs} ms`)), config.zkSessionTimeoutMs)
+      read.then(
+        (value) => {
+          clearTimeout(timer)
+          resolve(value)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          reject(error as Error)
+        },
+      )
+    })
+
+  /**
    * One watch on the assignment at a time. A ZooKeeper watch fires once, but every read that
    * passes a watcher adds one, and they all fire on the next change: a watch per resync piled
    * up listeners and replayed the assignment as many times (issue 12).
@@ -111,7 +132,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
     watchArmed = true
     let assignment: Awaited<ReturnType<typeof store.getAssignment>>
     try {
-      assignment = await store.getAssignment(config.id, arm ? onAssignmentChanged : undefined)
+      assignment = await bounded(store.getAssignment(config.id, arm ? onAssignmentChanged : undefined), 'reading the assignment')
     } catch (error) {
       // The read failed, so its watch may not be set: the next sync sets one.
       if (arm) watchArmed = false
@@ -125,12 +146,12 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
     for (const name of [...tasks.keys()]) if (!byGroup.has(name)) await stopTask(name)
     for (const [name, partitions] of byGroup) {
       try {
-        const group = await store.getGroup(name)
+        const group = await bounded(store.getGroup(name), `reading group "${name}"`)
         if (group === null) {
           await stopTask(name)
           continue
         }
-        const [source, target] = await Promise.all([store.getCluster(group.value.spec.sourceCluster), store.getCluster(group.value.spec.targetCluster)])
+        const [source, target] = await bounded(Promise.all([store.getCluster(group.value.spec.sourceCluster), store.getCluster(group.value.spec.targetCluster)]), `reading the clusters of group "${name}"`)
         if (source === null || target === null) throw new Error(`a cluster of group "${name}" is not registered`)
         // A changed group spec or cluster definition restarts the task with the new settings.
         const fingerprint = JSON.stringify([group.value.spec, source.value, target.value])
@@ -182,16 +203,48 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
     },
   }
 
-  // Without its session the worker cannot see assignment changes: it may already have lost
-  // these partitions to another worker, so it stops mirroring (self-fencing) and exits.
-  zk.onSessionLost((reason) => {
-    // Requests queued on the dead session never complete, so the drain gets a hard deadline.
-    const deadline = setTimeout(() => options.onFatal(`ZooKeeper session lost: ${reason} (drain timed out)`), 10000)
-    void worker.stop().finally(() => {
-      clearTimeout(deadline)
-      options.onFatal(`ZooKeeper session lost: ${reason}`)
-    })
-  })
+  /**
+   * Without a ZooKeeper session the worker cannot see assignment changes, but nobody can make
+   * any while ZooKeeper is down, and the controller moves a live worker's partitions only when
+   * its lease (in Redis, kept by bootstrap, which fences the worker when the lease lapses) says
+   * it is gone. So, as a kubelet keeps its pods while the API server is away, the worker keeps
+   * mirroring its last assignment and opens a new session in the background; the first sync on
+   * it applies whatever changed meanwhile. Should a partition have moved to another worker all
+   * the same, the overlap is bounded by the reconnect: exactly-once writes are fenced by the
+   * broker (the new owner's transactional id), at-least-once ones may be duplicated, never lost.
+   */
+  let reconnecting = false
+  const onSessionLost = (reason: string): void => {
+    if (stopped || reconnecting) return
+    reconnecting = true
+    watchArmed = false
+    logger.warn({ event: 'worker.zookeeper_lost', reason, groups: tasks.size }, 'ZooKeeper session lost: mirroring the last assignment while reconnecting')
+    void (async () => {
+      const lostAt = Date.now()
+      for (let attempt = 1; !stopped; attempt++) {
+        try {
+          const fresh = await connectZk({ ...zkOptions, connectTimeoutMs: Math.max(config.zkSessionTimeoutMs, 5000) })
+          if (stopped) {
+            await fresh.close().catch(() => undefined)
+            return
+          }
+          const old = zk
+          zk = fresh
+          store = createStore(fresh, paths)
+          fresh.onSessionLost(onSessionLost)
+          reconnecting = false
+          void old.close().catch(() => undefined)
+          logger.info({ event: 'worker.zookeeper_reconnected', attempts: attempt, outageMs: Date.now() - lostAt }, 'new ZooKeeper session; reading the assignment again')
+          await worker.sync()
+          return
+        } catch (error) {
+          logger.debug({ event: 'worker.zookeeper_reconnect_failed', attempt, err: errorMessage(error) }, 'ZooKeeper still unreachable')
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * attempt)))
+        }
+      }
+    })()
+  }
+  zk.onSessionLost(onSessionLost)
   await worker.sync()
   const resync = (): void => {
     if (stopped) return
