@@ -31,7 +31,8 @@ const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instan
                 tokens and without it the API refuses every request but the probes)
                 --api-tls-cert pem  --api-tls-key pem (HTTPS)  --ureplicator-source c  --ureplicator-target c
   worker:       --metrics-port n (Prometheus /metrics of the worker; bootstrap's own are on --health-port)
-  secrets:      --secrets-dir dir (cluster files must be under it)  --secret-env-prefix P (passwordEnv must start with it)
+  secrets:      --secrets-dir dir[,dir...] (cluster files must be under one of them)
+                --secret-env-prefix P[,P...] (passwordEnv must start with, or equal, one of them)
                 --secrets-key-file path (seals inline passwords in ZooKeeper)  --zookeeper-auth-file path ("user:password", znode ACLs)
                 (controller and worker; default none of them: no host files, no variables, no inline secrets over the API)
   bootstrap:    --role worker|controller  (then the flags of that role)

@@ -60,9 +60,9 @@ export const processConfigSchema = z
     ureplicatorTarget: idSchema.optional(),
     /** Worker: port of the Prometheus /metrics listener (under bootstrap, the worker child serves it). */
     metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
-    /** Directory cluster secret files (tls.*File, sasl.passwordFile) must be under; none: no files (common/secrets.ts). */
+    /** Directories (comma-separated) cluster secret files (tls.*File, sasl.passwordFile) must be under; none: no files (common/secrets.ts). */
     secretsDir: z.string().min(1).optional(),
-    /** Prefix every sasl.passwordEnv must start with; none: no variables. */
+    /** Prefixes (comma-separated) every sasl.passwordEnv must start with or equal; none: no variables. */
     secretEnvPrefix: z.string().min(1).optional(),
     /** File of keys (`<id> <base64 32 bytes>` a line) sealing inline secrets in ZooKeeper; none: inline secrets refused. */
     secretsKeyFile: z.string().min(1).optional(),

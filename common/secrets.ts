@@ -1,10 +1,11 @@
 /**
  * Where a cluster's secrets may come from, decided by the operator at process start and never
  * by whoever registers the cluster:
- *  - files (`tls.caFile`, `tls.certFile`, `tls.keyFile`, `sasl.passwordFile`) only under the
- *    secrets directory (`--secrets-dir`); none without one;
- *  - variables (`sasl.passwordEnv`) only with the secret prefix (`--secret-env-prefix`), and
- *    never one of Ferry's own settings; none without a prefix;
+ *  - files (`tls.caFile`, `tls.certFile`, `tls.keyFile`, `sasl.passwordFile`) only under one of
+ *    the secrets directories (`--secrets-dir`, a comma-separated list); none without one;
+ *  - variables (`sasl.passwordEnv`) only with one of the secret prefixes (`--secret-env-prefix`,
+ *    a comma-separated list; a name equal to an entry counts), and never one of Ferry's own
+ *    settings; none without a prefix;
  *  - inline passwords only when a key is configured (`--secrets-key-file`): they are stored in
  *    ZooKeeper sealed with AES-256-GCM, tagged with the key id, bound to the cluster name.
  *
@@ -13,7 +14,7 @@
  * and by every process that connects, with its own settings, before anything is read.
  *
  * @example
- *   const policy = loadSecretPolicy({ secretsDir: '/etc/ferry', secretEnvPrefix: 'FERRY_SECRET_' })
+ *   const policy = loadSecretPolicy({ secretsDir: '/etc/ferry/tls,/etc/ferry/secrets', secretEnvPrefix: 'FERRY_SECRET_,EAST_KAFKA_PASSWORD' })
  *   installSecretPolicy(policy)                  // at start; kafkaClientConfig() consults it
  *   checkClusterSecrets(cluster, policy)         // FieldProblem[] for the API
  */
@@ -38,22 +39,33 @@ export interface SecretKeyring {
   readonly byId: ReadonlyMap<string, Buffer>
 }
 
+/** A directory secret files may be under. */
+export interface SecretDir {
+  /** As configured, made absolute (may be a link to `real`). */
+  readonly given: string
+  /** Its real path: a file's real path must be under it when read. */
+  readonly real: string
+}
+
 export interface SecretPolicy {
-  /** Directory secret files must resolve under (its real path); null: no files by reference. */
-  readonly secretsDir: string | null
-  /** The directory as configured (may be a link to `secretsDir`). */
-  readonly secretsDirAsGiven: string | null
-  /** Prefix every passwordEnv must start with; null: no variables by reference. */
-  readonly envPrefix: string | null
+  /** Directories secret files must be under; empty: no files by reference. */
+  readonly secretsDirs: readonly SecretDir[]
+  /**
+   * Every passwordEnv must start with one of these (a name equal to an entry is allowed too);
+   * empty: no variables by reference.
+   */
+  readonly envPrefixes: readonly string[]
   /** Key(s) for inline secrets; null: inline secrets are refused. */
   readonly keyring: SecretKeyring | null
 }
 
 /** What a process allows when the operator configured nothing: no host files, no variables, no inline secrets. */
-export const NO_SECRET_SOURCES: SecretPolicy = Object.freeze({ secretsDir: null, secretsDirAsGiven: null, envPrefix: null, keyring: null })
+export const NO_SECRET_SOURCES: SecretPolicy = Object.freeze({ secretsDirs: Object.freeze([]), envPrefixes: Object.freeze([]), keyring: null })
 
 export interface SecretPolicySettings {
+  /** One absolute directory, or several separated by commas. */
   secretsDir?: string | undefined
+  /** One prefix (or exact variable name), or several separated by commas. */
   secretEnvPrefix?: string | undefined
   secretsKeyFile?: string | undefined
 }
@@ -63,7 +75,7 @@ const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/
 const KEY_BYTES = 32
 
 /** Variables Ferry reads as its own settings or credentials: never a cluster password. */
-const RESERVED_ENV = new Set<string>([
+const RESERVED_ENV: ReadonlySet<string> = new Set<string>([
   ...PROCESS_ENV_NAMES,
   SECRET_FILES_ENV,
   'FERRY_API_TOKENS',
@@ -72,6 +84,19 @@ const RESERVED_ENV = new Set<string>([
   'FERRY_SUPERVISED',
   'FERRY_CONTROLLER',
 ])
+
+/** Whether `name` is one of Ferry's own settings, which no cluster may name as its passwordEnv. */
+export function isReservedEnvName(name: string): boolean {
+  return RESERVED_ENV.has(name)
+}
+
+/** The entries of a comma-separated setting: trimmed, empty ones dropped. */
+function listEntries(value: string): string[] {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+}
 
 /**
  * The key file: one key a line, `<id> <base64 of 32 bytes>`; the first seals, all open (list
@@ -104,23 +129,41 @@ export function parseSecretKeys(text: string, file: string): SecretKeyring {
 
 /** Resolve the operator's settings once at start; throws INVALID_CONFIG naming the setting. */
 export function loadSecretPolicy(settings: SecretPolicySettings): SecretPolicy {
-  let secretsDir: string | null = null
+  const secretsDirs: SecretDir[] = []
   if (settings.secretsDir !== undefined) {
-    if (!path.isAbsolute(settings.secretsDir)) {
-      throw new FerryError('INVALID_CONFIG', `--secrets-dir (FERRY_SECRETS_DIR) must be an absolute path, got ${JSON.stringify(settings.secretsDir)}`)
-    }
-    try {
-      secretsDir = realpathSync(settings.secretsDir)
-    } catch (error) {
-      throw new FerryError('INVALID_CONFIG', `--secrets-dir (FERRY_SECRETS_DIR) ${settings.secretsDir} cannot be resolved: ${(error as NodeJS.ErrnoException).code ?? 'error'}`)
-    }
-    if (secretsDir === path.parse(secretsDir).root) {
-      throw new FerryError('INVALID_CONFIG', '--secrets-dir (FERRY_SECRETS_DIR) may not be the root directory: it would let callers name any file on the host')
+    const entries = listEntries(settings.secretsDir)
+    if (entries.length === 0) throw new FerryError('INVALID_CONFIG', '--secrets-dir (FERRY_SECRETS_DIR) names no directory')
+    for (const dir of entries) {
+      if (!path.isAbsolute(dir)) {
+        throw new FerryError('INVALID_CONFIG', `--secrets-dir (FERRY_SECRETS_DIR) entries must be absolute paths, got ${JSON.stringify(dir)}`)
+      }
+      let real: string
+      try {
+        real = realpathSync(dir)
+      } catch (error) {
+        throw new FerryError('INVALID_CONFIG', `--secrets-dir (FERRY_SECRETS_DIR) ${dir} cannot be resolved: ${(error as NodeJS.ErrnoException).code ?? 'error'}`)
+      }
+      if (real === path.parse(real).root) {
+        throw new FerryError('INVALID_CONFIG', '--secrets-dir (FERRY_SECRETS_DIR) may not be the root directory: it would let callers name any file on the host')
+      }
+      secretsDirs.push(Object.freeze({ given: path.resolve(dir), real }))
     }
   }
-  const prefix = settings.secretEnvPrefix
-  if (prefix !== undefined && !ENV_NAME.test(prefix)) {
-    throw new FerryError('INVALID_CONFIG', `--secret-env-prefix (FERRY_SECRET_ENV_PREFIX) must be the start of a variable name (letters, digits, "_"), got ${JSON.stringify(prefix)}`)
+  const envPrefixes: string[] = []
+  if (settings.secretEnvPrefix !== undefined) {
+    const entries = listEntries(settings.secretEnvPrefix)
+    if (entries.length === 0) throw new FerryError('INVALID_CONFIG', '--secret-env-prefix (FERRY_SECRET_ENV_PREFIX) names no prefix')
+    for (const prefix of entries) {
+      if (!ENV_NAME.test(prefix)) {
+        throw new FerryError('INVALID_CONFIG', `--secret-env-prefix (FERRY_SECRET_ENV_PREFIX) entries must each be the start of a variable name (letters, digits, "_"; not a digit first), got ${JSON.stringify(prefix)}`)
+      }
+      // A prefix such as FERRY_ is fine (the reserved names stay refused one by one), but an
+      // entry that is itself one of Ferry's settings can only be a mistake.
+      if (RESERVED_ENV.has(prefix)) {
+        throw new FerryError('INVALID_CONFIG', `--secret-env-prefix (FERRY_SECRET_ENV_PREFIX) entry ${prefix} is one of Ferry's own settings, which is never a cluster password`)
+      }
+      if (!envPrefixes.includes(prefix)) envPrefixes.push(prefix)
+    }
   }
   let keyring: SecretKeyring | null = null
   if (settings.secretsKeyFile !== undefined) {
@@ -132,7 +175,7 @@ export function loadSecretPolicy(settings: SecretPolicySettings): SecretPolicy {
     }
     keyring = parseSecretKeys(text, settings.secretsKeyFile)
   }
-  return Object.freeze({ secretsDir, secretsDirAsGiven: secretsDir === null ? null : path.resolve(settings.secretsDir as string), envPrefix: prefix ?? null, keyring })
+  return Object.freeze({ secretsDirs: Object.freeze(secretsDirs), envPrefixes: Object.freeze(envPrefixes), keyring })
 }
 
 let installed: SecretPolicy = NO_SECRET_SOURCES
@@ -155,29 +198,39 @@ function isUnder(dir: string, candidate: string): boolean {
   return candidate.startsWith(dir.endsWith(path.sep) ? dir : `${dir}${path.sep}`)
 }
 
+/** The configured directories, for messages: `/etc/ferry/tls`, or `/a (/real/a)` for a link. */
+function describeDirs(policy: SecretPolicy): string {
+  return policy.secretsDirs.map((dir) => (dir.given === dir.real ? dir.given : `${dir.given} (${dir.real})`)).join(', ')
+}
+
 /**
  * Why a file path is refused, from its text alone (never the file system), so a refused path
  * that exists and one that does not get the same answer; null when it is acceptable.
  */
 export function fileRefusal(policy: SecretPolicy, field: string, file: string): string | null {
-  if (policy.secretsDir === null) {
+  if (policy.secretsDirs.length === 0) {
     return `${field}: files on Ferry's hosts cannot be named unless Ferry is started with --secrets-dir (FERRY_SECRETS_DIR); none is configured`
   }
-  const allowed = policy.secretsDirAsGiven === policy.secretsDir ? policy.secretsDir : `${policy.secretsDirAsGiven} (${policy.secretsDir})`
-  const outside = `${field}: must be a file under the secrets directory ${allowed}, named by an absolute path without ".."`
+  const plural = policy.secretsDirs.length > 1
+  const outside = `${field}: must be a file under the secrets ${plural ? 'directories' : 'directory'} ${describeDirs(policy)}, named by an absolute path without ".."`
   if (!path.isAbsolute(file) || file.includes('\0') || file.split(/[\\/]/).includes('..')) return outside
   const resolved = path.resolve(file)
-  if (!isUnder(policy.secretsDir, resolved) && !(policy.secretsDirAsGiven !== null && isUnder(policy.secretsDirAsGiven, resolved))) return outside
+  if (!policy.secretsDirs.some((dir) => isUnder(dir.real, resolved) || isUnder(dir.given, resolved))) return outside
   return null
+}
+
+/** Whether `name` is allowed by one of the prefixes: it starts with one, or equals one. */
+function matchesPrefix(policy: SecretPolicy, name: string): boolean {
+  return policy.envPrefixes.some((prefix) => name.startsWith(prefix))
 }
 
 /** Why a variable name is refused; null when it is acceptable. */
 export function envRefusal(policy: SecretPolicy, field: string, name: string): string | null {
-  if (policy.envPrefix === null) {
+  if (policy.envPrefixes.length === 0) {
     return `${field}: environment variables cannot be named unless Ferry is started with --secret-env-prefix (FERRY_SECRET_ENV_PREFIX); none is configured`
   }
-  if (!name.startsWith(policy.envPrefix) || name.length === policy.envPrefix.length || RESERVED_ENV.has(name)) {
-    return `${field}: must name a variable that starts with ${policy.envPrefix} (and is not one of Ferry's own settings)`
+  if (!matchesPrefix(policy, name) || RESERVED_ENV.has(name)) {
+    return `${field}: must name a variable that starts with ${policy.envPrefixes.length > 1 ? `one of ${policy.envPrefixes.join(', ')}` : policy.envPrefixes[0]} (and is not one of Ferry's own settings)`
   }
   return null
 }
@@ -235,7 +288,7 @@ export function readSecretFile(policy: SecretPolicy, cluster: string, field: str
   } catch {
     throw unreadable()
   }
-  if (policy.secretsDir === null || !isUnder(policy.secretsDir, real)) throw unreadable()
+  if (!policy.secretsDirs.some((dir) => isUnder(dir.real, real))) throw unreadable()
   try {
     return readFileSync(real)
   } catch {

@@ -18,12 +18,19 @@ export function renderEnvFile(params: SystemdParams): string {
   const workerSecrets = params.clusterEnv.filter((env) => env.workerReads)
   const javaOnly = params.clusterEnv.filter((env) => !env.workerReads)
   const describe = (env: RequiredEnv): string => `#   ${env.name}: ${env.purpose}, from ${secretFilePath(installDir, env.name)}`
+  const { secretsDirs, envNames } = params.secretSettings
   const settings: Record<string, string> = {
     FERRY_GRACE_PERIOD_MS: String(params.gracePeriodMs),
     ...(params.zone === undefined ? {} : { FERRY_ZONE: params.zone }),
     ...(params.dc === undefined ? {} : { FERRY_DC: params.dc }),
     ...(workerSecrets.length === 0 ? {} : { FERRY_SECRET_FILES: workerSecrets.map((env) => `${env.name}=${secretFilePath(installDir, env.name)}`).join(',') }),
+    ...(secretsDirs.length === 0 ? {} : { FERRY_SECRETS_DIR: secretsDirs.join(',') }),
+    ...(envNames.length === 0 ? {} : { FERRY_SECRET_ENV_PREFIX: envNames.join(',') }),
   }
+  const policyComment = [
+    ...(secretsDirs.length === 0 ? [] : ['# FERRY_SECRETS_DIR: the directories of the clusters\' secret files; the workers read no file elsewhere.']),
+    ...(envNames.length === 0 ? [] : ['# FERRY_SECRET_ENV_PREFIX: the clusters\' passwordEnv names; the workers read no other variable as a password.']),
+  ]
   return [
     `# Environment of the Ferry workers of topic group ${group} (deployment ${deployment}).`,
     `# ${GENERATED}`,
@@ -32,6 +39,7 @@ export function renderEnvFile(params: SystemdParams): string {
     `# Loaded first; ${sharedEnv} (ZooKeeper, Redis) and ${groupEnv} override it.`,
     ...(workerSecrets.length === 0 ? [] : ['# Secrets the worker reads:', ...workerSecrets.map(describe)]),
     ...(javaOnly.length === 0 ? [] : ['# Only for Java clients using the .properties files (set them in their environment):', ...javaOnly.map((env) => `#   ${env.name}: ${env.purpose}`)]),
+    ...policyComment,
     ...Object.keys(settings)
       .sort()
       .map((key) => `${key}=${settings[key] ?? ''}`),

@@ -10,6 +10,7 @@ import { compareCodeUnits, formatProperties } from './properties.js'
 import { renderEnvFile, renderSupervisorEntry, renderTmpfiles } from './host-files.js'
 import { renderStartScript, renderStopScript, renderWorkerUnit, workerUnitTemplate } from './systemd.js'
 import type { SystemdParams } from './systemd.js'
+import { checkSecretLocations, workerSecretSettings } from './worker-secrets.js'
 
 export interface RenderedFile {
   /** Relative to the output directory, `/`-separated. */
@@ -79,6 +80,7 @@ export function render(input: RenderInput): RenderedFile[] {
   const gracePeriodMs = input.gracePeriodMs ?? RENDER_DEFAULTS.gracePeriodMs
   const { group, source, target, deployment } = input
 
+  const pathProblems = [...checkClusterPaths(source, 'source'), ...checkClusterPaths(target, 'target')]
   const problems = [
     ...checkOptions({ deployment, installDir, workers, compressionType, ferryBin }),
     ...(Number.isInteger(gracePeriodMs) && gracePeriodMs >= 0 && gracePeriodMs <= 3600000
@@ -86,8 +88,11 @@ export function render(input: RenderInput): RenderedFile[] {
       : [{ field: 'gracePeriodMs', message: `must be a whole number of milliseconds from 0 to 3600000, got ${gracePeriodMs}` }]),
     ...checkGroup(group),
     ...checkClusterNames(group, source, target),
-    ...checkClusterPaths(source, 'source'),
-    ...checkClusterPaths(target, 'target'),
+    ...pathProblems,
+    // One problem a field: a path already refused above is not refused again for its place.
+    ...[...checkSecretLocations(source, 'source', installDir), ...checkSecretLocations(target, 'target', installDir)].filter(
+      (problem) => !pathProblems.some((p) => p.field === problem.field),
+    ),
   ]
   if (problems.length > 0) {
     const summary = problems.map((p) => `${p.field}: ${p.message}`).join('; ')
@@ -141,6 +146,7 @@ export function render(input: RenderInput): RenderedFile[] {
     ...(group.dc === undefined ? {} : { dc: group.dc }),
     gracePeriodMs,
     clusterEnv: mergeRequiredEnv(sourceSecurity.requiredEnv, targetSecurity.requiredEnv),
+    secretSettings: workerSecretSettings([source, target]),
   }
 
   const files: RenderedFile[] = [

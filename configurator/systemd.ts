@@ -7,6 +7,7 @@
  * systemd (no `%` specifiers, no `$` expansion) or for the shell.
  */
 import type { RequiredEnv } from './client-security.js'
+import type { WorkerSecretSettings } from './worker-secrets.js'
 
 export interface SystemdParams {
   group: string
@@ -25,6 +26,8 @@ export interface SystemdParams {
   gracePeriodMs: number
   /** Variables the cluster settings reference (passwordEnv, inline-password stand-ins). */
   clusterEnv: readonly RequiredEnv[]
+  /** What the workers' secret policy must allow for the group's clusters (FERRY_SECRETS_DIR, FERRY_SECRET_ENV_PREFIX). */
+  secretSettings: WorkerSecretSettings
 }
 
 const GENERATED = 'Rendered by "ferry render": change the topic group or cluster definitions and render again.'

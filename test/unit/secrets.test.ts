@@ -68,12 +68,66 @@ describe('secret policy (where cluster secrets may come from)', () => {
   it('takes variables with the prefix only, never Ferry\'s own settings', () => {
     const env = { FERRY_SECRET_SRC: 'v', HOME: '/root', FERRY_API_TOKENS: 'a admin t' }
     expect(resolveSaslPassword(sasl({ passwordEnv: 'FERRY_SECRET_SRC' }), env, policy)).to.equal('v')
-    for (const name of ['HOME', 'FERRY_SECRET_', 'FERRY_API_TOKENS']) {
+    for (const name of ['HOME', 'FERRY_SECRET', 'FERRY_API_TOKENS']) {
       expect(checkClusterSecrets(sasl({ passwordEnv: name }), policy)[0]?.message, name).to.include('FERRY_SECRET_')
       expect(thrown(() => resolveSaslPassword(sasl({ passwordEnv: name }), env, policy)).message).to.include('refused')
     }
+    // A name equal to the prefix is what the operator wrote: allowed (a list of exact names relies on it).
+    expect(checkClusterSecrets(sasl({ passwordEnv: 'FERRY_SECRET_' }), policy)).to.deep.equal([])
     const reserved = loadSecretPolicy({ secretEnvPrefix: 'FERRY_' })
     for (const name of ['FERRY_API_TOKENS', 'FERRY_SECRET_FILES', 'FERRY_REDIS', 'FERRY_SECRETS_KEY_FILE']) expect(checkClusterSecrets(sasl({ passwordEnv: name }), reserved), name).to.have.length(1)
+  })
+
+  it('takes a comma-separated list of prefixes and exact names, each a start of a variable name, none of Ferry\'s settings', () => {
+    const listed = loadSecretPolicy({ secretEnvPrefix: 'EAST_SECURE_KAFKA_PASSWORD, WEST_,,FERRY_' })
+    expect(listed.envPrefixes).to.deep.equal(['EAST_SECURE_KAFKA_PASSWORD', 'WEST_', 'FERRY_'])
+    const env = { EAST_SECURE_KAFKA_PASSWORD: 'e', WEST_PW: 'w' }
+    expect(resolveSaslPassword(sasl({ passwordEnv: 'EAST_SECURE_KAFKA_PASSWORD' }), env, listed)).to.equal('e')
+    expect(resolveSaslPassword(sasl({ passwordEnv: 'WEST_PW' }), env, listed)).to.equal('w')
+    for (const name of ['EAST_SECURE_KAFKA', 'EAST_OTHER', 'HOME', 'WEST', 'FERRY_REDIS', 'FERRY_SECRET_FILES', 'FERRY_API_TOKENS']) {
+      const problems = checkClusterSecrets(sasl({ passwordEnv: name }), listed)
+      expect(problems, name).to.have.length(1)
+      expect(problems[0]?.message, name).to.include('one of EAST_SECURE_KAFKA_PASSWORD, WEST_, FERRY_')
+    }
+    // Each entry is checked at start, naming the setting and the entry.
+    for (const [value, said] of [
+      ['EAST_,BAD-', '"BAD-"'],
+      ['EAST_,1X', '"1X"'],
+      ['EAST_,FERRY_SECRET_FILES', 'FERRY_SECRET_FILES is one of Ferry\'s own settings'],
+      ['FERRY_REDIS', 'FERRY_REDIS is one of Ferry\'s own settings'],
+      [' , ', 'names no prefix'],
+    ] as const) {
+      const error = thrown(() => loadSecretPolicy({ secretEnvPrefix: value }))
+      expect(error.code, value).to.equal('INVALID_CONFIG')
+      expect(error.message, value).to.include('--secret-env-prefix (FERRY_SECRET_ENV_PREFIX)').and.to.include(said)
+    }
+  })
+
+  it('takes a comma-separated list of secrets directories: a file under any of them, none elsewhere', () => {
+    const second = path.join(root, 'second')
+    mkdirSync(second)
+    writeFileSync(path.join(second, 'ca.pem'), 'second-ca')
+    const both = loadSecretPolicy({ secretsDir: `${allowed}, ${second}` })
+    expect(both.secretsDirs.map((dir) => dir.real)).to.deep.equal([allowed, second])
+    const problems = (file: string) => checkClusterSecrets(parseCluster({ name: 'c', bootstrapServers: ['h:1'], securityProtocol: 'SSL', tls: { caFile: file } }), both)
+    expect(problems(path.join(allowed, 'pw'))).to.deep.equal([])
+    expect(problems(path.join(second, 'ca.pem'))).to.deep.equal([])
+    const refusal = problems(path.join(outside, 'canary'))
+    expect(refusal.map((p) => p.field)).to.deep.equal(['tls.caFile'])
+    expect(refusal[0]?.message).to.include(`directories ${allowed}, ${second}`)
+    expect(problems(root)).to.have.length(1)
+    expect(readSecretFile(both, 'c', 'tls.caFile', path.join(second, 'ca.pem')).toString()).to.equal('second-ca')
+    expect(readSecretFile(both, 'c', 'sasl.passwordFile', path.join(allowed, 'pw')).toString()).to.equal('inside-secret\n')
+    // Any bad entry stops the start, naming the setting: the root, a relative path, a missing directory, an empty list.
+    for (const [value, said] of [
+      [`${allowed},/`, 'root'],
+      [`${allowed},relative`, 'absolute'],
+      [`${allowed},${path.join(root, 'missing')}`, 'cannot be resolved'],
+      [',', 'names no directory'],
+    ] as const) {
+      const error = thrown(() => loadSecretPolicy({ secretsDir: value }))
+      expect(error.message, value).to.include('--secrets-dir (FERRY_SECRETS_DIR)').and.to.include(said)
+    }
   })
 
   it('seals an inline password with the current key, bound to the cluster; old keys still open', () => {

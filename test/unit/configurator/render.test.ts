@@ -167,15 +167,15 @@ describe('configurator render()', () => {
         name: 'src',
         bootstrapServers: ['src-1:9093'],
         securityProtocol: 'SASL_SSL',
-        tls: { caFile: '/etc/ferry/ca.pem', certFile: '/etc/ferry/tls/client.crt', keyFile: '/etc/ferry/tls/client.key' },
-        sasl: { mechanism: 'scram-sha-512', username: 'u', passwordFile: '/run/secrets/src.password' },
+        tls: { caFile: '/etc/ferry/tls/ca.pem', certFile: '/etc/ferry/tls/client.crt', keyFile: '/etc/ferry/tls/client.key' },
+        sasl: { mechanism: 'scram-sha-512', username: 'u', passwordFile: '/etc/ferry/secrets/src.password' },
       })
       const consumer = properties(fileNamed(render(baseInput({ source })), 'orders/consumer.properties'))
-      expect(consumer.get('ssl.truststore.location')).to.equal('/etc/ferry/ca.pem')
+      expect(consumer.get('ssl.truststore.location')).to.equal('/etc/ferry/tls/ca.pem')
       expect(consumer.get('ssl.keystore.certificate.chain')).to.equal('${dir:/etc/ferry/tls:client.crt}')
       expect(consumer.get('ssl.keystore.key')).to.equal('${dir:/etc/ferry/tls:client.key}')
       expect(consumer.get('sasl.jaas.config')).to.equal(
-        'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="${dir:/run/secrets:src.password}";',
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="${dir:/etc/ferry/secrets:src.password}";',
       )
       expect(consumer.get('config.providers')).to.equal('dir')
       expect(consumer.get('config.providers.dir.class')).to.equal('org.apache.kafka.common.config.provider.DirectoryConfigProvider')
