@@ -275,7 +275,10 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   /** Where each partition starts: its checkpoint, else the group's start position; recorded at once. */
   const startOffsets = async (partitions: readonly AssignedPartition[], signal: AbortSignal): Promise<PartitionStart[]> => {
     const saved = await deps.checkpoints.read(group.name, signal)
-    const baseline = await deps.baseline()
+    // Read from ZooKeeper only when a partition has no checkpoint: a task restarted while
+    // ZooKeeper is away (the worker keeps mirroring then) resumes from its checkpoints alone.
+    let baselineRead: Promise<Record<string, number> | null> | undefined
+    const readBaseline = (): Promise<Record<string, number> | null> => (baselineRead ??= deps.baseline())
     const starts: PartitionStart[] = []
     const fresh: PartitionStart[] = []
     const byTopic = new Map<string, AssignedPartition[]>()
@@ -293,6 +296,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         if (checkpoint === undefined) {
           // "latest" applies to what existed when the group started; a partition or topic that
           // appeared later is new data, mirrored from its first offset.
+          const baseline = await readBaseline()
           const inBaseline = baseline === null || p.partition < (Object.hasOwn(baseline, topic) ? (baseline[topic] ?? 0) : 0)
           // Not past the last stable offset: records of a transaction open now may still commit.
           offset = group.startPosition === 'latest' && inBaseline ? range.stable : range.low

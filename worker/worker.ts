@@ -83,7 +83,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
       checkpoints: workerMetrics.checkpoints(record.spec.name, createCheckpointStore({ target, admin: targetAdmin, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger })),
       logger,
       metrics,
-      baseline: async () => (await store.getStatus(record.spec.name))?.baseline ?? null,
+      baseline: async () => (await bounded(store.getStatus(record.spec.name), `reading the status of group "${record.spec.name}"`))?.baseline ?? null,
       createTransactional: (transactionalId) => createTransactionalProducer(target, transactionalId, { clientId: `ferry-${config.id}`, logger, compression: record.spec.compression }).then((p) => workerMetrics.transactional(record.spec.name, p)),
     })
     return { task, producer, fingerprint }

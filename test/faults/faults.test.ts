@@ -14,7 +14,7 @@ import type { LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import { FerryProcess, freeze, http, sharedStack, stackSecretFlags, uniqueName, waitFor } from '../integration/harness.js'
-import { createSampleProducer, createTopic, readAll } from '../integration/kafka-helpers.js'
+import { createSampleProducer, createTopic, partitionEnds, readAll } from '../integration/kafka-helpers.js'
 import { checkpointTopicName } from '../../common/kafka/checkpoint-store.js'
 import { writeSection } from '../report-section.js'
 
@@ -257,7 +257,7 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     await settleAndAudit('kill -9 and restart of the target broker', at)
   })
 
-  it('ZooKeeper session expiry of a worker: it stops, then recovers', async () => {
+  it('ZooKeeper session expiry of a worker: it keeps mirroring and opens a new session', async () => {
     await moreTraffic(300)
     const pid = await childPid('w2')
     const at = Date.now()
@@ -268,16 +268,32 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     } finally {
       process.kill(pid, 'SIGCONT')
     }
-    await waitFor('the expired worker process to stop itself', () => {
-      try {
-        process.kill(pid, 0)
-        return false
-      } catch {
-        return true
-      }
-    }, 30000)
-    expect((procs.get('w2') as FerryProcess).log()).to.include('ZooKeeper session lost')
+    const log = (): string => (procs.get('w2') as FerryProcess).log()
+    await waitFor('the worker to open a new ZooKeeper session', () => log().includes('new ZooKeeper session'), 30000)
+    expect(log()).to.include('mirroring the last assignment while reconnecting')
+    // The same process: no self-fencing exit, no restart.
+    expect(await childPid('w2')).to.equal(pid)
     await settleAndAudit('ZooKeeper session expiry of a worker', at)
+  })
+
+  it('ZooKeeper down for 60 s: workers keep mirroring, no restart, and everything reconciles', async () => {
+    await moreTraffic(300)
+    const pids = [await childPid('w1'), await childPid('w2')]
+    const targetEnd = async (): Promise<number> => [...(await partitionEnds(stack.target.plaintext, topic)).values()].reduce((a, b) => a + b, 0)
+    const at = Date.now()
+    stack.processes.zookeeper.kill('SIGKILL')
+    try {
+      // Past the workers' 4 s session: each has lost it and mirrors its last assignment.
+      await new Promise((resolve) => setTimeout(resolve, 15000))
+      const during = await targetEnd()
+      await new Promise((resolve) => setTimeout(resolve, 45000))
+      expect(await targetEnd(), 'the target grew while ZooKeeper was down').to.be.greaterThan(during)
+    } finally {
+      await stack.processes.zookeeper.restart()
+    }
+    // Workers were never restarted (their bootstraps run without ZooKeeper).
+    expect([await childPid('w1'), await childPid('w2')]).to.deep.equal(pids)
+    await settleAndAudit('ZooKeeper down 60 s', at)
   })
 
   it('Redis down for 30 s and back', async () => {
