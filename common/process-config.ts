@@ -26,8 +26,17 @@ export const processConfigSchema = z
     /** Controller HTTP port (0 picks a free one). */
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     host: z.string().default('127.0.0.1'),
-    leaseTtlMs: z.coerce.number().int().min(1000).default(10000),
-    zkSessionTimeoutMs: z.coerce.number().int().min(2000).default(15000),
+    /**
+     * Registry lease (renewed every TTL/3): a worker that dies with its bootstrap is known gone
+     * this long after its last heartbeat. Default 3000 ms (see docs/design-notes.md, "Takeover").
+     */
+    leaseTtlMs: z.coerce.number().int().min(1000).default(3000),
+    /**
+     * ZooKeeper session: a controller host that dies loses leadership this long (plus up to a
+     * ZooKeeper tick) after its last contact. Workers keep mirroring without a session. Default
+     * 4000 ms (ZooKeeper's smallest with its default tickTime of 2000).
+     */
+    zkSessionTimeoutMs: z.coerce.number().int().min(2000).default(4000),
     /** Controller: how long live workers must be stable before partitions move. */
     rebalanceDebounceMs: z.coerce.number().int().min(0).default(3000),
     /** Controller: partitions moved between live workers per reconcile pass. */

@@ -226,6 +226,22 @@ export async function listDeparted(redis: Redis, keys: Keys, ids: readonly strin
 }
 
 /** Live instances (unexpired leases). Ids whose lease expired are dropped from the index. */
+/**
+ * Ids of the instances whose lease exists now, sorted: one SMEMBERS and one EXISTS per id, cheap
+ * enough to poll (listInstances also reads every instance's reported metrics).
+ */
+export async function listLiveIds(redis: Redis, keys: Keys): Promise<string[]> {
+  const ids = (await redis.smembers(keys.instances)).sort()
+  if (ids.length === 0) return []
+  const pipeline = redis.pipeline()
+  for (const id of ids) pipeline.exists(keys.instance(id))
+  const results = (await pipeline.exec()) ?? []
+  return ids.filter((_id, index) => {
+    const [error, exists] = results[index] ?? [null, 0]
+    return error === null && exists === 1
+  })
+}
+
 export async function listInstances(redis: Redis, keys: Keys): Promise<InstanceRecord[]> {
   const ids = (await redis.smembers(keys.instances)).sort()
   if (ids.length === 0) return []

@@ -74,9 +74,26 @@ export function createElection(options: ElectionOptions): Election {
     if (exists === null) await check()
   }
 
+  /**
+   * A candidate node with our id from an earlier incarnation (this controller crashed and its
+   * bootstrap started it again, which bootstrap does for one live process per id) would keep
+   * leading, or block the line, until ZooKeeper expires that dead session. It is ours: remove it,
+   * so the next candidate takes over now rather than a session timeout later.
+   */
+  const removeStaleNodes = async (): Promise<void> => {
+    for (const child of (await zk.getChildren(paths.election)) ?? []) {
+      const path = `${paths.election}/${child}`
+      const data = await zk.getData(path)
+      if (data === null || fromJsonBuffer<LeaderInfo>(data.data).id !== options.info.id) continue
+      await zk.remove(path, data.version).catch(() => undefined)
+      logger.info({ event: 'controller.stale_candidate_removed', node: child, ephemeralOwner: data.stat.ephemeralOwner.toString('hex') }, 'removed the election node of an earlier incarnation of this controller')
+    }
+  }
+
   return {
     async start() {
       await zk.ensurePaths([...paths.containers(), paths.epoch])
+      await removeStaleNodes()
       node = await zk.create(paths.electionPrefix, toJsonBuffer(options.info), CreateMode.EPHEMERAL_SEQUENTIAL)
       await check()
     },

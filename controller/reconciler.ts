@@ -11,14 +11,14 @@ import { FerryError, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Paths } from '../common/paths.js'
 import type { Logger } from '../common/logger.js'
-import { listDeparted, listInstances } from '../common/registry.js'
+import { listDeparted, listInstances, listLiveIds } from '../common/registry.js'
 import type { AssignedPartition, AssignmentRecord, GroupStatusRecord, Store, Versioned } from '../common/store.js'
 import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { discoverPartitions, missingTopicsError } from './discovery.js'
 import type { Election } from './election.js'
 import type { EventLog } from './events.js'
-import { planAssignments, type Move, type Plan, type PlanGroup } from './plan.js'
+import { planAssignments, type Move, type Plan, type PlanGroup, type PlanInput } from './plan.js'
 import type { PartitionRef } from './strategies/index.js'
 
 export interface ReconcilerOptions {
@@ -37,6 +37,8 @@ export interface ReconcilerOptions {
   id: string
   /** Default 2000 ms. */
   intervalMs?: number
+  /** How often the leader checks that every worker it knows still holds a lease; default 500 ms. */
+  membershipPollMs?: number
   /**
    * After the set of live workers changes, wait until it has been stable this long before
    * moving partitions, so a rolling restart is one rebalance, not N. Default 3000 ms.
@@ -95,7 +97,9 @@ function sameStatus(a: GroupStatusRecord | undefined, b: GroupStatusRecord): boo
 export function createReconciler(options: ReconcilerOptions): Reconciler {
   const { store, election, logger } = options
   const intervalMs = options.intervalMs ?? 2000
+  const membershipPollMs = options.membershipPollMs ?? 500
   let timer: NodeJS.Timeout | undefined
+  let pollTimer: NodeJS.Timeout | undefined
   let running: Promise<ReconcileResult> | undefined
   let queued = false
   let stopped = false
@@ -121,6 +125,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
   interface Snapshot {
     plan: Plan
+    /** What the plan was made from, to plan again with other limits. */
+    planInput: PlanInput
     current: Map<string, Versioned<AssignmentRecord>>
     statuses: Map<string, GroupStatusRecord>
     newStatuses: GroupStatusRecord[]
@@ -215,7 +221,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       }),
     )
 
-    const plan = planAssignments({
+    const planInput: PlanInput = {
       groups: planGroups,
       workers,
       current,
@@ -224,12 +230,13 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       weights,
       maxMovesPerPass,
       ...(options.overloadRatio ? { overloadRatio: options.overloadRatio } : {}),
-    })
+    }
+    const plan = planAssignments(planInput)
     for (const status of newStatuses) {
       const reason = plan.unplaced.get(status.group)
       if (reason !== undefined && status.error === undefined) status.error = { code: 'UNAVAILABLE', message: reason }
     }
-    return { plan, current, statuses, newStatuses, workerIds: workers.map((w) => w.id).sort(), departedIds }
+    return { plan, planInput, current, statuses, newStatuses, workerIds: workers.map((w) => w.id).sort(), departedIds }
   }
 
   const runPass = async (): Promise<ReconcileResult> => {
@@ -263,10 +270,15 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       } else if (unseen.length * 2 <= owners.length) {
         massDisappearance = false
       }
-      const waitMs = Math.max(debounceMs - stableForMs, unseenOwner ? holdUntil - now() : 0)
-      const { plan, current, statuses, newStatuses } = snap
-
-      const ops = waitMs > 0 ? [] : store.assignmentOps(plan.changes, current)
+      const holdMs = unseenOwner ? holdUntil - now() : 0
+      const waitMs = Math.max(debounceMs - stableForMs, holdMs)
+      const { current, statuses, newStatuses } = snap
+      // While membership settles, partitions nobody mirrors (their owner left or died) are
+      // placed at once; only moves between live workers wait for the debounce. During a hold
+      // (registry data lost, takeover) nothing moves: owners may be alive but not yet seen.
+      const orphansOnly = waitMs > 0 && holdMs <= 0
+      const plan = orphansOnly ? planAssignments({ ...snap.planInput, maxMovesPerPass: 0 }) : snap.plan
+      const ops = waitMs > 0 && !orphansOnly ? [] : store.assignmentOps(plan.changes, current)
       const newErrors: GroupStatusRecord[] = []
       for (const status of newStatuses) {
         if (sameStatus(statuses.get(status.group), status)) continue
@@ -291,7 +303,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if (!election.isLeader()) return { writes: 0, moves: 0, skipped: 'not leader' }
       await options.zk.multi([...election.fence(), ...ops])
       writesTotal.inc()
-      const moves = waitMs > 0 ? 0 : plan.moves.length
+      const moves = waitMs > 0 && !orphansOnly ? 0 : plan.moves.length
       movesTotal.inc(moves)
       if (moves > 0) {
         logger.info({ event: 'controller.assignment_written', epoch: election.epoch(), moves, deferred: plan.deferred, workers: snap.workerIds.length }, 'assignment written')
@@ -315,6 +327,23 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         timer = setTimeout(loop, intervalMs)
       }
       loop()
+      // Between passes, a cheap look at who holds a lease: a worker whose lease is gone (it died
+      // or left) has its partitions placed within this poll instead of the next pass. Joins
+      // wait for the debounce anyway.
+      const poll = (): void => {
+        if (stopped) return
+        if (election.isLeader()) {
+          void listLiveIds(options.redis, options.keys).then(
+            (ids) => {
+              const live = new Set(ids)
+              if (lastMembership !== undefined && lastMembership !== '' && lastMembership.split(',').some((id) => !live.has(id))) reconciler.trigger()
+            },
+            () => undefined,
+          )
+        }
+        pollTimer = setTimeout(poll, membershipPollMs)
+      }
+      pollTimer = setTimeout(poll, membershipPollMs)
     },
     trigger() {
       if (running) {
@@ -358,6 +387,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     async stop() {
       stopped = true
       if (timer) clearTimeout(timer)
+      if (pollTimer) clearTimeout(pollTimer)
       if (debounceTimer) clearTimeout(debounceTimer)
       await running?.catch(() => undefined)
     },

@@ -1,0 +1,137 @@
+/**
+ * Takeover with the shipped defaults (issue 14): nothing here sets a lease TTL, a ZooKeeper
+ * session or a debounce. A standby controller (or the restarted leader) leads again within 5 s of
+ * the leader's SIGKILL, and a dead worker's partitions mirror again on the other worker within
+ * 5 s, under a steady load. Each test prints what it measured.
+ */
+import { expect } from 'chai'
+import { Redis } from 'ioredis'
+import { createKeys } from '../../common/keys.js'
+import { listInstances } from '../../common/registry.js'
+import type { LocalStack } from '../../deploy/local-stack.js'
+import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
+import { createSampleProducer, createTopic } from './kafka-helpers.js'
+
+interface Row {
+  topic: string
+  partition: number
+  worker: string
+  state: string
+  position: number | null
+}
+
+describe('takeover with the default settings (real stack)', function () {
+  this.timeout(240000)
+  let stack: LocalStack
+  let redis: Redis
+  const deployment = uniqueName('takeover')
+  const keys = createKeys(deployment)
+  const procs = new Map<string, FerryProcess>()
+  const topic = uniqueName('takeover')
+  let producer: ReturnType<typeof createSampleProducer>
+  let producing = true
+  let loop: Promise<void> = Promise.resolve()
+
+  const start = (id: string, role: 'worker' | 'controller'): void => {
+    const args = ['bootstrap', '--role', role, '--id', id, '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, ...(role === 'controller' ? ['--port', '0'] : [])]
+    procs.set(id, new FerryProcess(`takeover-${id}`, args))
+  }
+  const instances = () => listInstances(redis, keys)
+  const leader = async (): Promise<{ id: string; url: string } | undefined> => {
+    for (const i of (await instances()).filter((x) => x.role === 'controller' && x.url)) {
+      if ((await http('GET', `${i.url as string}/readyz`).catch(() => undefined))?.body?.isLeader) return { id: i.id, url: i.url as string }
+    }
+    return undefined
+  }
+  const rows = async (): Promise<Row[]> => {
+    const current = await leader()
+    if (current === undefined) return []
+    return ((await http('GET', `${current.url}/v1/groups/g`)).body?.partitions ?? []) as Row[]
+  }
+
+  before(async function () {
+    this.timeout(300000)
+    stack = await sharedStack()
+    redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 2 })
+    redis.on('error', () => undefined)
+    for (const [id, role] of [['c1', 'controller'], ['c2', 'controller'], ['w1', 'worker'], ['w2', 'worker']] as const) start(id, role)
+    await waitFor('two controllers and two workers', async () => (await instances()).length === 4, 90000)
+    const url = (await waitFor('a leader', leader, 60000)).url
+    for (const cluster of [{ name: 'src', bootstrapServers: [stack.source.plaintext] }, { name: 'dst', bootstrapServers: [stack.target.plaintext] }]) {
+      expect((await http('POST', `${url}/v1/clusters`, cluster)).status).to.equal(201)
+    }
+    await createTopic(stack.source.plaintext, topic, 6)
+    producer = createSampleProducer(stack.source.plaintext, topic, 6)
+    expect((await http('POST', `${url}/v1/groups`, { name: 'g', sourceCluster: 'src', targetCluster: 'dst', topics: [topic] })).status).to.equal(201)
+    // About 300 records/s.
+    loop = (async () => {
+      while (producing) {
+        await producer.send(30).catch(() => undefined)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    })()
+    await waitFor('every partition mirroring on both workers', async () => {
+      const list = await rows()
+      return list.length === 6 && list.every((r) => r.state === 'mirroring' && typeof r.position === 'number') && new Set(list.map((r) => r.worker)).size === 2
+    }, 90000)
+  })
+
+  after(async function () {
+    this.timeout(60000)
+    producing = false
+    await loop
+    await Promise.all([...procs.values()].map((p) => p.stop(20000)))
+    redis?.disconnect()
+  })
+
+  it('a controller leads again within 5 s of the leader controller process being killed with SIGKILL', async () => {
+    const before = await waitFor('a leader', leader, 30000)
+    const childPid = ((await instances()).find((i) => i.id === before.id)?.metrics as { childPid?: number } | null)?.childPid
+    expect(childPid, 'the leader child pid').to.be.a('number')
+    const killedAt = Date.now()
+    process.kill(childPid as number, 'SIGKILL')
+    await waitFor('the old leader process gone', () => {
+      try {
+        process.kill(childPid as number, 0)
+        return false
+      } catch {
+        return true
+      }
+    }, 10000, 20)
+    // A leader other than the dead process: the standby, or the leader's restarted successor.
+    const after = await waitFor('a new leader', async () => {
+      const current = await leader()
+      if (current === undefined) return undefined
+      const pid = ((await instances()).find((i) => i.id === current.id)?.metrics as { childPid?: number } | null)?.childPid
+      return pid !== childPid ? current : undefined
+    }, 60000, 50)
+    const tookMs = Date.now() - killedAt
+    process.stderr.write(`      measured: leader ${before.id} killed, ${after.id} leads after ${tookMs} ms\n`)
+    expect(tookMs).to.be.below(5000)
+  })
+
+  it("a dead worker's partitions mirror again on the other worker within 5 s", async () => {
+    const list = await waitFor('every partition mirroring', async () => {
+      const current = await rows()
+      return current.length === 6 && current.every((r) => r.state === 'mirroring') ? current : undefined
+    }, 60000)
+    const victim = list[0]?.worker as string
+    const survivor = victim === 'w1' ? 'w2' : 'w1'
+    const moved = list.filter((r) => r.worker === victim)
+    expect(moved.length).to.be.greaterThan(0)
+    const positions = new Map(moved.map((r) => [r.partition, r.position ?? 0]))
+    const killedAt = Date.now()
+    // The worker and its bootstrap die together (a host lost): only the lease TTL tells.
+    ;(procs.get(victim) as FerryProcess).kill('SIGKILL')
+    await waitFor(`${victim}'s partitions mirroring on ${survivor}`, async () => {
+      const current = await rows()
+      return moved.every((m) => {
+        const row = current.find((r) => r.partition === m.partition)
+        return row !== undefined && row.worker === survivor && row.state === 'mirroring' && (row.position ?? 0) > (positions.get(m.partition) ?? 0)
+      })
+    }, 60000, 50)
+    const tookMs = Date.now() - killedAt
+    process.stderr.write(`      measured: ${victim} killed, its ${moved.length} partitions mirroring on ${survivor} after ${tookMs} ms\n`)
+    expect(tookMs).to.be.below(5000)
+  })
+})
