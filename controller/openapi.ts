@@ -32,6 +32,8 @@ export interface ApiRoute {
   body?: z.ZodTypeAny
   /** Body media type when not JSON (the uReplicator API takes any). */
   bodyMediaType?: string
+  /** Statuses whose refusal may come as uReplicator's plain text instead of the JSON error. */
+  textRefusals?: readonly number[]
   /** Success responses: status → description (and schema when it is worth stating). */
   responses: Record<number, { description: string; schema?: z.ZodTypeAny; mediaType?: string }>
 }
@@ -66,6 +68,47 @@ const ureplicatorTopicBody = z
   })
   .passthrough()
   .openapi('UReplicatorTopic', { description: 'As uReplicator takes it (any content type, JSON text). numPartitions is informational: Ferry reads the partition count from the source.' })
+
+const validationSchema = z
+  .object({
+    numTopics: z.number().int(),
+    numTopicPartitions: z.number().int(),
+    numOnlineTopicPartitions: z.number().int(),
+    numOfflineTopicPartitions: z.number().int(),
+    numErrorTopicPartitions: z.number().int(),
+    numErrorTopics: z.number().int(),
+    IdealState: z.record(z.number().int()),
+    ExternalView: z.record(z.number().int()),
+    mismatches: z.array(z.object({ group: z.string(), topic: z.string(), partition: z.number().int(), idealWorker: z.string(), actualWorker: z.string().nullable(), state: z.string().nullable() })),
+  })
+  .openapi('UReplicatorValidation')
+const workloadSchema = z
+  .object({
+    autoBalancingEnabled: z.boolean(),
+    numOfExpectedWorkers: z.number().int(),
+    numOfLaggingWorkers: z.number().int(),
+    topicWorkload: z.object({ bytesPerSecond: z.number(), msgsPerSecond: z.number(), partitions: z.number().int() }),
+    workerInstances: z.array(
+      z.object({
+        workerId: z.string(),
+        numberOfTopicPartitions: z.number().int(),
+        totalWorkload: z.object({ bytesPerSecond: z.number(), msgsPerSecond: z.number(), partitions: z.number().int() }),
+        laggingTopicPartition: z.array(z.object({ topicName: z.string(), partitionId: z.number().int(), latestOffset: z.number().int(), commitOffset: z.number().int(), lag: z.number().int(), timeStamp: z.number().int() })),
+      }),
+    ),
+  })
+  .openapi('UReplicatorWorkload')
+const workerStates = z.record(z.record(z.enum(['ONLINE', 'OFFLINE'])))
+const topicViewSchema = z
+  .object({ topic: z.string(), group: z.string(), idealState: workerStates, externalView: workerStates, serverToPartitionMapping: workerStates, serverToNumPartitionsMapping: z.record(z.number().int()) })
+  .openapi('UReplicatorTopicView')
+const noProgressSchema = z
+  .object({
+    topics: z
+      .array(z.object({ group: z.string(), topic: z.string(), partition: z.number().int(), idealWorker: z.string(), actualWorker: z.string().nullable(), position: z.number().int(), highWatermark: z.number().int(), stalledMs: z.number().int() }))
+      .optional(),
+  })
+  .openapi('UReplicatorNoProgress')
 
 const ok = (description: string, schema?: z.ZodTypeAny) => ({ 200: { description, ...(schema ? { schema } : {}) } })
 const text = (description: string) => ({ 200: { description, mediaType: 'text/plain', schema: z.string() } })
@@ -104,11 +147,25 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'post', path: '/v1/rebalance', tag: 'workers', summary: 'Run a reconcile pass on the leader, or show its plan with dryRun=true', query: z.object({ dryRun: z.enum(['true', 'false']).optional() }), responses: ok('Plan or result', anyObject) },
 
   { method: 'get', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: list mirrored topics ("Current serving topics: [...]")', responses: text('Topic list as uReplicator prints it') },
-  { method: 'post', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: add a topic to mirror between the default clusters', query: z.object({ src: nameSchema.optional(), dst: nameSchema.optional() }), body: ureplicatorTopicBody, bodyMediaType: '*/*', responses: text('Added') },
-  { method: 'put', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: expand a topic (Ferry follows partition changes by itself; 404 when not mirrored)', body: ureplicatorTopicBody, bodyMediaType: '*/*', responses: text('Expanded') },
-  { method: 'get', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: assignment view of a topic (idealState, externalView, serverToPartitionMapping)', params: topicParam, responses: ok('Topic view', anyObject) },
-  { method: 'post', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: add a topic (body optional)', params: topicParam, query: z.object({ src: nameSchema.optional(), dst: nameSchema.optional() }), body: ureplicatorTopicBody.partial(), bodyMediaType: '*/*', responses: text('Added') },
-  { method: 'delete', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: stop mirroring a topic (deletes its topic group)', params: topicParam, responses: text('Deleted') },
+  { method: 'post', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: add a topic to mirror between the default clusters', query: z.object({ src: nameSchema.optional(), dst: nameSchema.optional() }), body: ureplicatorTopicBody, bodyMediaType: '*/*', textRefusals: [400, 404], responses: text('Added') },
+  { method: 'put', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: expand a topic (Ferry follows partition changes by itself; 404 when not mirrored)', body: ureplicatorTopicBody, bodyMediaType: '*/*', textRefusals: [404], responses: text('Expanded') },
+  { method: 'get', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: assignment view of a topic (idealState, externalView, serverToPartitionMapping)', params: topicParam, textRefusals: [404], responses: ok('Topic view', topicViewSchema) },
+  { method: 'post', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: add a topic (body optional)', params: topicParam, query: z.object({ src: nameSchema.optional(), dst: nameSchema.optional() }), body: ureplicatorTopicBody.partial(), bodyMediaType: '*/*', textRefusals: [400, 404], responses: text('Added') },
+  { method: 'delete', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: stop mirroring a topic (deletes its topic group)', params: topicParam, textRefusals: [404], responses: text('Deleted') },
+  { method: 'get', path: '/health', tag: 'ureplicator', open: true, summary: 'uReplicator: "OK" when ZooKeeper and Redis answer, else 503 "Unhealthy"', responses: { ...text('OK'), 503: { description: 'Unhealthy', mediaType: 'text/plain', schema: z.string() } } },
+  { method: 'get', path: '/validation', tag: 'ureplicator', summary: 'uReplicator: ideal (assignment) vs actual (what workers report mirroring) per worker, with the partitions that differ', responses: ok('Validation', validationSchema) },
+  { method: 'post', path: '/admin/enable_autobalancing', tag: 'ureplicator', summary: 'uReplicator: let the reconciler move partitions between live workers (persisted in ZooKeeper)', responses: ok('Switched', z.object({ opt: z.literal('enable_autobalancing'), auto_balancing: z.boolean() })) },
+  { method: 'post', path: '/admin/disable_autobalancing', tag: 'ureplicator', summary: 'uReplicator: keep partitions on their live workers (unserved ones are still placed)', responses: ok('Switched', z.object({ opt: z.literal('disable_autobalancing'), auto_balancing: z.boolean() })) },
+  { method: 'get', path: '/admin/autobalancing_status', tag: 'ureplicator', summary: 'uReplicator: whether auto-balancing is on', responses: ok('Status', z.object({ auto_balancing: z.boolean() })) },
+  { method: 'get', path: '/admin/workloadinfo', tag: 'ureplicator', summary: 'uReplicator: per worker partitions, reported throughput and lagging partitions', responses: ok('Workload', workloadSchema) },
+  {
+    method: 'get',
+    path: '/noprogress',
+    tag: 'ureplicator',
+    summary: 'uReplicator: assigned partitions whose reported position has not advanced for `seconds` (default 60) while the source has records past it',
+    query: z.object({ seconds: z.string().regex(/^\d{1,6}$/, 'must be a whole number of seconds').optional() }),
+    responses: ok('Stalled partitions ({} when none)', noProgressSchema),
+  },
 ]
 
 /** `/v1/groups/:name` → `/v1/groups/{name}`. */
@@ -136,7 +193,12 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
       if (route.method !== 'get') responses['403'] = errorResponse('A read token on a write')
       responses['503'] = errorResponse('ZooKeeper or Redis unreachable, or (for a leader-only action) this controller is not the leader')
     }
-    if (route.params) responses['404'] = errorResponse('Not found')
+    if (route.params || route.textRefusals?.includes(404)) responses['404'] = errorResponse('Not found')
+    // uReplicator's refusals are plain text: the same status may carry either body.
+    for (const status of route.textRefusals ?? []) {
+      const response = responses[String(status)] as { content?: Record<string, unknown> } | undefined
+      if (response?.content) response.content['text/plain'] = { schema: z.string() }
+    }
     if (route.body) {
       responses['413'] = errorResponse('Body larger than 256 KiB')
       if (!route.bodyMediaType) responses['415'] = errorResponse('Body is not application/json')
