@@ -11,7 +11,7 @@ import { parseCluster, parseTopicGroup, redactCluster } from '../common/config.j
 import { FerryError, HTTP_STATUS_BY_CODE, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
-import { listInstances, type InstanceRecord } from '../common/registry.js'
+import { listInstances } from '../common/registry.js'
 import type { Store } from '../common/store.js'
 import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
