@@ -6,6 +6,7 @@
  *   election/n_<seq>       ephemeral-sequential candidates; the lowest is the leader
  *   epoch                  leader epoch: its znode version, bumped by each new leader
  *   status/<group>         the leader's view of a group: discovery errors, partitions (JSON)
+ *   settings               deployment-wide switches operators flip at run time (JSON), e.g. auto-balancing
  *
  * @example
  *   const paths = createPaths('prod')
@@ -35,6 +36,8 @@ export interface Paths {
   epoch: string
   statuses: string
   status(group: string): string
+  /** Run-time switches of the deployment (auto-balancing); absent means every default. */
+  settings: string
   /** Every persistent container the deployment needs, parents first. */
   containers(): string[]
 }
@@ -54,6 +57,7 @@ export function createPaths(deployment: string): Paths {
     epoch: `${root}/epoch`,
     statuses: `${root}/status`,
     status: (group) => `${root}/status/${segment('group', group)}`,
+    settings: `${root}/settings`,
     containers: () => ['/ferry', root, paths.clusters, paths.groups, paths.assignments, paths.election, paths.statuses],
   }
   return paths

@@ -58,6 +58,18 @@ export interface GroupStatusRecord {
   baseline?: Record<string, number>
 }
 
+/** Deployment-wide switches operators flip at run time (znode `settings`). */
+export interface ControllerSettings {
+  /**
+   * Whether the reconciler may move partitions between live workers to even out counts or load
+   * (uReplicator's auto-balancing). When false it still places partitions nobody serves (new ones,
+   * and those of workers that left) and removes what is no longer mirrored. Default true.
+   */
+  autoBalancing: boolean
+}
+
+export const DEFAULT_SETTINGS: Readonly<ControllerSettings> = Object.freeze({ autoBalancing: true })
+
 export interface Versioned<T> {
   value: T
   version: number
@@ -80,11 +92,22 @@ export interface Store {
   getStatus(group: string): Promise<GroupStatusRecord | null>
   statusOps(status: GroupStatusRecord, exists: boolean): ZkOp[]
   listStatuses(): Promise<Map<string, GroupStatusRecord>>
+  /** The run-time switches, defaults filled in. */
+  getSettings(): Promise<ControllerSettings>
+  /** Changes some switches (a versioned write: concurrent changes do not overwrite each other); returns the result. */
+  updateSettings(change: Partial<ControllerSettings>): Promise<ControllerSettings>
 }
 
 export interface StoreOptions {
   /** What registered clusters may reference, and the key that seals inline secrets; default nothing. */
   secrets?: SecretPolicy
+}
+
+/** Only the known switches with the right types; anything else in the znode is ignored. */
+function settingsOf(value: unknown): Partial<ControllerSettings> {
+  if (typeof value !== 'object' || value === null) return {}
+  const autoBalancing = (value as { autoBalancing?: unknown }).autoBalancing
+  return typeof autoBalancing === 'boolean' ? { autoBalancing } : {}
 }
 
 export function createStore(zk: Zk, paths: Paths, options: StoreOptions = {}): Store {
@@ -230,6 +253,25 @@ export function createStore(zk: Zk, paths: Paths, options: StoreOptions = {}): S
       const result = new Map<string, GroupStatusRecord>()
       for (const [name, value] of await readChildren<GroupStatusRecord>(paths.statuses, paths.status)) result.set(name, value.value)
       return result
+    },
+    async getSettings() {
+      const stored = await readJson<Partial<ControllerSettings>>(paths.settings)
+      return { ...DEFAULT_SETTINGS, ...settingsOf(stored?.value) }
+    },
+    async updateSettings(change) {
+      for (let attempt = 0; ; attempt++) {
+        const stored = await readJson<Partial<ControllerSettings>>(paths.settings)
+        const next: ControllerSettings = { ...DEFAULT_SETTINGS, ...settingsOf(stored?.value), ...change }
+        try {
+          if (stored === null) await zk.create(paths.settings, toJsonBuffer(next))
+          else await zk.setData(paths.settings, toJsonBuffer(next), stored.version)
+          return next
+        } catch (error) {
+          // Another controller changed them between our read and write: read again.
+          const raced = isZkCode(error, ZK_CODES.BAD_VERSION) || isZkCode(error, ZK_CODES.NODE_EXISTS) || isZkCode(error, ZK_CODES.NO_NODE)
+          if (!raced || attempt >= 5) throw raced ? new FerryError('CONFLICT', 'the settings changed meanwhile; try again') : error
+        }
+      }
     },
   }
   return store

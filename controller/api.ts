@@ -7,24 +7,20 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { Registry } from 'prom-client'
 import type { Redis } from 'ioredis'
-import { parseCluster, parseTopicGroup, redactCluster, targetTopicName } from '../common/config.js'
-import { FerryError, HTTP_STATUS_BY_CODE, errorMessage, isProgrammerError } from '../common/errors.js'
+import { parseCluster, parseTopicGroup, redactCluster } from '../common/config.js'
+import { FerryError, HTTP_STATUS_BY_CODE, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
-import { listInstances, type InstanceRecord } from '../common/registry.js'
+import { listInstances } from '../common/registry.js'
 import type { Store } from '../common/store.js'
 import type { Zk } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
-import type { StableOffsets } from '../common/kafka/admin.js'
 import type { Election } from './election.js'
 import type { Reconciler } from './reconciler.js'
 import { DEFAULT_EVENT_CAPACITY, type EventLog } from './events.js'
 import { dashboardRouter } from './dashboard.js'
-import { auditGroup } from './audit.js'
-import { discoverPartitions } from './discovery.js'
-import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
 import { Gauge } from 'prom-client'
-import { checkTargetEnds } from './target-check.js'
+import { createGroupsService, type GroupsService } from './groups-service.js'
 import { apiAccess, createAuth, type ApiToken } from './auth.js'
 import { openApiDocument, validateRequest } from './openapi.js'
 import { createUReplicatorRouter } from './ureplicator.js'
@@ -47,20 +43,8 @@ export interface ApiDeps {
   ureplicator?: { source?: string | undefined; target?: string | undefined }
   /** Recent events for operators (GET /v1/events, the dashboard). */
   events: EventLog
-}
-
-/** What a worker reports for each partition it mirrors (see worker/mirror-task.ts). */
-export interface ReportedPartition {
-  group: string
-  topic: string
-  partition: number
-  /** Next source offset to mirror (everything before it is on the target). */
-  position?: number
-  state?: string
-  error?: { code: string; message: string }
-  recordsMirrored?: number
-  deadLettered?: number
-  targetEnd?: number
+  /** The group use cases; built from the other dependencies when not given. */
+  groups?: GroupsService
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>
@@ -77,15 +61,6 @@ function param(req: Request, name: string): string {
   return value
 }
 
-function reportedPartitions(instances: readonly InstanceRecord[]): Map<string, ReportedPartition & { worker: string }> {
-  const reported = new Map<string, ReportedPartition & { worker: string }>()
-  for (const instance of instances) {
-    const metrics = instance.metrics as { partitions?: ReportedPartition[] } | null
-    for (const p of metrics?.partitions ?? []) reported.set(`${p.group}/${p.topic}/${p.partition}`, { ...p, worker: instance.id })
-  }
-  return reported
-}
-
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i
 
 /** JSON is UTF-8 (RFC 8259): a body declared in another charset is a 415, not decoded and then a 400. */
@@ -100,6 +75,7 @@ function refuseNonUtf8Bodies(req: Request, _res: Response, next: NextFunction): 
 
 export function createApi(deps: ApiDeps): express.Express {
   const { store, logger } = deps
+  const groups = deps.groups ?? createGroupsService({ store, redis: deps.redis, keys: deps.keys, admins: deps.admins, events: deps.events, logger, changed: () => deps.reconciler.trigger(), progressSampleMs: 0 })
   const app = express()
   app.disable('x-powered-by')
   // Before the body parser: unauthenticated or malformed requests are refused unread.
@@ -184,86 +160,11 @@ export function createApi(deps: ApiDeps): express.Express {
     }),
   )
 
-  // Topic groups
-  const groupView = async (name: string): Promise<Record<string, unknown>> => {
-    const group = await store.getGroup(name)
-    if (group === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
-    const [status, assignments, instances] = await Promise.all([
-      store.getStatus(name),
-      store.listAssignments(),
-      listInstances(deps.redis, deps.keys).catch(() => [] as InstanceRecord[]),
-    ])
-    const reported = reportedPartitions(instances)
-    const spec = group.value.spec
-    const rows: Array<Record<string, unknown>> = []
-    for (const [worker, record] of assignments) {
-      for (const p of record.value.partitions) {
-        if (p.group !== name) continue
-        const report = reported.get(`${p.group}/${p.topic}/${p.partition}`)
-        rows.push({
-          topic: p.topic,
-          partition: p.partition,
-          targetTopic: targetTopicName(spec, p.topic),
-          worker,
-          state: report?.worker === worker ? (report.state ?? 'unknown') : 'starting',
-          position: report?.worker === worker ? (report.position ?? null) : null,
-          deadLettered: report?.worker === worker ? (report.deadLettered ?? 0) : 0,
-          ...(report?.worker === worker && report.error ? { error: report.error } : {}),
-          ...(report?.worker === worker && typeof report.targetEnd === 'number' ? { targetEnd: report.targetEnd } : {}),
-        })
-      }
-    }
-    rows.sort((a, b) => String(a.topic).localeCompare(String(b.topic)) || Number(a.partition) - Number(b.partition))
-
-    // Lag = source last stable offset (the end of what can be mirrored now) − mirrored position, read live.
-    let lagError: { code: string; message: string } | undefined
-    const source = await store.getCluster(spec.sourceCluster)
-    if (source !== null && rows.length > 0) {
-      const admin = deps.admins.get(source.value)
-      const topics = [...new Set(rows.map((r) => String(r.topic)))]
-      try {
-        const offsets = new Map<string, StableOffsets>()
-        for (const topic of topics) for (const o of await admin.stableOffsets(topic)) offsets.set(`${topic}/${o.partition}`, o)
-        for (const row of rows) {
-          const end = offsets.get(`${String(row.topic)}/${String(row.partition)}`)
-          // The end mirroring can reach now (equals the high watermark unless a source transaction is open), as the lag.
-          row.highWatermark = end?.stable ?? null
-          row.lag = end !== undefined && typeof row.position === 'number' ? Math.max(0, end.stable - row.position) : null
-        }
-      } catch (error) {
-        const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
-        lagError = { code: ferry.code, message: ferry.message }
-      }
-    }
-    const target = await store.getCluster(spec.targetCluster)
-    if (target !== null && rows.length > 0) lagError ??= await checkTargetEnds(rows, deps.admins.get(target.value))
-    const errors = [status?.error, lagError, ...rows.map((r) => r.error as { code: string; message: string } | undefined)].filter((e) => e !== undefined)
-    const totalLag = rows.every((r) => typeof r.lag === 'number') ? rows.reduce((sum, r) => sum + Number(r.lag), 0) : null
-    return {
-      name,
-      state: group.value.state,
-      spec,
-      createdAt: group.value.createdAt,
-      updatedAt: group.value.updatedAt,
-      status: {
-        healthy: errors.length === 0,
-        ...(status?.error ? { error: status.error } : {}),
-        ...(lagError ? { lagError } : {}),
-        observedAt: status?.observedAt ?? null,
-        topics: status?.topics ?? {},
-        ...(status?.droppedTopics && status.droppedTopics.length > 0 ? { droppedTopics: status.droppedTopics } : {}),
-        assignedPartitions: rows.length,
-        lag: totalLag,
-      },
-      partitions: rows,
-    }
-  }
-
+  // Topic groups: every use case is the service's (events, reconcile trigger, views).
   app.get(
     '/v1/groups',
     route(async (_req, res) => {
-      const groups = await store.listGroups()
-      res.json({ groups: groups.map((g) => ({ name: g.value.spec.name, state: g.value.state, spec: g.value.spec })) })
+      res.json({ groups: await groups.list() })
     }),
   )
   app.post(
@@ -276,12 +177,8 @@ export function createApi(deps: ApiDeps): express.Express {
       if (start !== undefined && typeof start !== 'boolean') {
         throw new FerryError('INVALID_INPUT', 'invalid topic group: start: must be true or false', { details: [{ field: 'start', message: 'must be true or false' }] })
       }
-      const group = parseTopicGroup(isObject ? spec : body)
-      const record = await store.createGroup(group, start === false ? 'stopped' : 'running')
-      logger.info({ event: 'controller.group_created', group: group.name, state: record.state }, 'topic group created')
-      deps.events.record({ type: 'group_created', group: group.name, message: `topic group created (${record.state})` })
-      deps.reconciler.trigger()
-      res.status(201).json({ name: group.name, state: record.state, spec: record.spec })
+      const record = await groups.create({ spec: parseTopicGroup(isObject ? spec : body), ...(start === undefined ? {} : { start }), via: 'api' })
+      res.status(201).json({ name: record.spec.name, state: record.state, spec: record.spec })
     }),
   )
   const auditMissing = new Gauge({ name: 'ferry_audit_missing_records', help: 'Records at the source missing at the target, by the last audit of the group', labelNames: ['group'], registers: [deps.registry] })
@@ -300,61 +197,22 @@ export function createApi(deps: ApiDeps): express.Express {
     '/v1/groups/:name/audit',
     route(async (req, res) => {
       const name = param(req, 'name')
-      const group = await store.getGroup(name)
-      if (group === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
       const now = Date.now()
       const fromMs = timeParam(req, 'from', now - 3600000)
       const toMs = timeParam(req, 'to', now)
       const bucketMs = timeParam(req, 'bucketMs', 60000)
       if (toMs <= fromMs) throw new FerryError('INVALID_INPUT', `to (${toMs}) must be after from (${fromMs})`, { details: [{ field: 'to', message: 'must be after from' }] })
       if (bucketMs < 1000) throw new FerryError('INVALID_INPUT', 'bucketMs must be at least 1000', { details: [{ field: 'bucketMs', message: 'must be at least 1000' }] })
-      const spec = group.value.spec
-      const [source, target] = await Promise.all([store.getCluster(spec.sourceCluster), store.getCluster(spec.targetCluster)])
-      if (source === null || target === null) throw new FerryError('CLUSTER_NOT_FOUND', `a cluster of group "${name}" is not registered`)
-      let report: Awaited<ReturnType<typeof auditGroup>>
-      try {
-        // What the group covers on the source now, also when it is stopped.
-        const topics = Object.keys((await discoverPartitions(spec, deps.admins.get(source.value))).topics)
-        report = await auditGroup({
-          group: spec,
-          topics,
-          source: { cluster: source.value, admin: deps.admins.get(source.value) },
-          target: { cluster: target.value, admin: deps.admins.get(target.value) },
-          fromMs,
-          toMs,
-          bucketMs,
-          logger,
-        })
-      } catch (error) {
-        // A cluster that cannot be reached or read (down, misconfigured, refusing our credentials)
-        // is a dependency failing, not a bug of ours: 503 with what went wrong.
-        const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
-        if ((HTTP_STATUS_BY_CODE[ferry.code] ?? 500) < 500 || isProgrammerError(error)) throw error
-        throw new FerryError('UNAVAILABLE', `cannot audit topic group "${name}": its clusters ("${spec.sourceCluster}", "${spec.targetCluster}") cannot be read now (${ferry.code}: ${ferry.message})`, { cause: error, details: { code: ferry.code } })
-      }
-      // Latency comes from the workers: they saw when the target acknowledged each record.
-      const counts = emptyLatencyCounts()
-      let maxMs: number | null = null
-      const instances = await listInstances(deps.redis, deps.keys).catch(() => [] as InstanceRecord[])
-      for (const instance of instances) {
-        const reported = (instance.metrics as { partitions?: Array<ReportedPartition & { latencyCounts?: number[]; latencyMaxMs?: number }> } | null)?.partitions ?? []
-        for (const p of reported) {
-          if (p.group !== name || !p.latencyCounts) continue
-          addLatencyCounts(counts, p.latencyCounts)
-          maxMs = Math.max(maxMs ?? 0, p.latencyMaxMs ?? 0)
-        }
-      }
-      report.latency = summariseLatency(counts, maxMs)
+      const report = await groups.audit(name, { fromMs, toMs, bucketMs })
       auditMissing.set({ group: name }, report.missing)
       auditDuplicates.set({ group: name }, report.duplicates)
-      logger.info({ event: 'controller.audit', group: name, source: report.source, target: report.target, missing: report.missing, duplicates: report.duplicates }, 'audit done')
       res.json(report)
     }),
   )
   app.get(
     '/v1/groups/:name',
     route(async (req, res) => {
-      res.json(await groupView(param(req, 'name')))
+      res.json(await groups.view(param(req, 'name')))
     }),
   )
   for (const [action, state] of [['start', 'running'], ['stop', 'stopped']] as const) {
@@ -362,10 +220,7 @@ export function createApi(deps: ApiDeps): express.Express {
       `/v1/groups/:name/${action}`,
       route(async (req, res) => {
         const name = param(req, 'name')
-        const record = await store.setGroupState(name, state)
-        logger.info({ event: `controller.group_${action === 'start' ? 'started' : 'stopped'}`, group: name }, `topic group ${action}`)
-        deps.events.record({ type: action === 'start' ? 'group_started' : 'group_stopped', group: name, message: `topic group ${action === 'start' ? 'started' : 'stopped'}` })
-        deps.reconciler.trigger()
+        const record = await groups.setState(name, state, 'api')
         res.json({ name, state: record.state })
       }),
     )
@@ -373,11 +228,7 @@ export function createApi(deps: ApiDeps): express.Express {
   app.delete(
     '/v1/groups/:name',
     route(async (req, res) => {
-      const name = param(req, 'name')
-      await store.deleteGroup(name)
-      logger.info({ event: 'controller.group_deleted', group: name }, 'topic group deleted')
-      deps.events.record({ type: 'group_deleted', group: name, message: 'topic group deleted' })
-      deps.reconciler.trigger()
+      await groups.delete(param(req, 'name'), 'api')
       res.status(204).end()
     }),
   )
@@ -445,7 +296,11 @@ export function createApi(deps: ApiDeps): express.Express {
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(openApiDocument())
   })
-  app.use(createUReplicatorRouter({ store, redis: deps.redis, keys: deps.keys, logger, changed: () => deps.reconciler.trigger(), defaultSource: deps.ureplicator?.source, defaultTarget: deps.ureplicator?.target }))
+  const healthy = async (): Promise<boolean> => {
+    await Promise.all([deps.zk.exists('/'), deps.redis.ping()])
+    return true
+  }
+  app.use(createUReplicatorRouter({ store, groups, admins: deps.admins, logger, healthy, defaultSource: deps.ureplicator?.source, defaultTarget: deps.ureplicator?.target }))
 
   app.use((req, _res, next) => {
     next(new FerryError('NOT_FOUND', `no route for ${req.method} ${req.path}`))

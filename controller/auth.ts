@@ -55,11 +55,12 @@ export interface Principal {
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 /**
- * Paths that need no token: the probes (load balancers and supervisors have none) and the
+ * Paths that need no token: the probes (with uReplicator's /health; load balancers and
+ * supervisors have none) and the
  * dashboard's static files under /ui (a browser navigation cannot send a bearer header; the
  * dashboard's data comes from /v1, which does need one). Everything else does.
  */
-const OPEN_PATHS = new Set(['/healthz', '/readyz', '/', '/ui'])
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/health', '/', '/ui'])
 const OPEN_PREFIXES = ['/ui/']
 
 function digest(token: string): Buffer {

@@ -25,6 +25,7 @@ import { registerControllerMetrics } from './controller-metrics.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { createElection } from './election.js'
 import { createEventLog } from './events.js'
+import { createGroupsService } from './groups-service.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
 
 export interface Controller {
@@ -69,7 +70,8 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   })
   const apiTokens = loadApiTokens({ file: config.apiTokensFile, env: process.env })
   registerControllerMetrics({ registry, redis, keys })
-  const app = createApi({ apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
+  const groups = createGroupsService({ store, redis, keys, admins, events, logger, changed: () => reconciler.trigger() })
+  const app = createApi({ groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
 
   const server: Server = await new Promise((resolve, reject) => {
     // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
@@ -98,6 +100,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     isLeader: () => election.isLeader(),
     stop() {
       stopping ??= (async () => {
+        groups.stop()
         await reconciler.stop()
         await events.flush()
         await new Promise<void>((resolve) => server.close(() => resolve()))

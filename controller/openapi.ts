@@ -32,6 +32,8 @@ export interface ApiRoute {
   body?: z.ZodTypeAny
   /** Body media type when not JSON (the uReplicator API takes any). */
   bodyMediaType?: string
+  /** Statuses whose refusal may come as uReplicator's plain text instead of the JSON error. */
+  textRefusals?: readonly number[]
   /** Success responses: status → description (and schema when it is worth stating). */
   responses: Record<number, { description: string; schema?: z.ZodTypeAny; mediaType?: string }>
 }
@@ -58,7 +60,6 @@ const groupBody = topicGroupSchema
   .extend({ start: z.boolean().optional().openapi({ description: 'Start mirroring right away (default true)' }) })
   .openapi('TopicGroupRequest', { description: 'A topic group; exactly one of topics or topicPattern.' })
 const topicGroup = topicGroupSchema.innerType().openapi('TopicGroup')
-const anyObject = z.object({}).passthrough()
 const ureplicatorTopicBody = z
   .object({
     topic: topicNameSchema,
@@ -67,24 +68,138 @@ const ureplicatorTopicBody = z
   .passthrough()
   .openapi('UReplicatorTopic', { description: 'As uReplicator takes it (any content type, JSON text). numPartitions is informational: Ferry reads the partition count from the source.' })
 
+const problem = z.object({ code: z.string(), message: z.string() })
+const assigned = z.object({ group: z.string(), topic: z.string(), partition: z.number().int() })
+const partitionRowSchema = z.object({
+  topic: z.string(),
+  partition: z.number().int(),
+  targetTopic: z.string(),
+  worker: z.string(),
+  state: z.string(),
+  position: z.number().int().nullable(),
+  deadLettered: z.number().int(),
+  recordsMirrored: z.number().int(),
+  recordsPerSec: z.number(),
+  bytesPerSec: z.number(),
+  error: problem.optional(),
+  targetEnd: z.number().int().optional(),
+  targetHighWatermark: z.number().int().nullable().optional(),
+  highWatermark: z.number().int().nullable().optional(),
+  lag: z.number().int().nullable().optional(),
+})
+const groupViewSchema = z
+  .object({
+    name: z.string(),
+    state: z.enum(['running', 'stopped']),
+    spec: topicGroup,
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    status: z.object({
+      healthy: z.boolean(),
+      error: problem.optional(),
+      lagError: problem.optional(),
+      observedAt: z.string().nullable(),
+      topics: z.record(z.number().int()),
+      droppedTopics: z.array(z.string()).optional(),
+      assignedPartitions: z.number().int(),
+      recordsMirrored: z.number().int(),
+      lag: z.number().int().nullable(),
+    }),
+    partitions: z.array(partitionRowSchema),
+  })
+  .openapi('GroupStatus')
+const instanceSchema = z
+  .object({ id: z.string(), role: z.string(), host: z.string(), pid: z.number().int(), version: z.string(), startedAt: z.string(), lastHeartbeatAt: z.string(), zone: z.string().optional(), dc: z.string().optional(), url: z.string().optional(), metrics: z.unknown() })
+  .passthrough()
+const workersSchema = z
+  .object({ workers: z.array(instanceSchema.extend({ load: z.object({ partitions: z.number().int(), bytesPerSec: z.number(), recordsPerSec: z.number() }) })), controllers: z.array(instanceSchema) })
+  .openapi('Instances')
+const assignmentsSchema = z.object({ assignments: z.record(z.object({ epoch: z.number().int(), leader: z.string(), partitions: z.array(assigned) })) }).openapi('Assignments')
+const eventsSchema = z
+  .object({
+    events: z.array(z.object({ at: z.string(), type: z.string(), message: z.string(), controller: z.string(), group: z.string().optional(), worker: z.string().optional(), moves: z.number().int().optional(), deferred: z.number().int().optional(), code: z.string().optional() })),
+  })
+  .openapi('Events')
+const readySchema = z
+  .object({ ready: z.boolean(), api: z.enum(['tokens', 'open', 'closed']), leader: z.string().nullable(), isLeader: z.boolean(), epoch: z.number().int().optional(), checks: z.record(z.string()) })
+  .openapi('Readiness')
+const moveSchema = z.object({ partition: assigned, from: z.string().nullable(), to: z.string().nullable() })
+const rebalanceSchema = z
+  .object({ dryRun: z.boolean(), epoch: z.number().int().optional(), workers: z.array(z.string()).optional(), moves: z.union([z.array(moveSchema), z.number().int()]), deferred: z.number().int().optional(), unplaced: z.record(z.string()).optional(), assignments: z.record(z.array(assigned)).optional(), writes: z.number().int().optional(), skipped: z.string().optional() })
+  .openapi('Rebalance')
+const auditCounts = { source: z.number().int(), target: z.number().int(), missing: z.number().int(), duplicates: z.number().int(), deadLettered: z.number().int() }
+const auditSchema = z
+  .object({
+    group: z.string(),
+    fromMs: z.number().int(),
+    toMs: z.number().int(),
+    bucketMs: z.number().int(),
+    ...auditCounts,
+    topics: z.array(z.object({ topic: z.string(), targetTopic: z.string(), ...auditCounts, buckets: z.array(z.object({ start: z.number().int(), ...auditCounts })) })),
+    latency: z.object({ records: z.number().int(), p50Ms: z.number().nullable(), p99Ms: z.number().nullable(), maxMs: z.number().nullable() }).optional(),
+  })
+  .openapi('AuditReport')
+const clusterView = z.object({ name: z.string(), bootstrapServers: z.array(z.string()) }).passthrough().openapi('ClusterView', { description: 'A cluster as registered, secrets hidden' })
+
+const validationSchema = z
+  .object({
+    numTopics: z.number().int(),
+    numTopicPartitions: z.number().int(),
+    numOnlineTopicPartitions: z.number().int(),
+    numOfflineTopicPartitions: z.number().int(),
+    numErrorTopicPartitions: z.number().int(),
+    numErrorTopics: z.number().int(),
+    IdealState: z.record(z.number().int()),
+    ExternalView: z.record(z.number().int()),
+    mismatches: z.array(z.object({ group: z.string(), topic: z.string(), partition: z.number().int(), idealWorker: z.string(), actualWorker: z.string().nullable(), state: z.string().nullable() })),
+  })
+  .openapi('UReplicatorValidation')
+const workloadSchema = z
+  .object({
+    autoBalancingEnabled: z.boolean(),
+    numOfExpectedWorkers: z.number().int(),
+    numOfLaggingWorkers: z.number().int(),
+    topicWorkload: z.object({ bytesPerSecond: z.number(), msgsPerSecond: z.number(), partitions: z.number().int() }),
+    workerInstances: z.array(
+      z.object({
+        workerId: z.string(),
+        numberOfTopicPartitions: z.number().int(),
+        totalWorkload: z.object({ bytesPerSecond: z.number(), msgsPerSecond: z.number(), partitions: z.number().int() }),
+        laggingTopicPartition: z.array(z.object({ topicName: z.string(), partitionId: z.number().int(), latestOffset: z.number().int(), commitOffset: z.number().int(), lag: z.number().int(), timeStamp: z.number().int() })),
+      }),
+    ),
+  })
+  .openapi('UReplicatorWorkload')
+const workerStates = z.record(z.record(z.enum(['ONLINE', 'OFFLINE'])))
+const topicViewSchema = z
+  .object({ topic: z.string(), group: z.string(), idealState: workerStates, externalView: workerStates, serverToPartitionMapping: workerStates, serverToNumPartitionsMapping: z.record(z.number().int()) })
+  .openapi('UReplicatorTopicView')
+const noProgressSchema = z
+  .object({
+    topics: z
+      .array(z.object({ group: z.string(), topic: z.string(), partition: z.number().int(), idealWorker: z.string(), actualWorker: z.string().nullable(), position: z.number().int(), highWatermark: z.number().int(), stalledMs: z.number().int() }))
+      .optional(),
+  })
+  .openapi('UReplicatorNoProgress')
+
 const ok = (description: string, schema?: z.ZodTypeAny) => ({ 200: { description, ...(schema ? { schema } : {}) } })
 const text = (description: string) => ({ 200: { description, mediaType: 'text/plain', schema: z.string() } })
 
 /** Every route the controller serves under the API (the dashboard under /ui is not part of it). */
 export const API_ROUTES: readonly ApiRoute[] = [
-  { method: 'get', path: '/healthz', tag: 'operations', open: true, summary: 'Liveness', responses: ok('The process is up') },
-  { method: 'get', path: '/readyz', tag: 'operations', open: true, summary: 'Readiness: ZooKeeper, Redis, leader, frozen rebalancing', responses: { ...ok('Ready'), 503: { description: 'Not ready (body says why)' } } },
+  { method: 'get', path: '/healthz', tag: 'operations', open: true, summary: 'Liveness', responses: ok('The process is up', z.object({ status: z.literal('ok') })) },
+  { method: 'get', path: '/readyz', tag: 'operations', open: true, summary: 'Readiness: ZooKeeper, Redis, leader, frozen rebalancing', responses: { ...ok('Ready', readySchema), 503: { description: 'Not ready (body says why)', schema: readySchema } } },
   { method: 'get', path: '/metrics', tag: 'operations', summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text exposition', mediaType: 'text/plain', schema: z.string() } } },
-  { method: 'get', path: '/v1/openapi.json', tag: 'operations', summary: 'This document', responses: ok('OpenAPI 3 document') },
+  { method: 'get', path: '/v1/openapi.json', tag: 'operations', summary: 'This document', responses: ok('OpenAPI 3 document', z.object({ openapi: z.string(), paths: z.record(z.unknown()) }).passthrough()) },
 
-  { method: 'get', path: '/v1/clusters', tag: 'clusters', summary: 'List clusters (secrets hidden)', responses: ok('Clusters', z.object({ clusters: z.array(anyObject) })) },
-  { method: 'post', path: '/v1/clusters', tag: 'clusters', summary: 'Register a cluster', body: clusterBody, responses: { 201: { description: 'Registered (secrets hidden)', schema: anyObject } } },
-  { method: 'get', path: '/v1/clusters/:name', tag: 'clusters', summary: 'Show a cluster (secrets hidden)', params: nameParam, responses: ok('The cluster', anyObject) },
+  { method: 'get', path: '/v1/clusters', tag: 'clusters', summary: 'List clusters (secrets hidden)', responses: ok('Clusters', z.object({ clusters: z.array(clusterView) })) },
+  { method: 'post', path: '/v1/clusters', tag: 'clusters', summary: 'Register a cluster', body: clusterBody, responses: { 201: { description: 'Registered (secrets hidden)', schema: clusterView } } },
+  { method: 'get', path: '/v1/clusters/:name', tag: 'clusters', summary: 'Show a cluster (secrets hidden)', params: nameParam, responses: ok('The cluster', clusterView) },
   { method: 'delete', path: '/v1/clusters/:name', tag: 'clusters', summary: 'Delete a cluster (409 while a group uses it)', params: nameParam, responses: { 204: { description: 'Deleted' } } },
 
   { method: 'get', path: '/v1/groups', tag: 'groups', summary: 'List topic groups', responses: ok('Groups', z.object({ groups: z.array(z.object({ name: z.string(), state: z.string(), spec: topicGroup })) })) },
   { method: 'post', path: '/v1/groups', tag: 'groups', summary: 'Create a topic group', body: groupBody, responses: { 201: { description: 'Created', schema: z.object({ name: z.string(), state: z.enum(['running', 'stopped']), spec: topicGroup }) } } },
-  { method: 'get', path: '/v1/groups/:name', tag: 'groups', summary: 'Group status with per-partition worker, position, high watermark and lag', params: nameParam, responses: ok('Status', anyObject) },
+  { method: 'get', path: '/v1/groups/:name', tag: 'groups', summary: 'Group status with per-partition worker, position, high watermark and lag', params: nameParam, responses: ok('Status', groupViewSchema) },
   { method: 'delete', path: '/v1/groups/:name', tag: 'groups', summary: 'Delete a topic group', params: nameParam, responses: { 204: { description: 'Deleted' } } },
   { method: 'post', path: '/v1/groups/:name/start', tag: 'groups', summary: 'Start a topic group', params: nameParam, responses: ok('Started', z.object({ name: z.string(), state: z.string() })) },
   { method: 'post', path: '/v1/groups/:name/stop', tag: 'groups', summary: 'Stop a topic group', params: nameParam, responses: ok('Stopped', z.object({ name: z.string(), state: z.string() })) },
@@ -95,20 +210,34 @@ export const API_ROUTES: readonly ApiRoute[] = [
     summary: 'Audit: records at the source and the target per topic and time bucket',
     params: nameParam,
     query: z.object({ from: timeText.optional(), to: timeText.optional(), bucketMs: z.string().regex(/^\d+$/, 'must be a whole number of milliseconds').optional() }),
-    responses: ok('Audit report', anyObject),
+    responses: ok('Audit report', auditSchema),
   },
 
-  { method: 'get', path: '/v1/workers', tag: 'workers', summary: 'Live workers and controllers with their load', responses: ok('Instances', anyObject) },
-  { method: 'get', path: '/v1/assignments', tag: 'workers', summary: 'Assignments per worker', responses: ok('Assignments', anyObject) },
-  { method: 'get', path: '/v1/events', tag: 'workers', summary: 'Recent events (rebalances, workers joining or leaving, group changes and errors), newest first', query: z.object({ limit: z.string().regex(/^\d+$/, 'must be a whole number').optional() }), responses: ok('Events', anyObject) },
-  { method: 'post', path: '/v1/rebalance', tag: 'workers', summary: 'Run a reconcile pass on the leader, or show its plan with dryRun=true', query: z.object({ dryRun: z.enum(['true', 'false']).optional() }), responses: ok('Plan or result', anyObject) },
+  { method: 'get', path: '/v1/workers', tag: 'workers', summary: 'Live workers and controllers with their load', responses: ok('Instances', workersSchema) },
+  { method: 'get', path: '/v1/assignments', tag: 'workers', summary: 'Assignments per worker', responses: ok('Assignments', assignmentsSchema) },
+  { method: 'get', path: '/v1/events', tag: 'workers', summary: 'Recent events (rebalances, workers joining or leaving, group changes and errors), newest first', query: z.object({ limit: z.string().regex(/^\d+$/, 'must be a whole number').optional() }), responses: ok('Events', eventsSchema) },
+  { method: 'post', path: '/v1/rebalance', tag: 'workers', summary: 'Run a reconcile pass on the leader, or show its plan with dryRun=true', query: z.object({ dryRun: z.enum(['true', 'false']).optional() }), responses: ok('Plan or result', rebalanceSchema) },
 
   { method: 'get', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: list mirrored topics ("Current serving topics: [...]")', responses: text('Topic list as uReplicator prints it') },
-  { method: 'post', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: add a topic to mirror between the default clusters', query: z.object({ src: nameSchema.optional(), dst: nameSchema.optional() }), body: ureplicatorTopicBody, bodyMediaType: '*/*', responses: text('Added') },
-  { method: 'put', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: expand a topic (Ferry follows partition changes by itself; 404 when not mirrored)', body: ureplicatorTopicBody, bodyMediaType: '*/*', responses: text('Expanded') },
-  { method: 'get', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: assignment view of a topic (idealState, externalView, serverToPartitionMapping)', params: topicParam, responses: ok('Topic view', anyObject) },
-  { method: 'post', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: add a topic (body optional)', params: topicParam, query: z.object({ src: nameSchema.optional(), dst: nameSchema.optional() }), body: ureplicatorTopicBody.partial(), bodyMediaType: '*/*', responses: text('Added') },
-  { method: 'delete', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: stop mirroring a topic (deletes its topic group)', params: topicParam, responses: text('Deleted') },
+  { method: 'post', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: add a topic to mirror between the default clusters', query: z.object({ src: nameSchema.optional(), dst: nameSchema.optional() }), body: ureplicatorTopicBody, bodyMediaType: '*/*', textRefusals: [400, 404], responses: text('Added') },
+  { method: 'put', path: '/topics', tag: 'ureplicator', summary: 'uReplicator: expand a topic (Ferry follows partition changes by itself; 404 when not mirrored)', body: ureplicatorTopicBody, bodyMediaType: '*/*', textRefusals: [404], responses: text('Expanded') },
+  { method: 'get', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: assignment view of a topic (idealState, externalView, serverToPartitionMapping)', params: topicParam, textRefusals: [404], responses: ok('Topic view', topicViewSchema) },
+  { method: 'post', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: add a topic (body optional)', params: topicParam, query: z.object({ src: nameSchema.optional(), dst: nameSchema.optional() }), body: ureplicatorTopicBody.partial(), bodyMediaType: '*/*', textRefusals: [400, 404], responses: text('Added') },
+  { method: 'delete', path: '/topics/:topic', tag: 'ureplicator', summary: 'uReplicator: stop mirroring a topic (deletes its topic group)', params: topicParam, textRefusals: [404], responses: text('Deleted') },
+  { method: 'get', path: '/health', tag: 'ureplicator', open: true, summary: 'uReplicator: "OK" when ZooKeeper and Redis answer, else 503 "Unhealthy"', responses: { ...text('OK'), 503: { description: 'Unhealthy', mediaType: 'text/plain', schema: z.string() } } },
+  { method: 'get', path: '/validation', tag: 'ureplicator', summary: 'uReplicator: ideal (assignment) vs actual (what workers report mirroring) per worker, with the partitions that differ', responses: ok('Validation', validationSchema) },
+  { method: 'post', path: '/admin/enable_autobalancing', tag: 'ureplicator', summary: 'uReplicator: let the reconciler move partitions between live workers (persisted in ZooKeeper)', responses: ok('Switched', z.object({ opt: z.literal('enable_autobalancing'), auto_balancing: z.boolean() })) },
+  { method: 'post', path: '/admin/disable_autobalancing', tag: 'ureplicator', summary: 'uReplicator: keep partitions on their live workers (unserved ones are still placed)', responses: ok('Switched', z.object({ opt: z.literal('disable_autobalancing'), auto_balancing: z.boolean() })) },
+  { method: 'get', path: '/admin/autobalancing_status', tag: 'ureplicator', summary: 'uReplicator: whether auto-balancing is on', responses: ok('Status', z.object({ auto_balancing: z.boolean() })) },
+  { method: 'get', path: '/admin/workloadinfo', tag: 'ureplicator', summary: 'uReplicator: per worker partitions, reported throughput and lagging partitions', responses: ok('Workload', workloadSchema) },
+  {
+    method: 'get',
+    path: '/noprogress',
+    tag: 'ureplicator',
+    summary: 'uReplicator: assigned partitions whose reported position has not advanced for `seconds` (default 60) while the source has records past it',
+    query: z.object({ seconds: z.string().regex(/^\d{1,6}$/, 'must be a whole number of seconds').optional() }),
+    responses: ok('Stalled partitions ({} when none)', noProgressSchema),
+  },
 ]
 
 /** `/v1/groups/:name` → `/v1/groups/{name}`. */
@@ -136,7 +265,12 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
       if (route.method !== 'get') responses['403'] = errorResponse('A read token on a write')
       responses['503'] = errorResponse('ZooKeeper or Redis unreachable, or (for a leader-only action) this controller is not the leader')
     }
-    if (route.params) responses['404'] = errorResponse('Not found')
+    if (route.params || route.textRefusals?.includes(404)) responses['404'] = errorResponse('Not found')
+    // uReplicator's refusals are plain text: the same status may carry either body.
+    for (const status of route.textRefusals ?? []) {
+      const response = responses[String(status)] as { content?: Record<string, unknown> } | undefined
+      if (response?.content) response.content['text/plain'] = { schema: z.string() }
+    }
     if (route.body) {
       responses['413'] = errorResponse('Body larger than 256 KiB')
       if (!route.bodyMediaType) responses['415'] = errorResponse('Body is not application/json')

@@ -133,11 +133,13 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     workerIds: string[]
     /** Assigned workers not in the registry that deregistered gracefully: known gone, never held for. */
     departedIds: string[]
+    /** Whether moves between live workers are allowed (the settings znode). */
+    autoBalancing: boolean
   }
 
   /** Reads the world and plans; null when Redis cannot be read (rebalancing frozen). */
   const snapshot = async (): Promise<Snapshot | null> => {
-    const [groups, clusters, current, statuses] = await Promise.all([store.listGroups(), store.listClusters(), store.listAssignments(), store.listStatuses()])
+    const [groups, clusters, current, statuses, settings] = await Promise.all([store.listGroups(), store.listClusters(), store.listAssignments(), store.listStatuses(), store.getSettings()])
     let instances
     let departedIds: string[]
     try {
@@ -228,7 +230,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       epoch: election.epoch(),
       leader: options.id,
       weights,
-      maxMovesPerPass,
+      // Auto-balancing off: nothing moves between live workers; unserved partitions are still placed.
+      maxMovesPerPass: settings.autoBalancing ? maxMovesPerPass : 0,
       ...(options.overloadRatio ? { overloadRatio: options.overloadRatio } : {}),
     }
     const plan = planAssignments(planInput)
@@ -236,7 +239,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const reason = plan.unplaced.get(status.group)
       if (reason !== undefined && status.error === undefined) status.error = { code: 'UNAVAILABLE', message: reason }
     }
-    return { plan, planInput, current, statuses, newStatuses, workerIds: workers.map((w) => w.id).sort(), departedIds }
+    return { plan, planInput, current, statuses, newStatuses, workerIds: workers.map((w) => w.id).sort(), departedIds, autoBalancing: settings.autoBalancing }
   }
 
   const runPass = async (): Promise<ReconcileResult> => {
@@ -312,7 +315,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       // Recorded once the status carrying them is written, so a failed write does not log them twice.
       for (const status of newErrors) options.events?.record({ type: 'group_error', group: status.group, code: status.error?.code ?? 'UNKNOWN', message: status.error?.message ?? 'error' })
       // Throttled moves remain: come back for them without waiting a whole interval.
-      if (plan.deferred > 0 && waitMs <= 0) reconciler.trigger()
+      // (With auto-balancing off every such move is held back on purpose: no point in coming back.)
+      if (plan.deferred > 0 && waitMs <= 0 && snap.autoBalancing) reconciler.trigger()
       return { writes: 1, moves }
     } finally {
       end()

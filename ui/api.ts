@@ -113,6 +113,10 @@ export interface PartitionRow {
   highWatermark?: number | null
   lag?: number | null
   deadLettered: number
+  /** The owner's figures for this partition (since it started it). */
+  recordsMirrored?: number
+  recordsPerSec?: number
+  bytesPerSec?: number
   error?: { code: string; message: string }
 }
 

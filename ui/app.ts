@@ -154,13 +154,16 @@ function GroupRow(props: {
   let mirrored = 0
   let recordsPerSec = 0
   let bytesPerSec = 0
+  // The group status carries each owner's figures (computed once, by the controller); reports
+  // are the fallback for a controller that predates them.
   const rows = group.partitions.map((p) => {
     const report = reports.get(key({ group: group.name, topic: p.topic, partition: p.partition }))
     const own = report?.worker === p.worker ? report : undefined
-    mirrored += own?.recordsMirrored ?? 0
-    recordsPerSec += own?.recordsPerSec ?? 0
-    bytesPerSec += own?.bytesPerSec ?? 0
-    return { ...p, report: own }
+    const figures = { recordsMirrored: p.recordsMirrored ?? own?.recordsMirrored ?? 0, recordsPerSec: p.recordsPerSec ?? own?.recordsPerSec ?? 0, bytesPerSec: p.bytesPerSec ?? own?.bytesPerSec ?? 0 }
+    mirrored += figures.recordsMirrored
+    recordsPerSec += figures.recordsPerSec
+    bytesPerSec += figures.bytesPerSec
+    return { ...p, report: figures }
   })
   const error = group.status.error ?? group.status.lagError ?? group.partitions.find((p) => p.error)?.error
   const topics = group.spec.topics?.join(', ') ?? `/${group.spec.topicPattern ?? ''}/`

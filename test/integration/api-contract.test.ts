@@ -7,7 +7,9 @@
  */
 import { expect } from 'chai'
 import type { LocalStack } from '../../deploy/local-stack.js'
-import { sharedStack, uniqueName, type FerryProcess } from './harness.js'
+import { FerryProcess, sharedStack, uniqueName, waitFor } from './harness.js'
+import { API_ROUTES } from '../../controller/openapi.js'
+import { createTopic, createSampleProducer } from './kafka-helpers.js'
 import { rawPathRequest, request, startController, type ApiResult } from './api-client.js'
 
 interface OpenApiDoc {
@@ -136,5 +138,82 @@ describe('REST contract and hostile input (real controller)', function () {
     expect(clusters.map((c) => c.name).sort()).to.deep.equal([cluster, target].sort())
     expect((await request('GET', `${url}/v1/groups`)).body.groups).to.deep.equal([])
     expect(proc.log()).not.to.contain('controller.request_failed')
+  })
+
+  it('answers every route with its documented response schema (real responses, a worker mirroring)', async function () {
+    this.timeout(240000)
+    const worker = new FerryProcess('contract-worker', ['bootstrap', '--role', 'worker', '--id', 'contract-w1', '--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment])
+    try {
+      const topic = uniqueName('contract-t')
+      const urTopic = uniqueName('contract-ur')
+      await createTopic(stack.source.plaintext, topic, 2)
+      await createTopic(stack.source.plaintext, urTopic, 1)
+      const producer = createSampleProducer(stack.source.plaintext, topic, 2)
+      await producer.send(20)
+      await producer.close()
+      const group = uniqueName('contract-g')
+      const extra = uniqueName('contract-c')
+      const covered = new Set<string>()
+      const check = async (method: string, template: string, path: string, options: Parameters<typeof request>[2] = {}): Promise<ApiResult> => {
+        const res = await request(method, `${url}${path}`, options)
+        const route = API_ROUTES.find((r) => r.method === method.toLowerCase() && r.path === template)
+        const label = `${method} ${template} -> ${res.status} ${res.text.slice(0, 300)}`
+        expect(route, `${method} ${template} is not documented`).to.not.equal(undefined)
+        const documented = route?.responses[res.status]
+        expect(documented, `${label}: status not documented as a response`).to.not.equal(undefined)
+        if (documented?.schema !== undefined) {
+          if (documented.mediaType === 'text/plain') expect(res.headers.get('content-type'), label).to.match(/^text\/plain/)
+          else {
+            const parsed = documented.schema.safeParse(res.body)
+            expect(parsed.success, `${label}: ${parsed.success ? '' : JSON.stringify(parsed.error.issues.slice(0, 5))}`).to.equal(true)
+          }
+        }
+        covered.add(`${method.toLowerCase()} ${template}`)
+        return res
+      }
+      await check('GET', '/healthz', '/healthz')
+      await check('GET', '/readyz', '/readyz')
+      await check('GET', '/metrics', '/metrics')
+      await check('GET', '/v1/openapi.json', '/v1/openapi.json')
+      await check('POST', '/v1/clusters', '/v1/clusters', { json: { name: extra, bootstrapServers: [stack.target.plaintext] } })
+      await check('GET', '/v1/clusters', '/v1/clusters')
+      await check('GET', '/v1/clusters/:name', `/v1/clusters/${extra}`)
+      await check('POST', '/v1/groups', '/v1/groups', { json: { name: group, sourceCluster: cluster, targetCluster: target, topics: [topic], startPosition: 'earliest' } })
+      await waitFor('both partitions mirrored with a position and lag', async () => {
+        const view = (await request('GET', `${url}/v1/groups/${group}`)).body as { partitions: Array<{ position: number | null; lag?: number | null }> }
+        return view.partitions.length === 2 && view.partitions.every((p) => p.position !== null && p.lag === 0) ? true : undefined
+      }, 120000, 500)
+      await check('GET', '/v1/groups', '/v1/groups')
+      await check('GET', '/v1/groups/:name', `/v1/groups/${group}`)
+      await check('GET', '/v1/groups/:name/audit', `/v1/groups/${group}/audit`)
+      await check('GET', '/v1/workers', '/v1/workers')
+      await check('GET', '/v1/assignments', '/v1/assignments')
+      await check('GET', '/v1/events', '/v1/events')
+      await check('POST', '/v1/rebalance', '/v1/rebalance?dryRun=true')
+      await check('POST', '/v1/rebalance', '/v1/rebalance')
+      await check('POST', '/v1/groups/:name/stop', `/v1/groups/${group}/stop`)
+      await check('POST', '/v1/groups/:name/start', `/v1/groups/${group}/start`)
+      const pair = `src=${cluster}&dst=${target}`
+      await check('POST', '/topics', `/topics?${pair}`, { raw: JSON.stringify({ topic: urTopic, numPartitions: '1' }) })
+      await check('GET', '/topics', '/topics')
+      await check('PUT', '/topics', '/topics', { raw: JSON.stringify({ topic: urTopic, numPartitions: '1' }) })
+      await check('GET', '/topics/:topic', `/topics/${urTopic}`)
+      await check('DELETE', '/topics/:topic', `/topics/${urTopic}`)
+      await check('POST', '/topics/:topic', `/topics/${urTopic}?${pair}`)
+      await check('DELETE', '/topics/:topic', `/topics/${urTopic}`)
+      await check('GET', '/health', '/health')
+      await check('GET', '/validation', '/validation')
+      await check('POST', '/admin/disable_autobalancing', '/admin/disable_autobalancing')
+      await check('GET', '/admin/autobalancing_status', '/admin/autobalancing_status')
+      await check('POST', '/admin/enable_autobalancing', '/admin/enable_autobalancing')
+      await check('GET', '/admin/workloadinfo', '/admin/workloadinfo')
+      await check('GET', '/noprogress', '/noprogress?seconds=0')
+      await check('DELETE', '/v1/groups/:name', `/v1/groups/${group}`)
+      await check('DELETE', '/v1/clusters/:name', `/v1/clusters/${extra}`)
+      const missing = API_ROUTES.map((r) => `${r.method} ${r.path}`).filter((r) => !covered.has(r))
+      expect(missing, 'routes without a real response checked against their schema').to.deep.equal([])
+    } finally {
+      await worker.stop()
+    }
   })
 })

@@ -1,0 +1,439 @@
+/**
+ * The topic-group use cases, once, for every way in: the /v1 API, the uReplicator-compatible
+ * API and the dashboard (which reads the /v1 views). Each change records its event and
+ * triggers the reconciler here, so no path can forget either; each view (group status with
+ * lag, the assignment of a topic, ideal vs served, partitions without progress, workload) is
+ * computed here and only here.
+ *
+ * @example
+ *   const groups = createGroupsService({ store, redis, keys, admins, events, logger, reconciler })
+ *   await groups.create({ spec, start: true, via: 'ureplicator' })   // event + reconcile
+ *   const view = await groups.view('orders')                          // per-partition lag
+ */
+import type { Redis } from 'ioredis'
+import { targetTopicName, type TopicGroupSpec } from '../common/config.js'
+import { FerryError, HTTP_STATUS_BY_CODE, errorMessage, isProgrammerError } from '../common/errors.js'
+import type { Keys } from '../common/keys.js'
+import type { Logger } from '../common/logger.js'
+import { listInstances, type InstanceRecord } from '../common/registry.js'
+import type { GroupRecord, GroupState, Store } from '../common/store.js'
+import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
+import type { StableOffsets } from '../common/kafka/admin.js'
+import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
+import { auditGroup, type AuditReport } from './audit.js'
+import { discoverPartitions } from './discovery.js'
+import type { EventLog } from './events.js'
+import { checkTargetEnds } from './target-check.js'
+import { createProgressTracker, type ProgressTracker } from './progress.js'
+
+/** What a worker reports for each partition it mirrors (see worker/mirror-task.ts). */
+export interface ReportedPartition {
+  group: string
+  topic: string
+  partition: number
+  /** Next source offset to mirror (everything before it is on the target). */
+  position?: number
+  state?: string
+  error?: { code: string; message: string }
+  recordsMirrored?: number
+  deadLettered?: number
+  targetEnd?: number
+  bytesPerSec?: number
+  recordsPerSec?: number
+  latencyCounts?: number[]
+  latencyMaxMs?: number
+}
+
+/** A report with the worker that sent it. */
+export type WorkerReport = ReportedPartition & { worker: string }
+
+/** Which interface a change came through (it is in the event and the log line). */
+export type Via = 'api' | 'ureplicator'
+
+export function partitionKey(p: { group: string; topic: string; partition: number }): string {
+  return `${p.group}/${p.topic}/${p.partition}`
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Worker reports by partition key, read once at the boundary: entries that are not a report
+ * (no group, topic or partition) are skipped rather than trusted.
+ */
+export function workerReports(instances: readonly InstanceRecord[]): Map<string, WorkerReport> {
+  const reports = new Map<string, WorkerReport>()
+  for (const instance of instances) {
+    if (instance.role !== 'worker' || !isRecord(instance.metrics)) continue
+    const partitions = instance.metrics.partitions
+    if (!Array.isArray(partitions)) continue
+    for (const p of partitions as unknown[]) {
+      if (!isRecord(p) || typeof p.group !== 'string' || typeof p.topic !== 'string' || typeof p.partition !== 'number') continue
+      const report = p as unknown as ReportedPartition
+      reports.set(partitionKey(report), { ...report, worker: instance.id })
+    }
+  }
+  return reports
+}
+
+export interface PartitionRow {
+  topic: string
+  partition: number
+  targetTopic: string
+  worker: string
+  state: string
+  position: number | null
+  deadLettered: number
+  /** Records the owning worker mirrored of this partition since it started it. */
+  recordsMirrored: number
+  recordsPerSec: number
+  bytesPerSec: number
+  error?: { code: string; message: string }
+  targetEnd?: number
+  targetHighWatermark?: number | null
+  highWatermark?: number | null
+  lag?: number | null
+}
+
+export interface GroupView {
+  name: string
+  state: GroupState
+  spec: TopicGroupSpec
+  createdAt: string
+  updatedAt: string
+  status: {
+    healthy: boolean
+    error?: { code: string; message: string }
+    lagError?: { code: string; message: string }
+    observedAt: string | null
+    topics: Record<string, number>
+    droppedTopics?: string[]
+    assignedPartitions: number
+    /** Sum of recordsMirrored over the partitions' current owners. */
+    recordsMirrored: number
+    lag: number | null
+  }
+  partitions: PartitionRow[]
+}
+
+/** One assigned partition: who should serve it (Ferry's assignment) and what that worker reports. */
+export interface ServingRow {
+  group: string
+  topic: string
+  partition: number
+  /** The worker the assignment gives it to. */
+  idealWorker: string
+  /** The worker that reports serving it (mirroring), if any. */
+  actualWorker: string | null
+  /** The assigned worker's reported state ('mirroring', 'retrying', ...), or null when it reports nothing for it. */
+  state: string | null
+  position: number | null
+}
+
+export interface NoProgressRow {
+  group: string
+  topic: string
+  partition: number
+  idealWorker: string
+  actualWorker: string | null
+  position: number
+  highWatermark: number
+  /** How long the reported position has not changed, as far as this controller has watched. */
+  stalledMs: number
+}
+
+export interface WorkerWorkload {
+  workerId: string
+  numberOfTopicPartitions: number
+  totalWorkload: { bytesPerSecond: number; msgsPerSecond: number; partitions: number }
+  laggingTopicPartition: Array<{ topicName: string; partitionId: number; latestOffset: number; commitOffset: number; lag: number; timeStamp: number }>
+}
+
+export interface GroupsServiceDeps {
+  store: Store
+  redis: Redis
+  keys: Keys
+  admins: ClusterAdmins
+  events: EventLog
+  logger: Logger
+  /** Called after a change (the reconciler's trigger). */
+  changed: () => void
+  /** Default 5000 ms: how often worker positions are sampled for no-progress detection (0: only on reads). */
+  progressSampleMs?: number
+  now?: () => number
+}
+
+export interface AuditWindow {
+  fromMs: number
+  toMs: number
+  bucketMs: number
+}
+
+export interface GroupsService {
+  list(): Promise<Array<{ name: string; state: GroupState; spec: TopicGroupSpec }>>
+  get(name: string): Promise<GroupRecord>
+  exists(name: string): Promise<boolean>
+  create(request: { spec: TopicGroupSpec; start?: boolean; via: Via }): Promise<GroupRecord>
+  setState(name: string, state: GroupState, via: Via): Promise<GroupRecord>
+  delete(name: string, via: Via): Promise<void>
+  /** The group with per-partition owner, position, high watermarks and lag, read live. */
+  view(name: string): Promise<GroupView>
+  audit(name: string, window: AuditWindow): Promise<AuditReport>
+  /** Live instances (empty when Redis cannot be read). */
+  instances(): Promise<InstanceRecord[]>
+  /** Every assigned partition of the groups `filter` admits, with what its worker reports. */
+  serving(filter?: (group: string) => boolean): Promise<ServingRow[]>
+  /** Partitions whose position has not advanced for `thresholdMs` while the source has records past it. */
+  noProgress(thresholdMs: number, filter?: (group: string) => boolean): Promise<NoProgressRow[]>
+  /** Per worker: partitions, reported throughput, lagging partitions (uReplicator's workloadinfo). */
+  workload(filter?: (group: string) => boolean): Promise<WorkerWorkload[]>
+  stop(): void
+}
+
+export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
+  const { store, logger } = deps
+  const now = deps.now ?? Date.now
+  const progress: ProgressTracker = createProgressTracker({ now })
+  const instances = async (): Promise<InstanceRecord[]> => {
+    const list = await listInstances(deps.redis, deps.keys).catch(() => [] as InstanceRecord[])
+    progress.observe(workerReports(list).values())
+    return list
+  }
+  const sampleMs = deps.progressSampleMs ?? 5000
+  const timer = sampleMs > 0 ? setInterval(() => void instances(), sampleMs) : undefined
+  timer?.unref()
+
+  const get = async (name: string): Promise<GroupRecord> => {
+    const group = await store.getGroup(name)
+    if (group === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
+    return group.value
+  }
+
+  /** Source end offsets per `topic/partition` of the given topics; throws what the cluster throws. */
+  const sourceEnds = async (spec: TopicGroupSpec, topics: readonly string[]): Promise<Map<string, StableOffsets>> => {
+    const source = await store.getCluster(spec.sourceCluster)
+    if (source === null) throw new FerryError('CLUSTER_NOT_FOUND', `source cluster "${spec.sourceCluster}" is not registered`)
+    const admin = deps.admins.get(source.value)
+    const offsets = new Map<string, StableOffsets>()
+    for (const topic of topics) for (const o of await admin.stableOffsets(topic)) offsets.set(`${topic}/${o.partition}`, o)
+    return offsets
+  }
+
+  const serving = async (filter: (group: string) => boolean = () => true): Promise<ServingRow[]> => {
+    const [assignments, live] = await Promise.all([store.listAssignments(), instances()])
+    const reports = workerReports(live)
+    const rows: ServingRow[] = []
+    for (const [worker, record] of assignments) {
+      for (const p of record.value.partitions) {
+        if (!filter(p.group)) continue
+        const report = reports.get(partitionKey(p))
+        const own = report?.worker === worker ? report : undefined
+        rows.push({
+          group: p.group,
+          topic: p.topic,
+          partition: p.partition,
+          idealWorker: worker,
+          actualWorker: report?.state === 'mirroring' ? report.worker : null,
+          state: own?.state ?? null,
+          position: typeof own?.position === 'number' ? own.position : null,
+        })
+      }
+    }
+    return rows.sort((a, b) => a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic) || a.partition - b.partition)
+  }
+
+  const service: GroupsService = {
+    async list() {
+      return (await store.listGroups()).map((g) => ({ name: g.value.spec.name, state: g.value.state, spec: g.value.spec }))
+    },
+    get,
+    async exists(name) {
+      return (await store.getGroup(name)) !== null
+    },
+    async create({ spec, start, via }) {
+      const record = await store.createGroup(spec, start === false ? 'stopped' : 'running')
+      logger.info({ event: 'controller.group_created', group: spec.name, state: record.state, via }, 'topic group created')
+      deps.events.record({ type: 'group_created', group: spec.name, message: `topic group created (${record.state})${via === 'ureplicator' ? ' through the uReplicator API' : ''}` })
+      deps.changed()
+      return record
+    },
+    async setState(name, state, via) {
+      const record = await store.setGroupState(name, state)
+      const verb = state === 'running' ? 'started' : 'stopped'
+      logger.info({ event: `controller.group_${verb}`, group: name, via }, `topic group ${verb}`)
+      deps.events.record({ type: state === 'running' ? 'group_started' : 'group_stopped', group: name, message: `topic group ${verb}${via === 'ureplicator' ? ' through the uReplicator API' : ''}` })
+      deps.changed()
+      return record
+    },
+    async delete(name, via) {
+      await store.deleteGroup(name)
+      logger.info({ event: 'controller.group_deleted', group: name, via }, 'topic group deleted')
+      deps.events.record({ type: 'group_deleted', group: name, message: `topic group deleted${via === 'ureplicator' ? ' through the uReplicator API' : ''}` })
+      deps.changed()
+    },
+
+    async view(name) {
+      const group = await get(name)
+      const [status, assignments, live] = await Promise.all([store.getStatus(name), store.listAssignments(), instances()])
+      const reports = workerReports(live)
+      const spec = group.spec
+      const rows: PartitionRow[] = []
+      for (const [worker, record] of assignments) {
+        for (const p of record.value.partitions) {
+          if (p.group !== name) continue
+          const report = reports.get(partitionKey(p))
+          const own = report?.worker === worker ? report : undefined
+          rows.push({
+            topic: p.topic,
+            partition: p.partition,
+            targetTopic: targetTopicName(spec, p.topic),
+            worker,
+            state: own ? (own.state ?? 'unknown') : 'starting',
+            position: own?.position ?? null,
+            deadLettered: own?.deadLettered ?? 0,
+            recordsMirrored: own?.recordsMirrored ?? 0,
+            recordsPerSec: own?.recordsPerSec ?? 0,
+            bytesPerSec: own?.bytesPerSec ?? 0,
+            ...(own?.error ? { error: own.error } : {}),
+            ...(typeof own?.targetEnd === 'number' ? { targetEnd: own.targetEnd } : {}),
+          })
+        }
+      }
+      rows.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition)
+
+      // Lag = source last stable offset (the end of what can be mirrored now) − mirrored position, read live.
+      let lagError: { code: string; message: string } | undefined
+      if (rows.length > 0 && (await store.getCluster(spec.sourceCluster)) !== null) {
+        try {
+          const offsets = await sourceEnds(spec, [...new Set(rows.map((r) => r.topic))])
+          for (const row of rows) {
+            const end = offsets.get(`${row.topic}/${row.partition}`)
+            // The end mirroring can reach now (equals the high watermark unless a source transaction is open), as the lag.
+            row.highWatermark = end?.stable ?? null
+            row.lag = end !== undefined && typeof row.position === 'number' ? Math.max(0, end.stable - row.position) : null
+          }
+        } catch (error) {
+          const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
+          lagError = { code: ferry.code, message: ferry.message }
+        }
+      }
+      const target = await store.getCluster(spec.targetCluster)
+      if (target !== null && rows.length > 0) lagError ??= await checkTargetEnds(rows, deps.admins.get(target.value))
+      const errors = [status?.error, lagError, ...rows.map((r) => r.error)].filter((e) => e !== undefined)
+      const totalLag = rows.every((r) => typeof r.lag === 'number') ? rows.reduce((sum, r) => sum + Number(r.lag), 0) : null
+      return {
+        name,
+        state: group.state,
+        spec,
+        createdAt: group.createdAt,
+        updatedAt: group.updatedAt,
+        status: {
+          healthy: errors.length === 0,
+          ...(status?.error ? { error: status.error } : {}),
+          ...(lagError ? { lagError } : {}),
+          observedAt: status?.observedAt ?? null,
+          topics: status?.topics ?? {},
+          ...(status?.droppedTopics && status.droppedTopics.length > 0 ? { droppedTopics: status.droppedTopics } : {}),
+          assignedPartitions: rows.length,
+          recordsMirrored: rows.reduce((sum, r) => sum + r.recordsMirrored, 0),
+          lag: totalLag,
+        },
+        partitions: rows,
+      }
+    },
+
+    async audit(name, { fromMs, toMs, bucketMs }) {
+      const spec = (await get(name)).spec
+      const [source, target] = await Promise.all([store.getCluster(spec.sourceCluster), store.getCluster(spec.targetCluster)])
+      if (source === null || target === null) throw new FerryError('CLUSTER_NOT_FOUND', `a cluster of group "${name}" is not registered`)
+      let report: AuditReport
+      try {
+        // What the group covers on the source now, also when it is stopped.
+        const topics = Object.keys((await discoverPartitions(spec, deps.admins.get(source.value))).topics)
+        report = await auditGroup({
+          group: spec,
+          topics,
+          source: { cluster: source.value, admin: deps.admins.get(source.value) },
+          target: { cluster: target.value, admin: deps.admins.get(target.value) },
+          fromMs,
+          toMs,
+          bucketMs,
+          logger,
+        })
+      } catch (error) {
+        // A cluster that cannot be reached or read (down, misconfigured, refusing our credentials)
+        // is a dependency failing, not a bug of ours: 503 with what went wrong.
+        const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
+        if ((HTTP_STATUS_BY_CODE[ferry.code] ?? 500) < 500 || isProgrammerError(error)) throw error
+        throw new FerryError('UNAVAILABLE', `cannot audit topic group "${name}": its clusters ("${spec.sourceCluster}", "${spec.targetCluster}") cannot be read now (${ferry.code}: ${ferry.message})`, { cause: error, details: { code: ferry.code } })
+      }
+      // Latency comes from the workers: they saw when the target acknowledged each record.
+      const counts = emptyLatencyCounts()
+      let maxMs: number | null = null
+      for (const p of workerReports(await instances()).values()) {
+        if (p.group !== name || !Array.isArray(p.latencyCounts)) continue
+        addLatencyCounts(counts, p.latencyCounts)
+        maxMs = Math.max(maxMs ?? 0, p.latencyMaxMs ?? 0)
+      }
+      report.latency = summariseLatency(counts, maxMs)
+      logger.info({ event: 'controller.audit', group: name, source: report.source, target: report.target, missing: report.missing, duplicates: report.duplicates }, 'audit done')
+      return report
+    },
+
+    instances,
+    serving,
+
+    async noProgress(thresholdMs, filter) {
+      const rows = await serving(filter)
+      const stalled = rows.filter((r) => r.position !== null && progress.stalledForMs(r, r.idealWorker) >= thresholdMs)
+      if (stalled.length === 0) return []
+      // Only where the source has records past the position: an idle partition is not stuck.
+      const specs = new Map((await store.listGroups()).map((g) => [g.value.spec.name, g.value.spec]))
+      const result: NoProgressRow[] = []
+      const byGroup = new Map<string, ServingRow[]>()
+      for (const r of stalled) byGroup.set(r.group, [...(byGroup.get(r.group) ?? []), r])
+      for (const [group, groupRows] of byGroup) {
+        const spec = specs.get(group)
+        if (spec === undefined) continue
+        let ends: Map<string, StableOffsets>
+        try {
+          ends = await sourceEnds(spec, [...new Set(groupRows.map((r) => r.topic))])
+        } catch (error) {
+          logger.warn({ event: 'controller.noprogress_source_unreadable', group, err: errorMessage(error) }, 'cannot read source end offsets for no-progress check')
+          continue
+        }
+        for (const r of groupRows) {
+          const end = ends.get(`${r.topic}/${r.partition}`)
+          if (end === undefined || r.position === null || end.stable <= r.position) continue
+          result.push({ group, topic: r.topic, partition: r.partition, idealWorker: r.idealWorker, actualWorker: r.actualWorker, position: r.position, highWatermark: end.stable, stalledMs: progress.stalledForMs(r, r.idealWorker) })
+        }
+      }
+      return result
+    },
+
+    async workload(filter = () => true) {
+      const [assignments, live] = await Promise.all([store.listAssignments(), instances()])
+      const reports = workerReports(live)
+      const workers: WorkerWorkload[] = []
+      for (const instance of live.filter((i) => i.role === 'worker')) {
+        const assigned = (assignments.get(instance.id)?.value.partitions ?? []).filter((p) => filter(p.group))
+        const own = [...reports.values()].filter((r) => r.worker === instance.id && filter(r.group))
+        workers.push({
+          workerId: instance.id,
+          numberOfTopicPartitions: assigned.length,
+          totalWorkload: {
+            bytesPerSecond: own.reduce((sum, r) => sum + (r.bytesPerSec ?? 0), 0),
+            msgsPerSecond: own.reduce((sum, r) => sum + (r.recordsPerSec ?? 0), 0),
+            partitions: assigned.length,
+          },
+          laggingTopicPartition: [],
+        })
+      }
+      return workers
+    },
+
+    stop() {
+      if (timer) clearInterval(timer)
+    },
+  }
+  return service
+}
