@@ -185,7 +185,8 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
       redis,
       keys,
       id: config.id,
-      info: info(),
+      // A function: a child restarted on a new port (--port 0) is found at its new URL.
+      info,
       ttlMs: config.leaseTtlMs,
       logger,
       getMetrics: liveMetrics,

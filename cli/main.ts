@@ -183,7 +183,7 @@ async function runController(args: string[]): Promise<void> {
   answerLivenessPings()
   const { config } = parseProcessFlags(args)
   const logger = createLogger({ name: 'controller', base: { instance: config.id } })
-  const controller = await startController(config, logger, fatal(logger))
+  const controller = await startController(config, logger)
   onShutdown(logger, () => controller.stop())
   process.send?.({ type: 'ready', url: controller.url })
   if (!process.send) process.stdout.write(`${JSON.stringify({ event: 'controller.listening', url: controller.url, api: controller.api })}\n`)

@@ -37,7 +37,7 @@ export interface InstanceRecord extends InstanceInfo {
 
 const RENEW_SCRIPT = `
 if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'lastHeartbeatAt', ARGV[3], 'metrics', ARGV[4])
+  redis.call('HSET', KEYS[1], 'lastHeartbeatAt', ARGV[3], 'metrics', ARGV[4], 'info', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   -- A reader may have just dropped us from the index while we were between leases.
   redis.call('SADD', KEYS[2], ARGV[5])
@@ -62,7 +62,8 @@ export interface RegistrationOptions {
   redis: Redis
   keys: Keys
   id: string
-  info: InstanceInfo
+  /** Read at every registration and renewal, so a change (a restarted child's new URL) is seen. */
+  info: InstanceInfo | (() => InstanceInfo)
   /** Lease time to live; default 10000 ms. */
   ttlMs?: number
   /** Default ttlMs / 3. */
@@ -124,6 +125,8 @@ export function createRegistration(options: RegistrationOptions): Registration {
     }
   }
 
+  const infoJson = (): string => JSON.stringify(typeof options.info === 'function' ? options.info() : options.info)
+
   const acquire = async (): Promise<void> => {
     token = randomUUID()
     const now = new Date().toISOString()
@@ -132,7 +135,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
       .del(key)
       .hset(key, {
         token,
-        info: JSON.stringify(options.info),
+        info: infoJson(),
         lastHeartbeatAt: now,
         metrics: metricsJson(),
       })
@@ -166,7 +169,7 @@ export function createRegistration(options: RegistrationOptions): Registration {
       // not look like a paused process.
       const heartbeatGapMs = Date.now() - lastAttemptEndAt
       try {
-        const renewed = (await options.redis.eval(RENEW_SCRIPT, 2, key, options.keys.instances, token, String(ttlMs), new Date().toISOString(), metricsJson(), options.id)) as number
+        const renewed = (await options.redis.eval(RENEW_SCRIPT, 2, key, options.keys.instances, token, String(ttlMs), new Date().toISOString(), metricsJson(), options.id, infoJson())) as number
         if (renewed === 1) {
           lastOkAt = Date.now()
           return true

@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import zookeeper from 'node-zookeeper-client'
 import type { ACL, Client, Event as ZkEvent, Stat } from 'node-zookeeper-client'
-import { FerryError } from './errors.js'
+import { FerryError, errorMessage } from './errors.js'
 import type { Logger } from './logger.js'
 
 export const CreateMode = zookeeper.CreateMode
@@ -91,8 +91,13 @@ export interface Zk {
   /** Atomic multi-op: all apply or none. */
   multi(ops: readonly ZkOp[]): Promise<void>
   sessionId(): string
-  /** Called once when the session is expired or has been unreachable for a whole session timeout. */
+  /**
+   * Called when the session is expired or has been unreachable for a whole session timeout:
+   * once, or (with `renewSession`) each time, before a new session is opened.
+   */
   onSessionLost(listener: (reason: string) => void): void
+  /** With `renewSession`: called each time a new session replaced a lost one (watches and ephemeral nodes are gone). */
+  onSessionRenewed(listener: () => void): void
   close(): Promise<void>
 }
 
@@ -135,6 +140,11 @@ export interface ZkOptions {
   sessionTimeoutMs?: number
   /** How long to wait for the first connection; default 30000. */
   connectTimeoutMs?: number
+  /**
+   * Open a new session whenever the session is lost, for as long as it takes, instead of
+   * reporting the loss once and leaving the Zk dead. Calls in the meantime fail (no session).
+   */
+  renewSession?: boolean
   logger: Logger
 }
 
@@ -145,6 +155,72 @@ function call<T>(operation: string, path: string, fn: (cb: (error: unknown, resu
 }
 
 export async function connectZk(options: ZkOptions): Promise<Zk> {
+  return options.renewSession === true ? connectRenewing(options) : openSession(options)
+}
+
+/** A Zk whose calls go to the current session, replaced by a new one whenever it is lost. */
+async function connectRenewing(options: ZkOptions): Promise<Zk> {
+  let current = await openSession(options)
+  const lostListeners: Array<(reason: string) => void> = []
+  const renewedListeners: Array<() => void> = []
+  let closed = false
+  const arm = (session: Zk): void => {
+    session.onSessionLost((reason) => {
+      if (closed) return
+      for (const listener of lostListeners) listener(reason)
+      void renew(reason)
+    })
+  }
+  const renew = async (reason: string): Promise<void> => {
+    const lostAt = Date.now()
+    for (let attempt = 1; !closed; attempt++) {
+      try {
+        const fresh = await openSession({ ...options, connectTimeoutMs: Math.max(options.sessionTimeoutMs ?? 15000, 5000) })
+        if (closed) {
+          await fresh.close()
+          return
+        }
+        const old = current
+        current = fresh
+        arm(fresh)
+        void old.close()
+        options.logger.info({ event: 'zookeeper.session_renewed', attempts: attempt, outageMs: Date.now() - lostAt, reason }, 'new ZooKeeper session')
+        for (const listener of renewedListeners) listener()
+        return
+      } catch (error) {
+        options.logger.debug({ event: 'zookeeper.renew_failed', attempt, err: errorMessage(error) }, 'ZooKeeper still unreachable')
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * attempt)))
+      }
+    }
+  }
+  arm(current)
+  return {
+    get client() {
+      return current.client
+    },
+    getData: (path, watcher) => current.getData(path, watcher),
+    getChildren: (path, watcher) => current.getChildren(path, watcher),
+    exists: (path, watcher) => current.exists(path, watcher),
+    create: (path, data, mode) => current.create(path, data, mode),
+    setData: (path, data, version) => current.setData(path, data, version),
+    remove: (path, version) => current.remove(path, version),
+    ensurePaths: (paths) => current.ensurePaths(paths),
+    multi: (ops) => current.multi(ops),
+    sessionId: () => current.sessionId(),
+    onSessionLost(listener) {
+      lostListeners.push(listener)
+    },
+    onSessionRenewed(listener) {
+      renewedListeners.push(listener)
+    },
+    async close() {
+      closed = true
+      await current.close()
+    },
+  }
+}
+
+async function openSession(options: ZkOptions): Promise<Zk> {
   const sessionTimeoutMs = options.sessionTimeoutMs ?? 15000
   const connectTimeoutMs = options.connectTimeoutMs ?? 30000
   const client = zookeeper.createClient(options.connect, { sessionTimeout: sessionTimeoutMs, spinDelay: 500, retries: 2 })
@@ -258,6 +334,9 @@ export async function connectZk(options: ZkOptions): Promise<Zk> {
     sessionId: () => client.getSessionId().toString('hex'),
     onSessionLost(listener) {
       lost.once('lost', listener)
+    },
+    onSessionRenewed() {
+      // A single session is never renewed (see renewSession).
     },
     async close() {
       closing = true

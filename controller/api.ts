@@ -55,6 +55,11 @@ function route(handler: Handler) {
   }
 }
 
+/** `work`, or a failure once `ms` passed (ZooKeeper calls wait for a reconnect without a session). */
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([work, new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms (reconnecting?)`)), ms).unref())])
+}
+
 function param(req: Request, name: string): string {
   const value = req.params[name]
   if (typeof value !== 'string') throw new FerryError('INVALID_INPUT', `missing path parameter ${name}`)
@@ -100,7 +105,8 @@ export function createApi(deps: ApiDeps): express.Express {
       const checks: Record<string, string> = {}
       let ready = true
       try {
-        await deps.zk.exists('/')
+        // Bounded: without a session a ZooKeeper call may wait for the reconnect.
+        await within(deps.zk.exists('/'), 1000)
         checks.zookeeper = 'ok'
       } catch (error) {
         checks.zookeeper = errorMessage(error)
@@ -115,7 +121,7 @@ export function createApi(deps: ApiDeps): express.Express {
       }
       const frozen = deps.reconciler.frozenReason()
       if (frozen !== null) checks.rebalancing = frozen
-      const leader = await deps.election.leader().catch(() => null)
+      const leader = await within(deps.election.leader(), 1000).catch(() => null)
       res.status(ready ? 200 : 503).json({ ready, api: access, leader: leader?.id ?? null, isLeader: deps.election.isLeader(), ...(deps.election.isLeader() ? { epoch: deps.election.epoch() } : {}), checks })
     }),
   )
@@ -266,7 +272,7 @@ export function createApi(deps: ApiDeps): express.Express {
         return
       }
       if (!deps.election.isLeader()) {
-        const leader = await deps.election.leader().catch(() => null)
+        const leader = await within(deps.election.leader(), 1000).catch(() => null)
         throw new FerryError('NOT_LEADER', `this controller is not the leader; send the request to ${leader?.url ?? 'the leader (none elected yet)'}`, {
           details: { leader: leader?.id ?? null, url: leader?.url ?? null },
         })

@@ -37,9 +37,10 @@ export interface Controller {
   stop(): Promise<void>
 }
 
-export async function startController(config: ProcessConfig, logger: Logger, onFatal: (reason: string) => void): Promise<Controller> {
+export async function startController(config: ProcessConfig, logger: Logger): Promise<Controller> {
   const registry = createMetricsRegistry({ role: 'controller', instance: config.id })
-  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), logger })
+  // A lost session is replaced by a new one; meanwhile this controller does not lead (below).
+  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), renewSession: true, logger })
   const redis = new Redis(config.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 3000, lazyConnect: false })
   redis.on('error', (error) => logger.debug({ event: 'controller.redis_error', err: errorMessage(error) }, 'redis error'))
   const paths = createPaths(config.deployment)
@@ -83,9 +84,33 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
   const address = server.address() as AddressInfo
   url = `${config.apiTlsCert !== undefined ? 'https' : 'http'}://${config.host}:${address.port}`
 
-  zk.onSessionLost((reason) => onFatal(`ZooKeeper session lost: ${reason}`))
+  // Without a session this controller cannot lead (its candidate node goes with the session),
+  // but it keeps serving the API and /readyz (503, naming ZooKeeper) and enters the election
+  // again once a new session is open, instead of exiting and being restarted.
+  let stopped = false
+  let rejoining: Promise<void> = Promise.resolve()
+  const rejoin = (why: string): void => {
+    rejoining = rejoining.then(async () => {
+      for (let attempt = 1; !stopped; attempt++) {
+        try {
+          await election.rejoin()
+          logger.info({ event: 'controller.election_rejoined', why, leader: election.isLeader() }, 'entered the election again')
+          return
+        } catch (error) {
+          logger.warn({ event: 'controller.rejoin_failed', why, attempt, err: errorMessage(error) }, 'could not enter the election again; retrying')
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * attempt)))
+        }
+      }
+    })
+  }
+  zk.onSessionLost((reason) => {
+    logger.warn({ event: 'controller.zookeeper_lost', reason, wasLeader: election.isLeader() }, 'ZooKeeper session lost: not leading until a new session is open')
+    // The candidate node goes with the session: stop leading now; rejoin() runs on renewal.
+    election.resign()
+  })
+  zk.onSessionRenewed(() => rejoin('new ZooKeeper session'))
   election.on('elected', () => reconciler.trigger())
-  election.on('deposed', () => onFatal('deposed as leader'))
+  election.on('deposed', () => rejoin('deposed: our candidate node vanished'))
   await zk.ensurePaths(paths.containers())
   await election.start()
   reconciler.start()
@@ -100,6 +125,7 @@ export async function startController(config: ProcessConfig, logger: Logger, onF
     isLeader: () => election.isLeader(),
     stop() {
       stopping ??= (async () => {
+        stopped = true
         groups.stop()
         await reconciler.stop()
         await events.flush()

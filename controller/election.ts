@@ -24,6 +24,13 @@ export interface Election {
   /** Checks that make a multi-op fail unless we are still the leader of our epoch. */
   fence(): ZkOp[]
   on(event: 'elected' | 'deposed', listener: () => void): void
+  /**
+   * Enter the election again with a new candidate node (after the session was lost, or our node
+   * vanished). Stops leading at once; `elected` follows if this candidate wins.
+   */
+  rejoin(): Promise<void>
+  /** Stop leading now, without an event: the session (and with it our candidate node) is gone. */
+  resign(): void
   stop(): Promise<void>
 }
 
@@ -116,6 +123,21 @@ export function createElection(options: ElectionOptions): Election {
     },
     on(event, listener) {
       events.on(event, listener)
+    },
+    resign() {
+      if (leading) logger.warn({ event: 'controller.resigned', epoch }, 'no longer leading')
+      leading = false
+      node = undefined
+    },
+    async rejoin() {
+      if (stopped) return
+      leading = false
+      node = undefined
+      await zk.ensurePaths([...paths.containers(), paths.epoch])
+      await removeStaleNodes()
+      if (stopped) return
+      node = await zk.create(paths.electionPrefix, toJsonBuffer(options.info), CreateMode.EPHEMERAL_SEQUENTIAL)
+      await check()
     },
     async stop() {
       stopped = true

@@ -55,11 +55,10 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   const workerMetrics = createWorkerMetrics(registry, createMirrorMetrics(registry))
   const metrics = workerMetrics.mirror
   const metricsServer: MetricsServer | undefined = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.host, port: config.metricsPort, registry, logger, event: 'worker.metrics_listening' })
-  const zkOptions = { connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), logger }
-  /** Replaced by a new session when the old one is lost (see onSessionLost below). */
-  let zk = await connectZk(zkOptions)
+  // A lost session is replaced by a new one (see zk.onSessionLost below).
+  const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), renewSession: true, logger })
   const paths = createPaths(config.deployment)
-  let store = createStore(zk, paths)
+  const store = createStore(zk, paths)
   const admins = createClusterAdmins(`ferry-worker-${config.id}`, logger)
   const tasks = new Map<string, RunningTask>()
   let epoch: number | null = null
@@ -213,38 +212,17 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
    * the same, the overlap is bounded by the reconnect: exactly-once writes are fenced by the
    * broker (the new owner's transactional id), at-least-once ones may be duplicated, never lost.
    */
-  let reconnecting = false
-  const onSessionLost = (reason: string): void => {
-    if (stopped || reconnecting) return
-    reconnecting = true
+  zk.onSessionLost((reason) => {
     watchArmed = false
-    logger.warn({ event: 'worker.zookeeper_lost', reason, groups: tasks.size }, 'ZooKeeper session lost: mirroring the last assignment while reconnecting')
-    void (async () => {
-      const lostAt = Date.now()
-      for (let attempt = 1; !stopped; attempt++) {
-        try {
-          const fresh = await connectZk({ ...zkOptions, connectTimeoutMs: Math.max(config.zkSessionTimeoutMs, 5000) })
-          if (stopped) {
-            await fresh.close().catch(() => undefined)
-            return
-          }
-          const old = zk
-          zk = fresh
-          store = createStore(fresh, paths)
-          fresh.onSessionLost(onSessionLost)
-          reconnecting = false
-          void old.close().catch(() => undefined)
-          logger.info({ event: 'worker.zookeeper_reconnected', attempts: attempt, outageMs: Date.now() - lostAt }, 'new ZooKeeper session; reading the assignment again')
-          await worker.sync()
-          return
-        } catch (error) {
-          logger.debug({ event: 'worker.zookeeper_reconnect_failed', attempt, err: errorMessage(error) }, 'ZooKeeper still unreachable')
-          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * attempt)))
-        }
-      }
-    })()
-  }
-  zk.onSessionLost(onSessionLost)
+    if (!stopped) logger.warn({ event: 'worker.zookeeper_lost', reason, groups: tasks.size }, 'ZooKeeper session lost: mirroring the last assignment while reconnecting')
+  })
+  zk.onSessionRenewed(() => {
+    // The old session's watch is gone with it: the next read sets one on the new session.
+    watchArmed = false
+    if (stopped) return
+    logger.info({ event: 'worker.zookeeper_reconnected' }, 'new ZooKeeper session; reading the assignment again')
+    void worker.sync()
+  })
   await worker.sync()
   const resync = (): void => {
     if (stopped) return

@@ -278,7 +278,8 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
 
   it('ZooKeeper down for 60 s: workers keep mirroring, no restart, and everything reconciles', async () => {
     await moreTraffic(300)
-    const pids = [await childPid('w1'), await childPid('w2')]
+    const ids = ['w1', 'w2', 'c1', 'c2']
+    const pids = await Promise.all(ids.map((id) => childPid(id)))
     const targetEnd = async (): Promise<number> => [...(await partitionEnds(stack.target.plaintext, topic)).values()].reduce((a, b) => a + b, 0)
     const at = Date.now()
     stack.processes.zookeeper.kill('SIGKILL')
@@ -286,13 +287,21 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
       // Past the workers' 4 s session: each has lost it and mirrors its last assignment.
       await new Promise((resolve) => setTimeout(resolve, 15000))
       const during = await targetEnd()
+      // The controllers stay up and say why they are not ready, at once.
+      for (const url of await controllerUrls()) {
+        const started = Date.now()
+        const ready = await http('GET', `${url}/readyz`)
+        expect(ready.status, `${url}/readyz during the outage`).to.equal(503)
+        expect(ready.body?.checks?.zookeeper, 'the zookeeper check').to.not.equal('ok')
+        expect(Date.now() - started, '/readyz answer time (ms)').to.be.below(3000)
+      }
       await new Promise((resolve) => setTimeout(resolve, 45000))
       expect(await targetEnd(), 'the target grew while ZooKeeper was down').to.be.greaterThan(during)
     } finally {
       await stack.processes.zookeeper.restart()
     }
-    // Workers were never restarted (their bootstraps run without ZooKeeper).
-    expect([await childPid('w1'), await childPid('w2')]).to.deep.equal(pids)
+    // No process was restarted: workers mirrored on, controllers waited for a new session.
+    expect(await Promise.all(ids.map((id) => childPid(id)))).to.deep.equal(pids)
     await settleAndAudit('ZooKeeper down 60 s', at)
   })
 
