@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
-import { FerryProcess, http, type HttpResult, uniqueName, waitFor } from './harness.js'
+import { FerryProcess, http, stackSecretFlags, type HttpResult, uniqueName, waitFor } from './harness.js'
 import { compareMirror, oracleDump, type Comparison, type OracleRecord } from './oracle.js'
 
 export interface MirrorDeployment {
@@ -18,7 +18,7 @@ export interface MirrorDeployment {
 export async function startMirrorDeployment(stack: LocalStack, prefix: string): Promise<MirrorDeployment> {
   const deployment = uniqueName(prefix)
   const redis = new Redis(stack.redis.url)
-  const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '4000']
+  const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '4000', ...stackSecretFlags(stack)]
   const controller = new FerryProcess(`${prefix}-controller`, ['bootstrap', '--role', 'controller', '--id', 'c1', '--port', '0', ...common])
   const worker = new FerryProcess(`${prefix}-worker`, ['bootstrap', '--role', 'worker', '--id', 'w1', ...common])
   try {

@@ -267,6 +267,8 @@ export function compareMirror(source: Map<number, OracleRecord[]>, target: Map<n
         if (id === wantIds[replay]) {
           replay++
           duplicates++
+          // The run has caught up: what follows must be new records.
+          if (replay >= next) replay = -1
           continue
         }
         note(`partition ${partition}: a re-sent run broke off at source record ${want[replay]?.o}: target ${describeRecord(record)}; expected ${fieldDiff(record, want[replay] as OracleRecord)}`)
@@ -274,6 +276,7 @@ export function compareMirror(source: Map<number, OracleRecord[]>, target: Map<n
       }
       if (next < want.length && id === wantIds[next]) {
         next++
+        replay = -1
         continue
       }
       // An earlier record again: the start of a replay.

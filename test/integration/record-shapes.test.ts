@@ -6,9 +6,9 @@
  * batches in every codec; a compacted source with gaps; a LogAppendTime source (the target keeps
  * the source's timestamps). Both delivery modes, source on the mTLS listener.
  *
- * Then a record the target refuses, between neighbours in one source batch: `stop` delivers the
- * records before it and names topic, partition and offset; `dead-letter` delivers all neighbours;
- * each incident is logged once.
+ * Then a record the target refuses, between neighbours in one source batch, in both delivery
+ * modes: `stop` delivers the records before it and names topic, partition and offset;
+ * `dead-letter` delivers all neighbours; each incident is logged once.
  */
 import { expect } from 'chai'
 import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
@@ -141,12 +141,12 @@ describe('every record shape mirrored exactly (real stack, Kafka Java clients as
     })
   }
 
-  it('a refused record between neighbours in one batch: stop delivers those before it and names topic, partition and offset; dead-letter delivers all; one log line per incident', async function () {
+  it('a refused record between neighbours in one batch: stop delivers those before it and names topic, partition and offset; dead-letter delivers all; one log line per incident (both delivery modes)', async function () {
     this.timeout(180000)
     const topic = uniqueName('refused')
     const brokers = stack.source.plaintext
     await createTopics(brokers, [{ topic, numPartitions: 1 }])
-    await createTopics(stack.target.plaintext, ['rstop.', 'rdlq.', 'restop.'].map((prefix) => ({ topic: `${prefix}${topic}`, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '4096' }] })))
+    await createTopics(stack.target.plaintext, ['rstop.', 'rdlq.', 'restop.', 'redlq.'].map((prefix) => ({ topic: `${prefix}${topic}`, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '4096' }] })))
     // Offsets 0-9 small, 10 over the target's 4096 bytes (fine for the source), 11-20 small: one batch.
     const summary = await oracleProduce(brokers, topic, { profile: 'refused', count: 10, bigBytes: 20000 })
     expect(summary.offsets).to.deep.equal(Array.from({ length: 21 }, (_, i) => i))
@@ -159,6 +159,7 @@ describe('every record shape mirrored exactly (real stack, Kafka Java clients as
       { name: 'r-stop', rename: { prefix: 'rstop.' } },
       { name: 'r-dlq', rename: { prefix: 'rdlq.' }, onRejectedRecord: 'dead-letter' },
       { name: 'r-estop', rename: { prefix: 'restop.' }, delivery: 'exactly-once' },
+      { name: 'r-edlq', rename: { prefix: 'redlq.' }, delivery: 'exactly-once', onRejectedRecord: 'dead-letter' },
     ]
     for (const g of groups) {
       const created = await ferry.api('POST', '/v1/groups', { ...g, sourceCluster: 'src-tls', targetCluster: 'dst', topics: [topic] })
@@ -180,16 +181,18 @@ describe('every record shape mirrored exactly (real stack, Kafka Java clients as
     if (stopped.missing > 0 || stopped.problems.length > 0) problems.push(`r-stop: the 10 records before the refused one: ${describeComparison(stopped)}`)
     const eosStopped = await awaitMirror(stack.target.plaintext, `restop.${topic}`, before, 'exact', 30000)
     if (eosStopped.missing > 0 || eosStopped.problems.length > 0) problems.push(`r-estop: the 10 records before the refused one: ${describeComparison(eosStopped)}`)
-    const dead = await awaitMirror(stack.target.plaintext, `rdlq.${topic}`, neighbours, 'exact', 30000)
-    if (dead.missing > 0 || dead.problems.length > 0) problems.push(`r-dlq: all 20 neighbours: ${describeComparison(dead)}`)
-    const letters = [...(await oracleDump(stack.target.plaintext, '_ferry.r-dlq.dead-letter').catch(() => new Map<number, OracleRecord[]>())).values()].flat()
-    const letter = letters.find((r) => r.k === Buffer.from('k10').toString('base64'))
-    if (letters.length !== 1 || letter === undefined) problems.push(`r-dlq: the dead-letter topic holds ${letters.length} records, expected the one with key k10`)
+    for (const [name, prefix] of [['r-dlq', 'rdlq.'], ['r-edlq', 'redlq.']] as const) {
+      const dead = await awaitMirror(stack.target.plaintext, `${prefix}${topic}`, neighbours, 'exact', 30000)
+      if (dead.missing > 0 || dead.problems.length > 0) problems.push(`${name}: all 20 neighbours: ${describeComparison(dead)}`)
+      const letters = [...(await oracleDump(stack.target.plaintext, `_ferry.${name}.dead-letter`).catch(() => new Map<number, OracleRecord[]>())).values()].flat()
+      const letter = letters.find((r) => r.k === Buffer.from('k10').toString('base64'))
+      if (letters.length !== 1 || letter === undefined) problems.push(`${name}: the dead-letter topic holds ${letters.length} records, expected the one with key k10`)
+    }
 
     // Repeats can only be seen over a window: ~15 s after the incident, each group has logged it once.
     const observedFrom = Date.now()
     await waitFor('15 s of worker log after the incidents', () => Date.now() - observedFrom >= 15000, 20000, 1000)
-    for (const name of ['r-stop', 'r-estop', 'r-dlq']) {
+    for (const name of ['r-stop', 'r-estop', 'r-dlq', 'r-edlq']) {
       const lines = warningsOf(ferry.worker, name)
       if (lines.length !== 1) problems.push(`${name}: ${lines.length} warning/error log lines for one refused record (want 1):\n    ${lines.slice(0, 6).map((l) => `${String(l.event)}: ${String(l.err ?? l.msg ?? '')}`.slice(0, 300)).join('\n    ')}`)
     }
