@@ -273,13 +273,13 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   }
 
   /** Where each partition starts: its checkpoint, else the group's start position; recorded at once. */
-  const startOffsets = async (partitions: readonly AssignedPartition[], signal: AbortSignal): Promise<PartitionStart[]> => {
+  const startOffsets = async (partitions: readonly AssignedPartition[], signal: AbortSignal): Promise<Array<PartitionStart & { mirrored?: number }>> => {
     const saved = await deps.checkpoints.read(group.name, signal)
     // Read from ZooKeeper only when a partition has no checkpoint: a task restarted while
     // ZooKeeper is away (the worker keeps mirroring then) resumes from its checkpoints alone.
     let baselineRead: Promise<Record<string, number> | null> | undefined
     const readBaseline = (): Promise<Record<string, number> | null> => (baselineRead ??= deps.baseline())
-    const starts: PartitionStart[] = []
+    const starts: Array<PartitionStart & { mirrored?: number }> = []
     const fresh: PartitionStart[] = []
     const byTopic = new Map<string, AssignedPartition[]>()
     for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p])
@@ -314,7 +314,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         } else {
           offset = checkpoint.offset
         }
-        starts.push({ topic, partition: p.partition, offset })
+        starts.push({ topic, partition: p.partition, offset, ...(checkpoint?.mirrored === undefined ? {} : { mirrored: checkpoint.mirrored }) })
       }
     }
     // Record the start of partitions never mirrored, so a move before the first record cannot skip to a later "latest".
@@ -343,8 +343,12 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const producer = transactional ?? deps.producer
     const write: BatchWriter = {
       checkpointsItself: transactional !== undefined,
-      write: (slice, next) =>
-        transactional === undefined ? deps.producer.send(slice) : transactional.sendAtomically([...slice, deps.checkpoints.record(group.name, { topic: batch.topic, partition: batch.partition, offset: next })]),
+      write: (slice, next) => {
+        if (transactional === undefined) return deps.producer.send(slice)
+        // The count the checkpoint carries: what is mirrored once this transaction commits.
+        const mirrored = statusOf(batch.topic, batch.partition).recordsMirrored + slice.filter((r) => r.topic === targetTopic).length
+        return transactional.sendAtomically([...slice, deps.checkpoints.record(group.name, { topic: batch.topic, partition: batch.partition, offset: next, mirrored })])
+      },
       acknowledgedEnd: () => (group.preservePartition ? producer.acknowledgedEnd(targetTopic, batch.partition) : undefined),
     }
     await deliver(batch, records, write, 0, records.length)
@@ -440,8 +444,6 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
    */
   const recordProgress = async (batch: SourceBatch, from: number, to: number, next: number, writeCheckpoint: boolean, targetEnd?: number): Promise<void> => {
     const ackedAt = Date.now()
-    // Only after the target acknowledged the data: at-least-once. Written by the next flush.
-    if (writeCheckpoint) unwritten.set(partitionKey(batch.topic, batch.partition), { topic: batch.topic, partition: batch.partition, offset: next })
     const status = statusOf(batch.topic, batch.partition)
     let bytes = 0
     for (let i = from; i < to; i++) {
@@ -457,6 +459,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     status.position = next
     if (targetEnd !== undefined) status.targetEnd = targetEnd
     status.recordsMirrored += count
+    // Only after the target acknowledged the data: at-least-once. Written by the next flush.
+    if (writeCheckpoint) unwritten.set(partitionKey(batch.topic, batch.partition), { topic: batch.topic, partition: batch.partition, offset: next, mirrored: status.recordsMirrored })
     bytesMirrored.set(partitionKey(batch.topic, batch.partition), (bytesMirrored.get(partitionKey(batch.topic, batch.partition)) ?? 0) + bytes)
     if (status.state !== 'mirroring' || status.error !== undefined) {
       status.state = 'mirroring'
@@ -582,6 +586,8 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       for (const s of starts) {
         const status = statusOf(s.topic, s.partition)
         status.position = s.offset
+        // The partition's count so far, whoever mirrored it (a move keeps it).
+        status.recordsMirrored = Math.max(status.recordsMirrored, s.mirrored ?? 0)
         // The start reached both clusters: errors of an earlier incarnation are over.
         if (status.state !== 'failed') {
           status.state = 'mirroring'

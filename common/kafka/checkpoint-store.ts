@@ -25,6 +25,8 @@ import { TRANSACTION_TIMEOUT_MS, type TargetProducer, type TargetRecord } from '
 export interface Checkpoint {
   /** Next source offset to mirror. */
   offset: number
+  /** Records of the partition mirrored so far, by every owner (absent in checkpoints of older Ferry versions). */
+  mirrored?: number
   sourceCluster: string
   worker: string
   at: string
@@ -34,6 +36,8 @@ export interface CheckpointEntry {
   topic: string
   partition: number
   offset: number
+  /** Records of the partition mirrored so far, carried from owner to owner. */
+  mirrored?: number
 }
 
 export interface CheckpointStore {
@@ -223,7 +227,7 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
       return {
         topic,
         key: checkpointKey(group, e.topic, e.partition),
-        value: JSON.stringify({ offset: e.offset, sourceCluster: options.sourceCluster, worker: options.worker, at } satisfies Checkpoint),
+        value: JSON.stringify({ offset: e.offset, ...(e.mirrored === undefined ? {} : { mirrored: e.mirrored }), sourceCluster: options.sourceCluster, worker: options.worker, at } satisfies Checkpoint),
       }
     },
   }

@@ -7,7 +7,7 @@ import { Registry } from 'prom-client'
 import { FerryError } from '../../common/errors.js'
 import { parseTopicGroup, type ClusterSpec } from '../../common/config.js'
 import type { KafkaAdmin } from '../../common/kafka/admin.js'
-import type { CheckpointEntry, CheckpointStore } from '../../common/kafka/checkpoint-store.js'
+import type { Checkpoint, CheckpointEntry, CheckpointStore } from '../../common/kafka/checkpoint-store.js'
 import { PartialBatchError, type PartitionStart, type SourceBatch, type SourceConsumer, type SourceConsumerOptions, type SourceRecord } from '../../common/kafka/source-consumer.js'
 import type { TargetProducer, TargetRecord, TransactionalProducer } from '../../common/kafka/target-producer.js'
 import { createMirrorMetrics, createMirrorTask, type MirrorTask } from '../../worker/mirror-task.js'
@@ -34,6 +34,8 @@ interface HarnessOptions {
   refuse?: string
   /** Checkpoint reads wait until aborted. */
   blockCheckpointReads?: boolean
+  /** What checkpoint reads return (when not blocked). */
+  saved?: Map<string, Checkpoint>
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
@@ -90,13 +92,13 @@ function harness(options: HarnessOptions = {}): Harness {
     ensureTopic: async () => undefined,
     read: (_group, signal) => {
       if (signal) checkpointReads.push(signal)
-      if (!options.blockCheckpointReads) return Promise.resolve(new Map())
+      if (!options.blockCheckpointReads) return Promise.resolve(options.saved ?? new Map())
       return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted'))))
     },
     write: async (_producer, _group, entries) => {
       checkpoints.push([...entries])
     },
-    record: (_group, entry) => ({ topic: '_ferry.checkpoints', key: `${entry.topic}/${entry.partition}`, value: String(entry.offset) }),
+    record: (_group, entry) => ({ topic: '_ferry.checkpoints', key: `${entry.topic}/${entry.partition}`, value: String(entry.offset), headers: [{ key: 'mirrored', value: Buffer.from(String(entry.mirrored ?? '')) }] }),
   }
   const group = parseTopicGroup({ name: 'g', sourceCluster: 'source', targetCluster: 'target', topics: ['t'], ...options.group })
   const task = createMirrorTask({
@@ -232,4 +234,23 @@ describe('mirror task (fake Kafka)', () => {
     expect(h.task.status()[0]?.error).to.equal(undefined)
     await h.task.stop()
   })
+
+  for (const delivery of ['at-least-once', 'exactly-once'] as const) {
+    it(`keeps the mirrored count of a partition that moved here, and carries it on in its checkpoints (${delivery})`, async () => {
+      const saved = new Map<string, Checkpoint>([['t/0', { offset: 10, mirrored: 500, sourceCluster: 'source', worker: 'w-old', at: new Date().toISOString() }]])
+      const h = harness({ saved, group: { delivery } })
+      await h.task.update([{ group: 'g', topic: 't', partition: 0 }])
+      expect(h.task.status()[0]?.recordsMirrored, 'the previous owners\' count').to.equal(500)
+      await h.consumer().handler(batchOf([record(10, 'a'), record(11, 'b'), record(12, 'c')]))
+      expect(h.task.status()[0]?.recordsMirrored).to.equal(503)
+      if (delivery === 'exactly-once') {
+        const marks = h.sent.flat().filter((r) => r.topic === '_ferry.checkpoints')
+        expect(marks[marks.length - 1]?.headers?.[0]?.value?.toString(), 'count in the transaction\'s checkpoint').to.equal('503')
+      } else {
+        await until(() => h.checkpoints.flat().some((c) => c.offset === 13), 'checkpoint 13')
+        expect(h.checkpoints.flat().find((c) => c.offset === 13)?.mirrored).to.equal(503)
+      }
+      await h.task.stop()
+    })
+  }
 })
