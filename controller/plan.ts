@@ -6,7 +6,7 @@
 import type { AssignedPartition, AssignmentRecord, Versioned } from '../common/store.js'
 import type { TopicGroupSpec } from '../common/config.js'
 import { PartitionTable } from './partition-table.js'
-import { PLACERS, comparePartitions, partitionRefKey, sortedPartitions, workerIds, type PartitionRef, type WorkerRef } from './strategies/index.js'
+import { PLACERS, compareKeys, comparePartitions, partitionRefKey, sortedPartitions, workerIds, type PartitionRef, type WorkerRef } from './strategies/index.js'
 
 export interface PlanGroup {
   spec: TopicGroupSpec
@@ -80,11 +80,6 @@ function samePartitions(a: readonly PartitionRef[], b: readonly PartitionRef[]):
   return a.length === b.length && a.every((p, i) => p.group === b[i]?.group && p.topic === b[i]?.topic && p.partition === b[i]?.partition)
 }
 
-/** Sorts by partition key as the default string sort would (UTF-16 code units). */
-function byKey(a: { key: string }, b: { key: string }): number {
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0
-}
-
 export function planAssignments(input: PlanInput): Plan {
   const owners = currentOwners(input.current)
   const liveIds = new Set(input.workers.map((w) => w.id))
@@ -132,15 +127,15 @@ export function planAssignments(input: PlanInput): Plan {
   let deferred = 0
   if (input.maxMovesPerPass !== undefined) {
     let budget = input.maxMovesPerPass
-    const between: Array<{ key: string; group: PlacedGroup; index: number }> = []
+    const between: Array<{ partition: PartitionRef; group: PlacedGroup; index: number }> = []
     for (const group of placed) {
-      group.partitions.forEach((p, index) => {
+      group.partitions.forEach((partition, index) => {
         const from = group.from[index]
         const to = group.to[index]
-        if (to !== undefined && from !== undefined && from !== to && liveIds.has(from)) between.push({ key: partitionRefKey(p), group, index })
+        if (to !== undefined && from !== undefined && from !== to && liveIds.has(from)) between.push({ partition, group, index })
       })
     }
-    for (const { group, index } of between.sort(byKey)) {
+    for (const { group, index } of between.sort((a, b) => compareKeys(a.partition, b.partition))) {
       if (budget > 0) budget--
       else {
         group.to[index] = group.from[index]
@@ -179,9 +174,9 @@ export function planAssignments(input: PlanInput): Plan {
   }
 
   // Moves: placed partitions whose owner changes, and held ones that no placed group has.
-  const moved: Array<{ key: string; move: Move }> = []
+  const moves: Move[] = []
   const move = (p: PartitionRef, from: string | undefined, to: string | undefined): void => {
-    moved.push({ key: partitionRefKey(p), move: { partition: { group: p.group, topic: p.topic, partition: p.partition }, from: from ?? null, to: to ?? null } })
+    moves.push({ partition: { group: p.group, topic: p.topic, partition: p.partition }, from: from ?? null, to: to ?? null })
   }
   for (const { partitions, from, to } of placed) {
     partitions.forEach((p, i) => {
@@ -191,7 +186,7 @@ export function planAssignments(input: PlanInput): Plan {
   owners.forEach((holding, p) => {
     if (!holding.placed) move(p, holding.worker, undefined)
   })
-  const moves = moved.sort(byKey).map((m) => m.move)
+  moves.sort((a, b) => compareKeys(a.partition, b.partition))
 
   let ownersByKey: Map<string, string> | undefined
   return {

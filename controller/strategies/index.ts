@@ -11,7 +11,7 @@ import { loadAware, placeLoadAware } from './load-aware.js'
 import type { Placer, Strategy } from './types.js'
 
 export { balanced, loadAware, placeBalanced, placeLoadAware }
-export { partitionRefKey, comparePartitions, sortedPartitions, workerIds, keyedStrategy } from './types.js'
+export { partitionRefKey, comparePartitions, compareKeys, sortedPartitions, workerIds, keyedStrategy } from './types.js'
 export type { PartitionRef, WorkerRef, PartitionOwners, Strategy, StrategyInput, Placement, Placer } from './types.js'
 
 type StrategyName = 'balanced' | 'load-aware' | 'zone-aware'

@@ -62,6 +62,33 @@ export function partitionRefKey(p: PartitionRef): string {
   return `${p.group}/${p.topic}/${p.partition}`
 }
 
+const SLASH = 0x2f
+
+/**
+ * The order of the partitions' `partitionRefKey` strings (UTF-16 code units, as the default
+ * string sort), without building them: at 100,000 moves the keys and their garbage were a
+ * tenth of a pass. Relies on names holding no "/" (group and topic names cannot).
+ */
+export function compareKeys(a: PartitionRef, b: PartitionRef): number {
+  return compareSegments(a.group, b.group) || compareSegments(a.topic, b.topic) || compareStrings(String(a.partition), String(b.partition))
+}
+
+/** The order of `x + '/'` and `y + '/'`. */
+function compareSegments(x: string, y: string): number {
+  if (x === y) return 0
+  const shared = Math.min(x.length, y.length)
+  for (let i = 0; i < shared; i++) {
+    const byUnit = x.charCodeAt(i) - y.charCodeAt(i)
+    if (byUnit !== 0) return byUnit
+  }
+  // One is a prefix of the other: the shorter one goes on with "/".
+  return x.length < y.length ? SLASH - y.charCodeAt(shared) : x.charCodeAt(shared) - SLASH
+}
+
+function compareStrings(x: string, y: string): number {
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
 export function comparePartitions(a: PartitionRef, b: PartitionRef): number {
   // The identity checks skip the collator in the common case: neighbours in the same topic.
   return compareNames(a.group, b.group) || compareNames(a.topic, b.topic) || a.partition - b.partition

@@ -54,6 +54,32 @@ describe('reconcile plan', () => {
   })
 })
 
+describe('reconcile plan order', () => {
+  const key = (m: { partition: { group: string; topic: string; partition: number } }): string => `${m.partition.group}/${m.partition.topic}/${m.partition.partition}`
+
+  it('lists moves in the order of their partition keys as strings, for names where one is a prefix of another', () => {
+    const groups = ['a', 'a-b', 'a.b', 'ab', 'A'].map((name) => {
+      const spec = parseTopicGroup({ name, sourceCluster: 'src', targetCluster: 'dst', topics: ['t', 't-x', 't.x', 'tx', 'T'] })
+      const partitions = spec.topics?.flatMap((topic) => Array.from({ length: 12 }, (_, partition) => ({ group: name, topic, partition }))) ?? []
+      return { spec, running: true, partitions }
+    })
+    const plan = planAssignments({ groups, workers: [{ id: 'a' }, { id: 'b' }], current: new Map(), epoch: 1, leader: 'c1' })
+    const keys = plan.moves.map(key)
+    expect(keys).to.have.length(5 * 5 * 12)
+    expect(keys).to.deep.equal([...keys].sort())
+  })
+
+  it('writes each worker its partitions in partition order even when a group lists partitions named after another group', () => {
+    const spec = (name: string): PlanGroup['spec'] => parseTopicGroup({ name, sourceCluster: 'src', targetCluster: 'dst', topics: ['t'] })
+    const groups: PlanGroup[] = [
+      { spec: spec('g1'), running: true, partitions: [{ group: 'z', topic: 't', partition: 0 }] },
+      { spec: spec('g2'), running: true, partitions: [{ group: 'b', topic: 't', partition: 0 }] },
+    ]
+    const plan = planAssignments({ groups, workers: [{ id: 'a' }], current: new Map(), epoch: 1, leader: 'c1' })
+    expect(plan.changes.get('a')?.partitions.map((p) => p.group)).to.deep.equal(['b', 'z'])
+  })
+})
+
 describe('reconcile plan throttling and constraints', () => {
   it('moves at most maxMovesPerPass partitions between live workers, and finishes over later passes', () => {
     const base = { groups: [group('g1', 12)], workers: [{ id: 'a' }], current: new Map(), epoch: 1, leader: 'c1' }
