@@ -13,6 +13,14 @@ export class PartitionTable<V> {
     return this.groups.get(p.group)?.get(p.topic)?.[p.partition]
   }
 
+  /** The value for `p`, removed from the table. */
+  take(p: PartitionRef): V | undefined {
+    const byPartition = this.groups.get(p.group)?.get(p.topic)
+    const value = byPartition?.[p.partition]
+    if (byPartition !== undefined && value !== undefined) byPartition[p.partition] = undefined
+    return value
+  }
+
   set(p: PartitionRef, value: V): void {
     let topics = this.groups.get(p.group)
     if (topics === undefined) this.groups.set(p.group, (topics = new Map()))

@@ -61,17 +61,11 @@ interface PlacedGroup {
   to: Array<string | undefined>
 }
 
-/** A partition's owner by the current records, and whether a group placed in this pass has it. */
-interface Holding {
-  worker: string
-  placed: boolean
-}
-
 /** Who holds each partition now, by the current records (a partition listed twice: the last). */
-function currentOwners(current: PlanInput['current']): PartitionTable<Holding> {
-  const owners = new PartitionTable<Holding>()
+function currentOwners(current: PlanInput['current']): PartitionTable<string> {
+  const owners = new PartitionTable<string>()
   for (const [worker, record] of current) {
-    for (const p of record.value.partitions) owners.set(p, { worker, placed: false })
+    for (const p of record.value.partitions) owners.set(p, worker)
   }
   return owners
 }
@@ -104,12 +98,8 @@ export function planAssignments(input: PlanInput): Plan {
     const partitions = sortedPartitions(group.partitions)
     const last = placed.at(-1)?.partitions.at(-1)
     if (last !== undefined && partitions[0] !== undefined && comparePartitions(last, partitions[0]) >= 0) inOrder = false
-    const from = partitions.map((p) => {
-      const holding = owners.get(p)
-      if (holding === undefined) return undefined
-      holding.placed = true
-      return holding.worker
-    })
+    // Taken out of `owners`, which is left with the partitions that no placed group has.
+    const from = partitions.map((p) => owners.take(p))
     const to = PLACERS[group.spec.strategy]({
       partitions,
       owners: from,
@@ -183,9 +173,7 @@ export function planAssignments(input: PlanInput): Plan {
       if (from[i] !== to[i]) move(p, from[i], to[i])
     })
   }
-  owners.forEach((holding, p) => {
-    if (!holding.placed) move(p, holding.worker, undefined)
-  })
+  owners.forEach((worker, p) => move(p, worker, undefined))
   moves.sort((a, b) => compareKeys(a.partition, b.partition))
 
   let ownersByKey: Map<string, string> | undefined

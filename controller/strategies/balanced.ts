@@ -42,10 +42,9 @@ export const placeBalanced: Placer = ({ partitions, owners, workers: ids, load }
 
   const count = new Map<string, number>(ids.map((id) => [id, 0]))
   for (const id of ids) {
-    for (const i of (held.get(id) ?? []).slice(0, quota.get(id))) {
-      result[i] = id
-      count.set(id, (count.get(id) ?? 0) + 1)
-    }
+    const kept = (held.get(id) ?? []).slice(0, quota.get(id))
+    for (const i of kept) result[i] = id
+    count.set(id, kept.length)
   }
   const open = ids.filter((id) => (count.get(id) ?? 0) < (quota.get(id) ?? 0))
   let cursor = 0
