@@ -27,6 +27,15 @@ describe('reconcile plan', () => {
     expect(second.moves).to.have.length(0)
   })
 
+  it('assigns a partition listed twice in a group once, and writes nothing on the next pass', () => {
+    const g = group('g1', 2)
+    const input = { groups: [{ ...g, partitions: [...g.partitions, { group: 'g1', topic: 't', partition: 0 }] }], workers: [{ id: 'a' }, { id: 'b' }], current: new Map(), epoch: 1, leader: 'c1' }
+    const first = planAssignments(input)
+    expect([...first.changes.values()].flatMap((r) => r?.partitions ?? [])).to.have.length(2)
+    const second = planAssignments({ ...input, current: apply(new Map(), first.changes), epoch: 2 })
+    expect(second.changes.size).to.equal(0)
+  })
+
   it('removes the node of a worker that is no longer live and moves only its partitions', () => {
     const input = { groups: [group('g1', 6)], workers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }], current: new Map(), epoch: 1, leader: 'c1' }
     const settled = apply(new Map(), planAssignments(input).changes)
