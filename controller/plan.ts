@@ -5,7 +5,8 @@
  */
 import type { AssignedPartition, AssignmentRecord, Versioned } from '../common/store.js'
 import type { TopicGroupSpec } from '../common/config.js'
-import { STRATEGIES, comparePartitions, partitionRefKey, type PartitionRef, type WorkerRef } from './strategies/index.js'
+import { PartitionTable } from './partition-table.js'
+import { PLACERS, compareKeys, comparePartitions, partitionRefKey, sortedPartitions, workerIds, type PartitionRef, type WorkerRef } from './strategies/index.js'
 
 export interface PlanGroup {
   spec: TopicGroupSpec
@@ -40,32 +41,50 @@ export interface Move {
 export interface Plan {
   /** Worker → new record (null: remove its node). Only workers whose partitions change. */
   changes: Map<string, AssignmentRecord | null>
+  /** In partition-key (`partitionRefKey`) order. */
   moves: Move[]
   /** Groups that cannot be placed, and why. */
   unplaced: Map<string, string>
-  owners: Map<string, string>
+  /**
+   * Partition key → its desired worker. Built when first read: the reconciler never reads it,
+   * and 100,000 string keys would be a fifth of a pass.
+   */
+  readonly owners: Map<string, string>
   /** Moves held back by maxMovesPerPass, for a later pass. */
   deferred: number
 }
 
-export function currentOwners(current: PlanInput['current']): Map<string, string> {
-  const owners = new Map<string, string>()
+/** A group placed in this pass: its partitions in order, who holds each now, who should. */
+interface PlacedGroup {
+  partitions: readonly PartitionRef[]
+  from: ReadonlyArray<string | undefined>
+  to: Array<string | undefined>
+}
+
+/** Who holds each partition now, by the current records (a partition listed twice: the last). */
+function currentOwners(current: PlanInput['current']): PartitionTable<string> {
+  const owners = new PartitionTable<string>()
   for (const [worker, record] of current) {
-    for (const p of record.value.partitions) owners.set(partitionRefKey(p), worker)
+    for (const p of record.value.partitions) owners.set(p, worker)
   }
   return owners
 }
 
-function sameList(a: readonly AssignedPartition[], b: readonly AssignedPartition[]): boolean {
-  return a.length === b.length && a.every((p, i) => comparePartitions(p, b[i] as AssignedPartition) === 0)
+function samePartitions(a: readonly PartitionRef[], b: readonly PartitionRef[]): boolean {
+  return a.length === b.length && a.every((p, i) => p.group === b[i]?.group && p.topic === b[i]?.topic && p.partition === b[i]?.partition)
 }
 
 export function planAssignments(input: PlanInput): Plan {
   const owners = currentOwners(input.current)
   const liveIds = new Set(input.workers.map((w) => w.id))
-  const desired = new Map<string, string>()
   const unplaced = new Map<string, string>()
   const load = new Map<string, number>()
+  // In group-name order. Partitions are handled by position throughout: a string key per
+  // partition is built only for the few that move (see `Placement`).
+  const placed: PlacedGroup[] = []
+  // Whether the groups' partitions, one group after the other, are in `comparePartitions` order
+  // (they are when each partition names its own group): then each worker's list is too.
+  let inOrder = true
 
   for (const group of [...input.groups].sort((a, b) => a.spec.name.localeCompare(b.spec.name))) {
     if (!group.running || group.partitions.length === 0) continue
@@ -76,79 +95,96 @@ export function planAssignments(input: PlanInput): Plan {
       unplaced.set(group.spec.name, pinned === '' ? 'no live worker is registered' : `no live worker in ${pinned} (the group is pinned there; nothing is assigned elsewhere)`)
       continue
     }
-    const strategy = STRATEGIES[group.spec.strategy]
-    const placed = strategy({
-      partitions: group.partitions,
-      workers: eligible,
-      current: owners,
+    const partitions = sortedPartitions(group.partitions)
+    const last = placed.at(-1)?.partitions.at(-1)
+    if (last !== undefined && partitions[0] !== undefined && comparePartitions(last, partitions[0]) >= 0) inOrder = false
+    // Taken out of `owners`, which is left with the partitions that no placed group has.
+    const from = partitions.map((p) => owners.take(p))
+    const to = PLACERS[group.spec.strategy]({
+      partitions,
+      owners: from,
+      workers: workerIds(eligible),
       load,
       ...(input.weights ? { weights: input.weights } : {}),
       ...(input.overloadRatio ? { overloadRatio: input.overloadRatio } : {}),
     })
-    for (const [key, worker] of placed) {
-      desired.set(key, worker)
-      load.set(worker, (load.get(worker) ?? 0) + 1)
-    }
+    for (const worker of to) if (worker !== undefined) load.set(worker, (load.get(worker) ?? 0) + 1)
+    placed.push({ partitions, from, to })
   }
 
-  // Throttle: moves between two live workers beyond the budget wait for a later pass.
+  // Throttle: moves between two live workers beyond the budget wait for a later pass, spent in
+  // partition-key order.
   let deferred = 0
   if (input.maxMovesPerPass !== undefined) {
     let budget = input.maxMovesPerPass
-    for (const key of [...desired.keys()].sort()) {
-      const from = owners.get(key)
-      const to = desired.get(key)
-      if (from === undefined || from === to || !liveIds.has(from)) continue
+    const between: Array<{ partition: PartitionRef; group: PlacedGroup; index: number }> = []
+    for (const group of placed) {
+      group.partitions.forEach((partition, index) => {
+        const from = group.from[index]
+        const to = group.to[index]
+        if (to !== undefined && from !== undefined && from !== to && liveIds.has(from)) between.push({ partition, group, index })
+      })
+    }
+    for (const { group, index } of between.sort((a, b) => compareKeys(a.partition, b.partition))) {
       if (budget > 0) budget--
       else {
-        desired.set(key, from)
+        group.to[index] = group.from[index]
         deferred++
       }
     }
   }
 
-  // Group the desired owners by worker, as sorted partition lists.
-  const refs = new Map<string, PartitionRef>()
-  for (const g of input.groups) for (const p of g.partitions) refs.set(partitionRefKey(p), p)
-  const byWorker = new Map<string, AssignedPartition[]>()
-  for (const [key, worker] of desired) {
-    const ref = refs.get(key)
-    if (ref === undefined) continue
-    const list = byWorker.get(worker) ?? []
-    list.push({ group: ref.group, topic: ref.topic, partition: ref.partition })
-    byWorker.set(worker, list)
+  // The desired partitions of each worker, in partition order (groups are in name order).
+  const byWorker = new Map<string, PartitionRef[]>()
+  for (const { partitions, to } of placed) {
+    partitions.forEach((p, i) => {
+      const worker = to[i]
+      if (worker === undefined) return
+      const list = byWorker.get(worker)
+      if (list === undefined) byWorker.set(worker, [p])
+      else list.push(p)
+    })
   }
 
   const changes = new Map<string, AssignmentRecord | null>()
   const workers = new Set([...byWorker.keys(), ...input.current.keys()])
   for (const worker of [...workers].sort()) {
-    const next = (byWorker.get(worker) ?? []).sort(comparePartitions)
+    const next = byWorker.get(worker) ?? []
+    if (!inOrder) next.sort(comparePartitions)
     const existing = input.current.get(worker)
     if (!liveIds.has(worker)) {
       if (existing) changes.set(worker, null)
       continue
     }
     const now = existing?.value.partitions ?? []
-    if (existing !== undefined && sameList(now, next)) continue
+    if (existing !== undefined && samePartitions(now, next)) continue
     if (existing === undefined && next.length === 0) continue
-    changes.set(worker, { epoch: input.epoch, leader: input.leader, partitions: next })
+    const partitions = next.map((p) => ({ group: p.group, topic: p.topic, partition: p.partition }))
+    changes.set(worker, { epoch: input.epoch, leader: input.leader, partitions })
   }
 
+  // Moves: placed partitions whose owner changes, and held ones that no placed group has.
   const moves: Move[] = []
-  const keys = new Set([...owners.keys(), ...desired.keys()])
-  for (const key of [...keys].sort()) {
-    const from = owners.get(key) ?? null
-    const to = desired.get(key) ?? null
-    if (from === to) continue
-    const ref = refs.get(key)
-    const [group = '', topic = '', partition = '0'] = ref ? [ref.group, ref.topic, String(ref.partition)] : splitKey(key)
-    moves.push({ partition: { group, topic, partition: Number(partition) }, from, to })
+  const move = (p: PartitionRef, from: string | undefined, to: string | undefined): void => {
+    moves.push({ partition: { group: p.group, topic: p.topic, partition: p.partition }, from: from ?? null, to: to ?? null })
   }
-  return { changes, moves, unplaced, owners: desired, deferred }
-}
+  for (const { partitions, from, to } of placed) {
+    partitions.forEach((p, i) => {
+      if (from[i] !== to[i]) move(p, from[i], to[i])
+    })
+  }
+  owners.forEach((worker, p) => move(p, worker, undefined))
+  moves.sort((a, b) => compareKeys(a.partition, b.partition))
 
-function splitKey(key: string): [string, string, string] {
-  const first = key.indexOf('/')
-  const last = key.lastIndexOf('/')
-  return [key.slice(0, first), key.slice(first + 1, last), key.slice(last + 1)]
+  let ownersByKey: Map<string, string> | undefined
+  return {
+    changes,
+    moves,
+    unplaced,
+    deferred,
+    get owners() {
+      ownersByKey ??= new Map(placed.flatMap(({ partitions, to }) => partitions.flatMap((p, i) => (to[i] === undefined ? [] : [[partitionRefKey(p), to[i]] as [string, string]]))))
+      return ownersByKey
+    },
+  }
 }

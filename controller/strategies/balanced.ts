@@ -6,23 +6,19 @@
  * Consequences the unit tables check: when a worker leaves, only its partitions move; when one
  * joins, it takes at most ceil(P/W) and only those move.
  */
-import { comparePartitions, partitionRefKey, type Strategy } from './types.js'
+import { keyedStrategy, type Placer } from './types.js'
 
-export const balanced: Strategy = ({ partitions, workers, current, load }) => {
-  const result = new Map<string, string>()
-  const ids = [...new Set(workers.map((w) => w.id))].sort()
+export const placeBalanced: Placer = ({ partitions, owners, workers: ids, load }) => {
+  const result = new Array<string | undefined>(partitions.length).fill(undefined)
   if (ids.length === 0 || partitions.length === 0) return result
-  const sorted = [...partitions].sort(comparePartitions)
-  const floor = Math.floor(sorted.length / ids.length)
-  let ceilSlots = sorted.length % ids.length
+  const floor = Math.floor(partitions.length / ids.length)
+  let ceilSlots = partitions.length % ids.length
 
-  // What each eligible worker holds now, in partition order.
-  const held = new Map<string, string[]>(ids.map((id) => [id, []]))
-  for (const p of sorted) {
-    const key = partitionRefKey(p)
-    const owner = current.get(key)
-    if (owner !== undefined) held.get(owner)?.push(key)
-  }
+  // What each eligible worker holds now, as positions in partition order.
+  const held = new Map<string, number[]>(ids.map((id) => [id, []]))
+  owners.forEach((owner, i) => {
+    if (owner !== undefined) held.get(owner)?.push(i)
+  })
 
   const totalLoad = (id: string): number => (load.get(id) ?? 0) + (held.get(id)?.length ?? 0)
   const byLoad = (a: string, b: string): number => totalLoad(a) - totalLoad(b) || a.localeCompare(b)
@@ -46,21 +42,21 @@ export const balanced: Strategy = ({ partitions, workers, current, load }) => {
 
   const count = new Map<string, number>(ids.map((id) => [id, 0]))
   for (const id of ids) {
-    for (const key of (held.get(id) ?? []).slice(0, quota.get(id))) {
-      result.set(key, id)
-      count.set(id, (count.get(id) ?? 0) + 1)
-    }
+    const kept = (held.get(id) ?? []).slice(0, quota.get(id))
+    for (const i of kept) result[i] = id
+    count.set(id, kept.length)
   }
   const open = ids.filter((id) => (count.get(id) ?? 0) < (quota.get(id) ?? 0))
   let cursor = 0
-  for (const p of sorted) {
-    const key = partitionRefKey(p)
-    if (result.has(key)) continue
+  for (let i = 0; i < partitions.length; i++) {
+    if (result[i] !== undefined) continue
     while (cursor < open.length && (count.get(open[cursor] as string) ?? 0) >= (quota.get(open[cursor] as string) ?? 0)) cursor++
     const id = open[cursor]
     if (id === undefined) break
-    result.set(key, id)
+    result[i] = id
     count.set(id, (count.get(id) ?? 0) + 1)
   }
   return result
 }
+
+export const balanced = keyedStrategy(placeBalanced)

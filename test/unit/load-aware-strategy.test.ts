@@ -57,6 +57,11 @@ describe('load-aware strategy', () => {
     expect(moved.length).to.be.within(Math.ceil(4 / 1.2), 4)
   })
 
+  it('places partitions of equal weight in partition order (t/2 before t/10), in turn over equal workers', () => {
+    const owners = loadAware({ partitions: parts(12), workers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }], current: new Map(), load: noLoad })
+    expect(parts(12).map((p) => owners.get(partitionRefKey(p)))).to.deep.equal(['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c'])
+  })
+
   it('balances counts when nothing is reported, and ignores input order', () => {
     const one = loadAware({ partitions: parts(9), workers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }], current: new Map(), load: noLoad })
     const two = loadAware({ partitions: [...parts(9)].reverse(), workers: [{ id: 'c' }, { id: 'a' }, { id: 'b' }], current: new Map(), load: noLoad })

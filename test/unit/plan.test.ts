@@ -27,6 +27,15 @@ describe('reconcile plan', () => {
     expect(second.moves).to.have.length(0)
   })
 
+  it('assigns a partition listed twice in a group once, and writes nothing on the next pass', () => {
+    const g = group('g1', 2)
+    const input = { groups: [{ ...g, partitions: [...g.partitions, { group: 'g1', topic: 't', partition: 0 }] }], workers: [{ id: 'a' }, { id: 'b' }], current: new Map(), epoch: 1, leader: 'c1' }
+    const first = planAssignments(input)
+    expect([...first.changes.values()].flatMap((r) => r?.partitions ?? [])).to.have.length(2)
+    const second = planAssignments({ ...input, current: apply(new Map(), first.changes), epoch: 2 })
+    expect(second.changes.size).to.equal(0)
+  })
+
   it('removes the node of a worker that is no longer live and moves only its partitions', () => {
     const input = { groups: [group('g1', 6)], workers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }], current: new Map(), epoch: 1, leader: 'c1' }
     const settled = apply(new Map(), planAssignments(input).changes)
@@ -51,6 +60,32 @@ describe('reconcile plan', () => {
     const none = planAssignments({ groups: [group('g1', 4, { zone: 'z9' })], workers, current: new Map(), epoch: 1, leader: 'c1' })
     expect(none.owners.size).to.equal(0)
     expect(none.unplaced.get('g1')).to.match(/zone "z9"/)
+  })
+})
+
+describe('reconcile plan order', () => {
+  const key = (m: { partition: { group: string; topic: string; partition: number } }): string => `${m.partition.group}/${m.partition.topic}/${m.partition.partition}`
+
+  it('lists moves in the order of their partition keys as strings, for names where one is a prefix of another', () => {
+    const groups = ['a', 'a-b', 'a.b', 'ab', 'A'].map((name) => {
+      const spec = parseTopicGroup({ name, sourceCluster: 'src', targetCluster: 'dst', topics: ['t', 't-x', 't.x', 'tx', 'T'] })
+      const partitions = spec.topics?.flatMap((topic) => Array.from({ length: 12 }, (_, partition) => ({ group: name, topic, partition }))) ?? []
+      return { spec, running: true, partitions }
+    })
+    const plan = planAssignments({ groups, workers: [{ id: 'a' }, { id: 'b' }], current: new Map(), epoch: 1, leader: 'c1' })
+    const keys = plan.moves.map(key)
+    expect(keys).to.have.length(5 * 5 * 12)
+    expect(keys).to.deep.equal([...keys].sort())
+  })
+
+  it('writes each worker its partitions in partition order even when a group lists partitions named after another group', () => {
+    const spec = (name: string): PlanGroup['spec'] => parseTopicGroup({ name, sourceCluster: 'src', targetCluster: 'dst', topics: ['t'] })
+    const groups: PlanGroup[] = [
+      { spec: spec('g1'), running: true, partitions: [{ group: 'z', topic: 't', partition: 0 }] },
+      { spec: spec('g2'), running: true, partitions: [{ group: 'b', topic: 't', partition: 0 }] },
+    ]
+    const plan = planAssignments({ groups, workers: [{ id: 'a' }], current: new Map(), epoch: 1, leader: 'c1' })
+    expect(plan.changes.get('a')?.partitions.map((p) => p.group)).to.deep.equal(['b', 'z'])
   })
 })
 
