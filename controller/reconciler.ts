@@ -170,7 +170,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     const clusterByName = new Map(clusters.map((c) => [c.name, c]))
     const assignedByGroup = new Map<string, PartitionRef[]>()
     for (const record of current.values()) {
-      for (const p of record.value.partitions) assignedByGroup.set(p.group, [...(assignedByGroup.get(p.group) ?? []), p])
+      for (const p of record.value.partitions) {
+        const list = assignedByGroup.get(p.group)
+        if (list === undefined) assignedByGroup.set(p.group, [p])
+        else list.push(p)
+      }
     }
 
     const observedAt = new Date().toISOString()
