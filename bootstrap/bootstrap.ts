@@ -12,8 +12,9 @@
  * Liveness: bootstrap pings the child over IPC and the child answers from its event loop. A
  * child that answered once (or said it was ready) and then stays silent for
  * `config.childLivenessTimeoutMs` (default 5000 ms) has a blocked event loop or is frozen: its
- * lease renewal stops at once (nobody may vouch for it), it gets SIGTERM and, after a short
- * grace, SIGKILL; once it is gone the lease is removed and it is started again like a crashed child.
+ * lease renewal stops at once (nobody may vouch for it), it gets SIGKILL (it cannot drain, and
+ * a SIGTERM handler would run only when it wakes, as the owner of partitions that moved on); once
+ * it is gone the lease is removed and it is started again like a crashed child.
  *
  * @example
  *   const boot = await startBootstrap({ role: 'worker', config, childModule, childArgs, logger, version })
@@ -161,6 +162,10 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
   const killChild = (current: ChildProcess, why: string, graceMs = drainTimeoutMs): Promise<void> => {
     if (current.exitCode !== null || current.signalCode !== null) return Promise.resolve()
     const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()))
+    if (graceMs <= 0) {
+      current.kill('SIGKILL')
+      return exited
+    }
     current.kill('SIGTERM')
     const timer = setTimeout(() => {
       logger.warn({ event: 'bootstrap.drain_timeout', drainTimeoutMs: graceMs, why }, 'child did not drain within the grace period; killing it')
@@ -261,8 +266,10 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     // Stop vouching for it at once; the lease is removed once the child is surely gone.
     registration?.suspend()
     childReady = false
-    // A frozen or blocked process cannot drain: a short grace, then SIGKILL.
-    void killChild(created, 'unresponsive', Math.min(drainTimeoutMs, livenessTimeoutMs))
+    // A frozen or blocked process cannot drain (a SIGTERM handler would only run once it wakes,
+    // and then write as the owner of partitions that have moved on): SIGKILL at once, which also
+    // ends a stopped process. The lease goes as soon as it is gone, and its partitions move.
+    void killChild(created, 'unresponsive', 0)
   }
 
   const spawnChild = (): void => {
