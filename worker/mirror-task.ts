@@ -8,7 +8,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
-import { unsupportedTopicName } from '../common/kafka/kafkajs.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import { MIRRORED_TOPIC_CONFIGS } from '../common/kafka/admin.js'
 import type { CheckpointEntry, CheckpointStore } from '../common/kafka/checkpoint-store.js'
@@ -210,17 +209,6 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   /** Make sure each target topic exists with enough partitions; returns the usable source topics. */
   const ensureTargetTopics = async (topics: readonly string[]): Promise<Set<string>> => {
     const usable = new Set<string>()
-    const supported = topics.filter((topic) => {
-      const targetTopic = targetTopicName(group, topic)
-      const name = unsupportedTopicName(topic) ? topic : unsupportedTopicName(targetTopic) ? targetTopic : undefined
-      if (name === undefined) return true
-      markTopicFailed(topic, new FerryError('TOPIC_NAME_UNSUPPORTED', `topic "${name}" cannot be mirrored: its name is a JavaScript Object member, which the Kafka client (kafkajs) cannot handle; the group's other topics are mirrored`))
-      return false
-    })
-    return ensureSupportedTargetTopics(supported, usable)
-  }
-
-  const ensureSupportedTargetTopics = async (topics: readonly string[], usable: Set<string>): Promise<Set<string>> => {
     const sourceCounts = await deps.sourceAdmin.partitionCounts(topics)
     const targetNames = topics.map((t) => targetTopicName(group, t))
     const targetCounts = await deps.targetAdmin.partitionCounts(targetNames)

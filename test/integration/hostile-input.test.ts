@@ -18,8 +18,9 @@ import { connectZk, type Zk } from '../../common/zk.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { request, startController } from './api-client.js'
 import { FerryProcess, sharedStack, uniqueName, waitFor } from './harness.js'
-import { createTopic, partitionEnds } from './kafka-helpers.js'
-import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
+import { createTopic } from './kafka-helpers.js'
+import { awaitMirror } from './mirror-setup.js'
+import { countRecords, describeComparison, oracleDump, oracleProduce, type OracleRecord } from './oracle.js'
 
 /** Sends one request with a header of `size` bytes over a raw socket; resolves status and body, or the socket error. */
 function bigHeaderRequest(url: string, size: number): Promise<{ status: number; text: string } | { error: string }> {
@@ -147,8 +148,7 @@ describe('hostile API input (real controller, real Kafka)', function () {
     expect(created.body.spec.rename.map.__proto__).to.equal(`__proto__.${suffix}`)
     expect((await api('POST', '/v1/groups', { name: 'hasOwnProperty', sourceCluster: 'constructor', targetCluster: 'toString', topics: ['toString'], start: false })).status).to.equal(201)
 
-    // The data path is not walked here: kafkajs itself keeps per-topic state in plain objects
-    // (its producer and admin fail on a topic named `constructor`), see the report of issue 13.
+    // The data path is walked, record for record, in the next test.
     const view = await waitFor('the group to cover its four source topics', async () => {
       const body = (await api('GET', '/v1/groups/constructor')).body
       return Object.keys(body?.status?.topics ?? {}).length === sources.length || body?.status?.error ? body : undefined
@@ -171,38 +171,61 @@ describe('hostile API input (real controller, real Kafka)', function () {
     expect((await api('GET', '/v1/clusters')).body.clusters.map((c: { name: string }) => c.name)).to.not.include.members(['constructor', 'toString'])
   })
 
-  it('mirrors the other topics of a group when a source or target topic name is an Object member, and reports that one', async () => {
+  it('mirrors topics named like Object members, record for record, at-least-once and exactly-once (judged by the Java clients)', async () => {
     const src = uniqueName('obj-src')
     const dst = uniqueName('obj-dst')
     expect((await api('POST', '/v1/clusters', { name: src, bootstrapServers: [stack.source.plaintext] })).status).to.equal(201)
     expect((await api('POST', '/v1/clusters', { name: dst, bootstrapServers: [stack.target.plaintext] })).status).to.equal(201)
     const plain = uniqueName('plain')
-    const renamed = uniqueName('renamed')
-    for (const topic of ['hasOwnProperty', plain, renamed]) {
-      await createTopic(stack.source.plaintext, topic, 1).catch((error: unknown) => {
+    // Every target name is an Object member too, each written by one group only; the
+    // exactly-once group writes the identical names (`__proto__` through the transactional
+    // producer), the at-least-once group renames, `plain` to `valueOf` among them.
+    const routes: Array<[source: string, atLeastOnce: string, exactlyOnce: string]> = [
+      ['constructor', 'isPrototypeOf', 'constructor'],
+      ['toString', 'toLocaleString', 'toString'],
+      ['hasOwnProperty', 'propertyIsEnumerable', 'hasOwnProperty'],
+      ['__proto__', '__defineGetter__', '__proto__'],
+      ['valueOf', '__lookupSetter__', '__lookupGetter__'],
+      [plain, 'valueOf', plain],
+    ]
+    const sources = routes.map(([source]) => source)
+    for (const topic of sources) {
+      // Fixed names on the shared source cluster: the API walk above may have made them already.
+      await createTopic(stack.source.plaintext, topic, 2).catch((error: unknown) => {
         if (!String(error).includes('exists')) throw error
       })
     }
-    const name = uniqueName('obj-group')
-    // One source name kafkajs cannot take, one target name it cannot take, one ordinary topic.
-    const created = await api('POST', '/v1/groups', { name, sourceCluster: src, targetCluster: dst, topics: ['hasOwnProperty', plain, renamed], rename: { map: { [renamed]: 'valueOf' } } })
-    expect(created.status, created.text).to.equal(201)
-    const producer = new Kafka({ brokers: [stack.source.plaintext], logLevel: logLevel.NOTHING }).producer()
-    await producer.connect()
-    await producer.send({ topic: plain, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) })
-    await producer.disconnect()
-    await waitFor('the ordinary topic mirrored', async () => ((await partitionEnds(stack.target.plaintext, plain).catch(() => new Map<number, number>())).get(0) ?? 0) >= 20, 60000)
-    const view = await waitFor('both Object-member topics reported', async () => {
-      const body = (await api('GET', `/v1/groups/${name}`)).body
-      const failed = (body?.partitions ?? []).filter((p: { error?: { code: string } }) => p.error?.code === 'TOPIC_NAME_UNSUPPORTED')
-      return failed.length === 2 ? body : undefined
-    }, 60000)
-    const rows = view.partitions as Array<{ topic: string; state: string; error?: { code: string; message: string } }>
-    expect(rows.find((r) => r.topic === plain)?.error).to.equal(undefined)
-    expect(rows.find((r) => r.topic === 'hasOwnProperty')?.error?.message).to.include('"hasOwnProperty"')
-    expect(rows.find((r) => r.topic === renamed)?.error?.message).to.include('"valueOf"')
-    expect(view.status.healthy).to.equal(false)
-    expect((await api('DELETE', `/v1/groups/${name}`)).status).to.equal(204)
+    // Kafka's Java producer writes and its consumer reads both sides: kafkajs is the client under test.
+    const expected = new Map<string, Map<number, OracleRecord[]>>()
+    for (const [index, topic] of sources.entries()) {
+      await oracleProduce(stack.source.plaintext, topic, { profile: 'shapes', seed: 1300 + index, count: 60 })
+      const records = await oracleDump(stack.source.plaintext, topic)
+      expect(countRecords(records), `${topic} holds records`).to.be.greaterThan(0)
+      expected.set(topic, records)
+    }
+    for (const [delivery, column, mode] of [
+      ['at-least-once', 1, 'at-least-once'],
+      ['exactly-once', 2, 'exact'],
+    ] as const) {
+      const name = uniqueName(`obj-${delivery}`)
+      const map = Object.fromEntries(routes.map((route) => [route[0], route[column]]))
+      const created = await api('POST', '/v1/groups', { name, sourceCluster: src, targetCluster: dst, topics: sources, rename: { map }, delivery })
+      expect(created.status, created.text).to.equal(201)
+      const failures: string[] = []
+      // One deadline for the group: a broken mirror fails with its diffs, not the test's timeout.
+      const deadline = Date.now() + 90000
+      for (const route of routes) {
+        const [source, target] = [route[0], route[column]]
+        const comparison = await awaitMirror(stack.target.plaintext, target, expected.get(source) as Map<number, OracleRecord[]>, mode, Math.max(5000, deadline - Date.now()))
+        if (comparison.missing > 0 || comparison.problems.length > 0) failures.push(`${source} -> ${target}: ${describeComparison(comparison)}`)
+      }
+      const view = (await api('GET', `/v1/groups/${name}`)).body as { partitions: Array<{ topic: string; partition: number; state: string; error?: { code: string; message: string } }> }
+      const errors = view.partitions.filter((p) => p.error !== undefined).map((p) => `${p.topic}[${p.partition}] ${p.state} ${JSON.stringify(p.error)}`)
+      expect(failures, `${delivery}:\n${failures.join('\n\n')}\n${errors.join('\n')}`).to.deep.equal([])
+      expect(errors, delivery).to.deep.equal([])
+      expect([...new Set(view.partitions.map((p) => p.topic))].sort(), delivery).to.deep.equal([...sources].sort())
+      expect((await api('DELETE', `/v1/groups/${name}`)).status).to.equal(204)
+    }
   })
 
   it('refuses topic names Kafka cannot take and targets longer than 249 characters, naming the field', async () => {

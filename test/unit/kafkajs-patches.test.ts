@@ -128,3 +128,120 @@ describe('kafkajs patch: record headers as an ordered list with null values', ()
     ])
   })
 })
+
+describe('kafkajs patch: topics named like Object.prototype members', () => {
+  // `__proto__` first: on a plain object it is the prototype, not a key.
+  const topics = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'plain']
+  const prototypeKeys = new Set(Object.getOwnPropertyNames(Object.prototype))
+  /** Removes what a test added to Object.prototype (mocha itself breaks on it) and names it. */
+  const restorePrototype = (): string[] => {
+    const added = Object.getOwnPropertyNames(Object.prototype).filter((key) => !prototypeKeys.has(key))
+    for (const key of added) delete (Object.prototype as Record<string, unknown>)[key]
+    return added
+  }
+  afterEach(() => {
+    // Unpatched, producer sequences for `__proto__` were written into Object.prototype itself.
+    expect(restorePrototype(), 'keys added to Object.prototype').to.deep.equal([])
+  })
+
+  it('round-trips a group assignment through the assigner protocol', () => {
+    type Assignment = Record<string, number[]>
+    const { MemberAssignment } = require('kafkajs/src/consumer/assignerProtocol.js') as {
+      MemberAssignment: { encode(input: { version: number; assignment: Assignment; userData?: Buffer }): Buffer; decode(buffer: Buffer): { version: number; assignment: Assignment } | null }
+    }
+    const assignment: Assignment = Object.fromEntries(topics.map((topic, i) => [topic, [i, i + 10]]))
+    const decoded = MemberAssignment.decode(MemberAssignment.encode({ version: 1, assignment }))
+    expect(Object.keys(decoded?.assignment ?? {})).to.deep.equal(topics)
+    for (const [i, topic] of topics.entries()) expect(Object.getOwnPropertyDescriptor(decoded?.assignment, topic)?.value, topic).to.deep.equal([i, i + 10])
+    // An assignment without these topics does not find them either.
+    const other = MemberAssignment.decode(MemberAssignment.encode({ version: 1, assignment: { plain: [0] } }))?.assignment ?? {}
+    expect(topics.filter((topic) => (other as Record<string, unknown>)[topic] !== undefined)).to.deep.equal(['plain'])
+  })
+
+  it('resolves missing consumer offsets from topic offsets', () => {
+    type Offsets = Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>
+    const initialize = require('kafkajs/src/consumer/offsetManager/initializeConsumerOffsets.js') as (consumer: Offsets, topic: Offsets) => Offsets
+    const consumer = topics.map((topic) => ({ topic, partitions: [{ partition: 0, offset: '-1' }, { partition: 1, offset: '3' }] }))
+    const ends = topics.map((topic, i) => ({ topic, partitions: [{ partition: 0, offset: String(100 + i) }] }))
+    expect(initialize(consumer, ends)).to.deep.equal(topics.map((topic, i) => ({ topic, partitions: [{ partition: 0, offset: String(100 + i) }, { partition: 1, offset: '3' }] })))
+  })
+
+  it('pauses and resumes each topic on its own', () => {
+    type TopicPartitions = Array<{ topic: string; partitions?: number[] }>
+    const SubscriptionState = require('kafkajs/src/consumer/subscriptionState.js') as new () => {
+      assign(tp: TopicPartitions): void
+      pause(tp: TopicPartitions): void
+      resume(tp: TopicPartitions): void
+      isPaused(topic: string, partition: number): boolean
+      assigned(): TopicPartitions
+      active(): TopicPartitions
+      paused(): TopicPartitions
+    }
+    const state = new SubscriptionState()
+    state.assign(topics.map((topic) => ({ topic, partitions: [0, 1] })))
+    expect(state.assigned().map((t) => t.topic)).to.deep.equal(topics)
+    expect(topics.filter((topic) => state.isPaused(topic, 0))).to.deep.equal([])
+    state.pause([{ topic: '__proto__', partitions: [1] }, { topic: 'constructor' }])
+    expect(state.paused()).to.deep.equal([
+      { topic: '__proto__', partitions: [1] },
+      { topic: 'constructor', partitions: [0, 1] },
+    ])
+    state.resume([{ topic: 'constructor', partitions: [0] }])
+    expect(state.active()).to.deep.include.members([
+      { topic: '__proto__', partitions: [0] },
+      { topic: 'constructor', partitions: [0] },
+      { topic: 'toString', partitions: [0, 1] },
+    ])
+  })
+
+  it('spreads keyless messages round robin over the partitions', () => {
+    const { DefaultPartitioner } = require('kafkajs/src/producer/partitioners/index.js') as { DefaultPartitioner: () => (input: { topic: string; partitionMetadata: Array<{ partitionId: number; leader: number }>; message: { value: string } }) => number }
+    const partitioner = DefaultPartitioner()
+    const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 1 }))
+    for (const topic of topics) {
+      const chosen = new Set(Array.from({ length: 3 }, () => partitioner({ topic, partitionMetadata, message: { value: 'v' } })))
+      expect([...chosen].sort(), topic).to.deep.equal([0, 1, 2])
+    }
+  })
+
+  it('keeps producer sequences and transaction partitions per topic', async () => {
+    interface EosManager {
+      initProducerId(): Promise<void>
+      beginTransaction(): void
+      getSequence(topic: string, partition: number): number
+      updateSequence(topic: string, partition: number, increment: number): void
+      addPartitionsToTransaction(topicData: Array<{ topic: string; partitions: Array<{ partition: number }> }>): Promise<void>
+    }
+    const createEosManager = require('kafkajs/src/producer/eosManager/index.js') as (options: Record<string, unknown>) => EosManager
+    const added: string[] = []
+    const leaked: string[] = []
+    const broker = {
+      initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
+      addPartitionsToTxn: async ({ topics: requested }: { topics: Array<{ topic: string; partitions: number[] }> }) => {
+        for (const { topic, partitions } of requested) added.push(`${topic}/${partitions.join(',')}`)
+      },
+    }
+    // Only what the manager calls: there is no Kafka behind it.
+    const cluster = { retry: { retries: 0 }, refreshMetadataIfNecessary: async () => undefined, findControllerBroker: async () => broker, findGroupCoordinator: async () => broker }
+    const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined }
+    const eos = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx' })
+    await eos.initProducerId()
+    const sequences = ((): number[] => {
+      try {
+        for (const [i, topic] of topics.entries()) eos.updateSequence(topic, 0, i + 1)
+        return topics.map((topic) => eos.getSequence(topic, 0))
+      } finally {
+        // Checked after the test; removed at once so that the assertions below can run.
+        leaked.push(...restorePrototype())
+      }
+    })()
+    expect(leaked, 'keys added to Object.prototype').to.deep.equal([])
+    expect(sequences).to.deep.equal(topics.map((_, i) => i + 1))
+    expect(topics.map((topic) => eos.getSequence(topic, 1))).to.deep.equal(topics.map(() => 0))
+    eos.beginTransaction()
+    const topicData = topics.map((topic) => ({ topic, partitions: [{ partition: 0 }, { partition: 1 }] }))
+    await eos.addPartitionsToTransaction(topicData)
+    await eos.addPartitionsToTransaction(topicData)
+    expect(added, 'each partition added to the transaction once').to.deep.equal(topics.map((topic) => `${topic}/0,1`))
+  })
+})
