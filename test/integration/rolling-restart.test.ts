@@ -211,7 +211,10 @@ describe('rolling restart of three workers under load (real stack)', function ()
   it('renders the running groups from the controller API (ferry configure --controller), idempotently', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'ferry-configure-'))
     try {
-      const run = () => promisify(execFile)(process.execPath, [CLI, 'configure', '--controller', controllerUrl, '--deployment', deployment, '--out', out, '--quiet'])
+      // The clusters' TLS files live in the stack's certificate directory: installed there, the
+      // rendered FERRY_SECRETS_DIR lets the workers read them (secrets sit in a subdirectory of the install dir).
+      const installDir = path.dirname(path.dirname(stack.source.caFile))
+      const run = () => promisify(execFile)(process.execPath, [CLI, 'configure', '--controller', controllerUrl, '--deployment', deployment, '--out', out, '--install-dir', installDir, '--quiet'])
       expect((await run()).stdout).to.include('9 to create, 0 to update, 0 unchanged').and.to.include('wrote 9 files')
       const consumer = await readFile(path.join(out, 'rolling', 'consumer.properties'), 'utf8')
       expect(consumer).to.include(`bootstrap.servers=${stack.source.ssl}`).and.to.include(`ssl.truststore.location=${stack.source.caFile}`)
