@@ -83,7 +83,7 @@ export interface PartitionRow {
   state: string
   position: number | null
   deadLettered: number
-  /** Records the owning worker mirrored of this partition since it started it. */
+  /** Records of this partition mirrored so far, by every owner (carried in the checkpoints). */
   recordsMirrored: number
   recordsPerSec: number
   bytesPerSec: number

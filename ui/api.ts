@@ -113,7 +113,7 @@ export interface PartitionRow {
   highWatermark?: number | null
   lag?: number | null
   deadLettered: number
-  /** The owner's figures for this partition (since it started it). */
+  /** Figures for this partition: records mirrored by every owner so far, rates of the current one. */
   recordsMirrored?: number
   recordsPerSec?: number
   bytesPerSec?: number

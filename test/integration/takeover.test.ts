@@ -51,6 +51,14 @@ describe('takeover with the default settings (real stack)', function () {
     if (current === undefined) return []
     return ((await http('GET', `${current.url}/v1/groups/${group}`)).body?.partitions ?? []) as Row[]
   }
+  /** Every partition of `moved` is assigned to `worker`, mirroring, its position past where it was. */
+  const mirroringOn = async (worker: string, moved: readonly Row[], positions: ReadonlyMap<number, number>): Promise<boolean> => {
+    const current = await rows()
+    return moved.every((m) => {
+      const row = current.find((r) => r.partition === m.partition)
+      return row !== undefined && row.worker === worker && row.state === 'mirroring' && (row.position ?? 0) > (positions.get(m.partition) ?? 0)
+    })
+  }
   const childPid = async (id: string): Promise<number | undefined> => ((await instances()).find((i) => i.id === id)?.metrics as { childPid?: number } | null)?.childPid
 
   before(async function () {
@@ -131,13 +139,7 @@ describe('takeover with the default settings (real stack)', function () {
     // Its bootstrap keeps running: only the child's silence tells (SIGSTOP, as a hung event loop).
     process.kill(pid, 'SIGSTOP')
     try {
-      await waitFor(`${victim}'s partitions mirroring on ${survivor}`, async () => {
-        const current = await rows()
-        return moved.every((m) => {
-          const row = current.find((r) => r.partition === m.partition)
-          return row !== undefined && row.worker === survivor && row.state === 'mirroring' && (row.position ?? 0) > (positions.get(m.partition) ?? 0)
-        })
-      }, 60000, 50)
+      await waitFor(`${victim}'s partitions mirroring on ${survivor}`, () => mirroringOn(survivor, moved, positions), 60000, 50)
     } finally {
       // Wakes it, should it still exist: it must not write what now belongs to the survivor.
       try {
@@ -186,13 +188,7 @@ describe('takeover with the default settings (real stack)', function () {
     const killedAt = Date.now()
     // The worker and its bootstrap die together (a host lost): only the lease TTL tells.
     ;(procs.get(victim) as FerryProcess).kill('SIGKILL')
-    await waitFor(`${victim}'s partitions mirroring on ${survivor}`, async () => {
-      const current = await rows()
-      return moved.every((m) => {
-        const row = current.find((r) => r.partition === m.partition)
-        return row !== undefined && row.worker === survivor && row.state === 'mirroring' && (row.position ?? 0) > (positions.get(m.partition) ?? 0)
-      })
-    }, 60000, 50)
+    await waitFor(`${victim}'s partitions mirroring on ${survivor}`, () => mirroringOn(survivor, moved, positions), 60000, 50)
     const tookMs = Date.now() - killedAt
     process.stderr.write(`      measured: ${victim} killed, its ${moved.length} partitions mirroring on ${survivor} after ${tookMs} ms\n`)
     // The goal is 5 s (lease TTL 3 s, then placement and the survivor's restart of the task);
