@@ -13,12 +13,14 @@ import type { Paths } from '../common/paths.js'
 import type { Logger } from '../common/logger.js'
 import { listDeparted, listInstances, listLiveIds } from '../common/registry.js'
 import type { AssignedPartition, AssignmentRecord, GroupStatusRecord, Store, Versioned } from '../common/store.js'
-import type { Zk } from '../common/zk.js'
+import type { Zk, ZkOp } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { discoverPartitions, missingTopicsError } from './discovery.js'
 import type { Election } from './election.js'
 import type { EventLog } from './events.js'
+import { freezeGate, gateMoves, gatedPlan, holdMoves, initialGate, lostLiveWorker, unfreezeGate } from './gate.js'
 import { planAssignments, type Move, type Plan, type PlanGroup, type PlanInput } from './plan.js'
+import { diffStatuses } from './status-diff.js'
 import type { PartitionRef } from './strategies/index.js'
 
 export interface ReconcilerOptions {
@@ -87,13 +89,6 @@ export interface Reconciler {
   stop(): Promise<void>
 }
 
-function sameStatus(a: GroupStatusRecord | undefined, b: GroupStatusRecord): boolean {
-  if (a === undefined) return false
-  const { observedAt: _a, ...restA } = a
-  const { observedAt: _b, ...restB } = b
-  return JSON.stringify(restA) === JSON.stringify(restB)
-}
-
 export function createReconciler(options: ReconcilerOptions): Reconciler {
   const { store, election, logger } = options
   const intervalMs = options.intervalMs ?? 2000
@@ -103,18 +98,15 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let running: Promise<ReconcileResult> | undefined
   let queued = false
   let stopped = false
-  let frozen: string | null = null
   const now = options.now ?? Date.now
   const debounceMs = options.debounceMs ?? 3000
   const maxMovesPerPass = options.maxMovesPerPass ?? 100
-  let lastMembership: string | undefined
-  let membershipChangedAt = 0
   let debounceTimer: NodeJS.Timeout | undefined
   const leaseTtlMs = options.leaseTtlMs ?? 10000
-  let holdUntil = 0
-  let massDisappearance = false
+  // Membership debounce, holds and the Redis freeze: replaced (never mutated) by the gate's functions.
+  let gate = initialGate()
   election.on('elected', () => {
-    holdUntil = Math.max(holdUntil, now() + leaseTtlMs)
+    gate = holdMoves(gate, now(), leaseTtlMs)
   })
 
   const passSeconds = new Histogram({ name: 'ferry_controller_reconcile_seconds', help: 'Duration of a reconcile pass', registers: [options.registry], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30] })
@@ -146,14 +138,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       instances = await listInstances(options.redis, options.keys)
       const seen = new Set(instances.map((i) => i.id))
       departedIds = await listDeparted(options.redis, options.keys, [...current.keys()].filter((worker) => !seen.has(worker)))
-      if (frozen !== null) {
-        logger.info({ event: 'controller.rebalance_unfrozen', holdMs: leaseTtlMs }, 'Redis reachable again; rebalancing resumes after one lease TTL')
-        holdUntil = Math.max(holdUntil, now() + leaseTtlMs)
-      }
-      frozen = null
+      const unfrozen = unfreezeGate(gate, now(), leaseTtlMs)
+      gate = unfrozen.state
+      if (unfrozen.resumed) logger.info({ event: 'controller.rebalance_unfrozen', holdMs: leaseTtlMs }, 'Redis reachable again; rebalancing resumes after one lease TTL')
       frozenGauge.set(0)
     } catch (error) {
-      frozen = `Redis unreachable (${errorMessage(error)}): cannot tell dead workers from unreachable ones, rebalancing is frozen`
+      gate = freezeGate(gate, `Redis unreachable (${errorMessage(error)}): cannot tell dead workers from unreachable ones, rebalancing is frozen`)
       frozenGauge.set(1)
       logger.warn({ event: 'controller.rebalance_frozen', err: errorMessage(error) }, 'rebalancing frozen')
       return null
@@ -252,51 +242,24 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     try {
       const snap = await snapshot()
       if (snap === null) return { writes: 0, moves: 0, skipped: 'rebalancing frozen' }
-      const membership = snap.workerIds.join(',')
-      if (membership !== lastMembership) {
-        if (lastMembership !== undefined) {
-          logger.info({ event: 'controller.membership_changed', workers: snap.workerIds }, 'live workers changed')
-          const before = lastMembership === '' ? [] : lastMembership.split(',')
-          for (const worker of snap.workerIds.filter((w) => !before.includes(w))) options.events?.record({ type: 'worker_joined', worker, message: `worker ${worker} joined` })
-          for (const worker of before.filter((w) => !snap.workerIds.includes(w))) options.events?.record({ type: 'worker_left', worker, message: `worker ${worker} left` })
-        }
-        lastMembership = membership
-        membershipChangedAt = now()
-      }
-      const stableForMs = now() - membershipChangedAt
-      // The hold only matters when some assigned worker is not (yet) seen in the registry.
       const owners = [...snap.current].filter(([, record]) => record.value.partitions.length > 0).map(([worker]) => worker)
-      const unseen = owners.filter((worker) => !snap.workerIds.includes(worker) && !snap.departedIds.includes(worker))
-      const unseenOwner = unseen.length > 0
-      // Most of the fleet vanishing at once looks like a registry that lost its data (a Redis
-      // restart without persistence), not like mass death: wait one lease TTL for heartbeats.
-      if (owners.length > 0 && unseen.length * 2 > owners.length && !massDisappearance) {
-        massDisappearance = true
-        holdUntil = Math.max(holdUntil, now() + leaseTtlMs)
-        logger.warn({ event: 'controller.mass_disappearance', unseen: unseen.length, owners: owners.length, holdMs: leaseTtlMs }, 'most assigned workers vanished from the registry at once; holding moves for one lease TTL')
-      } else if (unseen.length * 2 <= owners.length) {
-        massDisappearance = false
+      const decision = gateMoves(gate, { workerIds: snap.workerIds, owners, departedIds: snap.departedIds }, now(), { debounceMs, leaseTtlMs })
+      gate = decision.state
+      const { membershipChange, massDisappearance, waitMs } = decision
+      if (membershipChange) {
+        logger.info({ event: 'controller.membership_changed', workers: membershipChange.workers }, 'live workers changed')
+        for (const worker of membershipChange.joined) options.events?.record({ type: 'worker_joined', worker, message: `worker ${worker} joined` })
+        for (const worker of membershipChange.left) options.events?.record({ type: 'worker_left', worker, message: `worker ${worker} left` })
       }
-      const holdMs = unseenOwner ? holdUntil - now() : 0
-      const waitMs = Math.max(debounceMs - stableForMs, holdMs)
+      if (massDisappearance) {
+        logger.warn({ event: 'controller.mass_disappearance', ...massDisappearance, holdMs: leaseTtlMs }, 'most assigned workers vanished from the registry at once; holding moves for one lease TTL')
+      }
       const { current, statuses, newStatuses } = snap
-      // While membership settles, partitions nobody mirrors (their owner left or died) are
-      // placed at once; only moves between live workers wait for the debounce. During a hold
-      // (registry data lost, takeover) nothing moves: owners may be alive but not yet seen.
-      const orphansOnly = waitMs > 0 && holdMs <= 0
-      const plan = orphansOnly ? planAssignments({ ...snap.planInput, maxMovesPerPass: 0 }) : snap.plan
-      const ops = waitMs > 0 && !orphansOnly ? [] : store.assignmentOps(plan.changes, current)
-      const newErrors: GroupStatusRecord[] = []
-      for (const status of newStatuses) {
-        if (sameStatus(statuses.get(status.group), status)) continue
-        ops.push(...store.statusOps(status, statuses.has(status.group)))
-        const previous = statuses.get(status.group)?.error
-        if (status.error && (previous?.code !== status.error.code || previous.message !== status.error.message)) newErrors.push(status)
-      }
-      // A pass that read a group just before it was deleted writes its status after the delete
-      // removed it: the next pass removes what no group owns.
-      const groupNames = new Set(newStatuses.map((s) => s.group))
-      for (const orphan of [...statuses.keys()].filter((group) => !groupNames.has(group))) ops.push({ op: 'remove', path: options.paths.status(orphan) })
+      const plan = gatedPlan(decision.mode, snap.planInput, snap.plan)
+      const ops: ZkOp[] = plan === null ? [] : store.assignmentOps(plan.changes, current)
+      const { writes, newErrors, removals } = diffStatuses(statuses, newStatuses)
+      for (const { status, exists } of writes) ops.push(...store.statusOps(status, exists))
+      for (const group of removals) ops.push({ op: 'remove', path: options.paths.status(group) })
       if (waitMs > 0) {
         // Membership moved recently: hold moves until it settles, then look again.
         if (debounceTimer === undefined) {
@@ -310,9 +273,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if (!election.isLeader()) return { writes: 0, moves: 0, skipped: 'not leader' }
       await options.zk.multi([...election.fence(), ...ops])
       writesTotal.inc()
-      const moves = waitMs > 0 && !orphansOnly ? 0 : plan.moves.length
+      const moves = plan === null ? 0 : plan.moves.length
       movesTotal.inc(moves)
-      if (moves > 0) {
+      if (plan !== null && moves > 0) {
         logger.info({ event: 'controller.assignment_written', epoch: election.epoch(), moves, deferred: plan.deferred, workers: snap.workerIds.length }, 'assignment written')
         options.events?.record({ type: 'rebalance', moves, deferred: plan.deferred, message: `${moves} partition${moves === 1 ? '' : 's'} moved over ${snap.workerIds.length} worker${snap.workerIds.length === 1 ? '' : 's'}${plan.deferred > 0 ? `, ${plan.deferred} deferred` : ''}` })
       }
@@ -320,7 +283,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       for (const status of newErrors) options.events?.record({ type: 'group_error', group: status.group, code: status.error?.code ?? 'UNKNOWN', message: status.error?.message ?? 'error' })
       // Throttled moves remain: come back for them without waiting a whole interval.
       // (With auto-balancing off every such move is held back on purpose: no point in coming back.)
-      if (plan.deferred > 0 && waitMs <= 0 && snap.autoBalancing) reconciler.trigger()
+      if (decision.mode === 'all' && snap.plan.deferred > 0 && snap.autoBalancing) reconciler.trigger()
       return { writes: 1, moves }
     } finally {
       end()
@@ -343,8 +306,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         if (election.isLeader()) {
           void listLiveIds(options.redis, options.keys).then(
             (ids) => {
-              const live = new Set(ids)
-              if (lastMembership !== undefined && lastMembership !== '' && lastMembership.split(',').some((id) => !live.has(id))) reconciler.trigger()
+              if (lostLiveWorker(gate, new Set(ids))) reconciler.trigger()
             },
             () => undefined,
           )
@@ -375,7 +337,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     },
     async dryRun() {
       const snap = await snapshot()
-      if (snap === null) throw new FerryError('UNAVAILABLE', frozen ?? 'Redis unreachable')
+      if (snap === null) throw new FerryError('UNAVAILABLE', gate.frozen ?? 'Redis unreachable')
       const owners = new Map<string, AssignedPartition[]>()
       for (const [worker, record] of snap.current) owners.set(worker, record.value.partitions)
       for (const [worker, record] of snap.plan.changes) {
@@ -391,7 +353,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         assignments: Object.fromEntries([...owners].sort(([a], [b]) => a.localeCompare(b))),
       }
     },
-    frozenReason: () => frozen,
+    frozenReason: () => gate.frozen,
     async stop() {
       stopped = true
       if (timer) clearTimeout(timer)
