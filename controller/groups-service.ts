@@ -488,7 +488,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
       const rows = [...assignments].flatMap(([worker, record]) =>
         record.value.partitions.map((p) => ({ p, input: { assignedWorker: worker, reports: reports.get(partitionKey(p)) ?? [], stalledMs: progress.stalledForMs(p, worker), stallThresholdMs: DRIFT_GRACE_MS } })),
       )
-      // Source ends only where a position stands still: an idle group costs no Kafka request.
+      // Source ends only for topics with a position that stood still (stuck or idle): a moving one needs none.
       const ends = new Map<string, StableOffsets>()
       const stalledByGroup = new Map<string, Set<string>>()
       for (const { p, input } of rows) if (mayBeStalled(input)) stalledByGroup.set(p.group, (stalledByGroup.get(p.group) ?? new Set()).add(p.topic))
