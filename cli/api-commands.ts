@@ -90,9 +90,12 @@ interface PartitionRow {
   highWatermark?: number | null
   lag?: number | null
   error?: { code: string; message: string }
+  /** Absent from a controller older than the drift view. */
+  served?: string
+  sinceMs?: number
 }
 interface GroupView extends GroupSummary {
-  status: { healthy: boolean; error?: { code: string; message: string }; lagError?: { code: string; message: string }; assignedPartitions: number; lag: number | null; droppedTopics?: string[] }
+  status: { healthy: boolean; error?: { code: string; message: string }; lagError?: { code: string; message: string }; assignedPartitions: number; lag: number | null; droppedTopics?: string[]; drift?: Record<string, number> }
   partitions: PartitionRow[]
 }
 interface InstanceView {
@@ -164,8 +167,19 @@ function positiveInt(value: string | undefined, flag: string, fallback: number):
 const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`
 const path = (...parts: string[]): string => parts.map((p) => (p.startsWith('/') ? p : encodeURIComponent(p))).join('/')
 
+/** `serving`, or the kind of drift with how long it has lasted: `not_reported 42s`. */
+function servedCell(p: Pick<PartitionRow, 'served' | 'sinceMs'>): string {
+  if (p.served === undefined) return '-'
+  return p.served === 'serving' || p.sinceMs === undefined ? p.served : `${p.served} ${Math.floor(p.sinceMs / 1000)}s`
+}
+
 function groupDetailText(view: GroupView): string {
   const error = view.status.error ?? view.status.lagError
+  // Only the kinds that occur: "not_reported 1, no_progress 2".
+  const drift = Object.entries(view.status.drift ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(', ')
   const lines = [
     `group        ${view.name}`,
     `state        ${view.state}`,
@@ -175,10 +189,11 @@ function groupDetailText(view: GroupView): string {
     `partitions   ${view.status.assignedPartitions}    lag ${count(view.status.lag)}    ${view.status.healthy ? 'healthy' : 'unhealthy'}`,
     ...(error ? [`error        ${error.code}: ${error.message}`] : []),
     ...(view.status.droppedTopics?.length ? [`dropped      ${view.status.droppedTopics.join(', ')}`] : []),
+    ...(drift ? [`not served   ${drift}`] : []),
     '',
   ]
-  const rows = view.partitions.map((p) => [p.topic, p.partition, p.targetTopic, p.worker, p.state, count(p.position), count(p.highWatermark), count(p.lag), p.error ? `${p.error.code}: ${p.error.message}` : ''])
-  return `${lines.join('\n')}\n${renderTable(['topic', 'partition', 'target topic', 'worker', 'state', 'position', 'high watermark', 'lag', 'error'], rows, { right: [1, 5, 6, 7] })}`
+  const rows = view.partitions.map((p) => [p.topic, p.partition, p.targetTopic, p.worker, p.state, servedCell(p), count(p.position), count(p.highWatermark), count(p.lag), p.error ? `${p.error.code}: ${p.error.message}` : ''])
+  return `${lines.join('\n')}\n${renderTable(['topic', 'partition', 'target topic', 'worker', 'state', 'served', 'position', 'high watermark', 'lag', 'error'], rows, { right: [1, 6, 7, 8] })}`
 }
 
 async function waitForGroup(api: ApiClient, name: string, flags: Flags, output: Output): Promise<number> {

@@ -70,8 +70,8 @@ export async function startController(config: ProcessConfig, logger: Logger): Pr
     leaseTtlMs: config.leaseTtlMs,
   })
   const apiTokens = loadApiTokens({ file: config.apiTokensFile, env: process.env })
-  registerControllerMetrics({ registry, redis, keys })
   const groups = createGroupsService({ store, redis, keys, admins, events, logger, changed: () => reconciler.trigger() })
+  registerControllerMetrics({ registry, redis, keys, isLeader: () => election.isLeader(), drift: () => groups.drift() })
   const app = createApi({ groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
 
   const server: Server = await new Promise((resolve, reject) => {

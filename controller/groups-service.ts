@@ -25,6 +25,7 @@ import { discoverPartitions } from './discovery.js'
 import type { EventLog } from './events.js'
 import { checkTargetEnds } from './target-check.js'
 import { createProgressTracker, type ProgressTracker } from './progress.js'
+import { DRIFT_GRACE_MS, classifyServed, countDrift, createNotServedTracker, emptyDriftCounts, mayBeStalled, type DriftCounts, type ServedKind } from './served.js'
 
 /** What a worker reports for each partition it mirrors (see worker/mirror-task.ts). */
 export interface ReportedPartition {
@@ -75,6 +76,18 @@ export function workerReports(instances: readonly InstanceRecord[]): Map<string,
   return reports
 }
 
+/** Every worker's report of each partition, by partition key (a stale owner may report one next to its new owner). */
+export function reportsByPartition(instances: readonly InstanceRecord[]): Map<string, WorkerReport[]> {
+  const reports = new Map<string, WorkerReport[]>()
+  for (const instance of instances) {
+    for (const report of workerReports([instance]).values()) {
+      const key = partitionKey(report)
+      reports.set(key, [...(reports.get(key) ?? []), report])
+    }
+  }
+  return reports
+}
+
 export interface PartitionRow {
   topic: string
   partition: number
@@ -92,6 +105,10 @@ export interface PartitionRow {
   targetHighWatermark?: number | null
   highWatermark?: number | null
   lag?: number | null
+  /** Whether the assigned worker serves it (see served.ts). */
+  served: ServedKind
+  /** How long it has not been served, as this controller watched it (absent when served). */
+  sinceMs?: number
 }
 
 export interface GroupView {
@@ -111,6 +128,10 @@ export interface GroupView {
     /** Sum of recordsMirrored over the partitions' current owners. */
     recordsMirrored: number
     lag: number | null
+    /** Partitions per kind of drift between the assignment and what workers serve. */
+    drift: DriftCounts
+    /** Partitions not served for longer than DRIFT_GRACE_MS (any makes the group unhealthy). */
+    unservedPastGrace: number
   }
   partitions: PartitionRow[]
 }
@@ -186,6 +207,8 @@ export interface GroupsService {
   noProgress(thresholdMs: number, filter?: (group: string) => boolean): Promise<NoProgressRow[]>
   /** Per worker: partitions, reported throughput, lagging partitions (uReplicator's workloadinfo). */
   workload(filter?: (group: string) => boolean): Promise<WorkerWorkload[]>
+  /** Assigned partitions of every group per kind of drift (reads source ends only for stalled positions). */
+  drift(): Promise<DriftCounts>
   stop(): void
 }
 
@@ -193,13 +216,33 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
   const { store, logger } = deps
   const now = deps.now ?? Date.now
   const progress: ProgressTracker = createProgressTracker({ now })
+  const notServed = createNotServedTracker({ now })
   const instances = async (): Promise<InstanceRecord[]> => {
     const list = await listInstances(deps.redis, deps.keys).catch(() => [] as InstanceRecord[])
     progress.observe(workerReports(list).values())
     return list
   }
+  /**
+   * Assigned partitions with every report of each, and the not-served clock updated from them.
+   * A stalled position needs the source end to be told apart from an idle partition, so here it
+   * counts as served: its time comes from the progress tracker instead.
+   */
+  const sampleServed = async (): Promise<{ assignments: Awaited<ReturnType<Store['listAssignments']>>; reports: Map<string, WorkerReport[]>; live: InstanceRecord[] }> => {
+    const [assignments, live] = await Promise.all([store.listAssignments(), instances()])
+    const reports = reportsByPartition(live)
+    const rows: Array<{ group: string; topic: string; partition: number; kind: ServedKind }> = []
+    for (const [worker, record] of assignments) {
+      for (const p of record.value.partitions) {
+        const kind = classifyServed({ assignedWorker: worker, reports: reports.get(partitionKey(p)) ?? [], stalledMs: 0, stallThresholdMs: DRIFT_GRACE_MS })
+        rows.push({ group: p.group, topic: p.topic, partition: p.partition, kind })
+      }
+    }
+    notServed.observe(rows)
+    return { assignments, reports, live }
+  }
   const sampleMs = deps.progressSampleMs ?? 5000
-  const timer = sampleMs > 0 ? setInterval(() => void instances(), sampleMs) : undefined
+  // ZooKeeper being unreachable for a sample only delays the clocks; the next sample catches up.
+  const timer = sampleMs > 0 ? setInterval(() => void sampleServed().catch(() => undefined), sampleMs) : undefined
   timer?.unref()
 
   const get = async (name: string): Promise<GroupRecord> => {
@@ -273,15 +316,13 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
 
     async view(name) {
       const group = await get(name)
-      const [status, assignments, live] = await Promise.all([store.getStatus(name), store.listAssignments(), instances()])
-      const reports = workerReports(live)
+      const [status, { assignments, reports }] = await Promise.all([store.getStatus(name), sampleServed()])
       const spec = group.spec
       const rows: PartitionRow[] = []
       for (const [worker, record] of assignments) {
         for (const p of record.value.partitions) {
           if (p.group !== name) continue
-          const report = reports.get(partitionKey(p))
-          const own = report?.worker === worker ? report : undefined
+          const own = reports.get(partitionKey(p))?.find((r) => r.worker === worker)
           rows.push({
             topic: p.topic,
             partition: p.partition,
@@ -295,6 +336,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
             bytesPerSec: own?.bytesPerSec ?? 0,
             ...(own?.error ? { error: own.error } : {}),
             ...(typeof own?.targetEnd === 'number' ? { targetEnd: own.targetEnd } : {}),
+            served: 'serving',
           })
         }
       }
@@ -318,6 +360,13 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
       }
       const target = await store.getCluster(spec.targetCluster)
       if (target !== null && rows.length > 0) lagError ??= await checkTargetEnds(rows, deps.admins.get(target.value))
+      for (const row of rows) {
+        const p = { group: name, topic: row.topic, partition: row.partition }
+        const stalledMs = progress.stalledForMs(p, row.worker)
+        row.served = classifyServed({ assignedWorker: row.worker, reports: reports.get(partitionKey(p)) ?? [], stalledMs, sourceEnd: row.highWatermark, stallThresholdMs: DRIFT_GRACE_MS })
+        if (row.served !== 'serving') row.sinceMs = Math.max(notServed.notServedForMs(p), row.served === 'no_progress' ? stalledMs : 0)
+      }
+      const unservedPastGrace = rows.filter((r) => (r.sinceMs ?? 0) > DRIFT_GRACE_MS).length
       const errors = [status?.error, lagError, ...rows.map((r) => r.error)].filter((e) => e !== undefined)
       const totalLag = rows.every((r) => typeof r.lag === 'number') ? rows.reduce((sum, r) => sum + Number(r.lag), 0) : null
       return {
@@ -327,7 +376,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
         createdAt: group.createdAt,
         updatedAt: group.updatedAt,
         status: {
-          healthy: errors.length === 0,
+          healthy: errors.length === 0 && unservedPastGrace === 0,
           ...(status?.error ? { error: status.error } : {}),
           ...(lagError ? { lagError } : {}),
           observedAt: status?.observedAt ?? null,
@@ -336,6 +385,8 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
           assignedPartitions: rows.length,
           recordsMirrored: rows.reduce((sum, r) => sum + r.recordsMirrored, 0),
           lag: totalLag,
+          drift: countDrift(rows.map((r) => r.served)),
+          unservedPastGrace,
         },
         partitions: rows,
       }
@@ -429,6 +480,29 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
         })
       }
       return workers
+    },
+
+    async drift() {
+      const { assignments, reports } = await sampleServed()
+      const specs = new Map((await store.listGroups()).map((g) => [g.value.spec.name, g.value.spec]))
+      const rows = [...assignments].flatMap(([worker, record]) =>
+        record.value.partitions.map((p) => ({ p, input: { assignedWorker: worker, reports: reports.get(partitionKey(p)) ?? [], stalledMs: progress.stalledForMs(p, worker), stallThresholdMs: DRIFT_GRACE_MS } })),
+      )
+      // Source ends only for topics with a position that stood still (stuck or idle): a moving one needs none.
+      const ends = new Map<string, StableOffsets>()
+      const stalledByGroup = new Map<string, Set<string>>()
+      for (const { p, input } of rows) if (mayBeStalled(input)) stalledByGroup.set(p.group, (stalledByGroup.get(p.group) ?? new Set()).add(p.topic))
+      for (const [group, topics] of stalledByGroup) {
+        const spec = specs.get(group)
+        if (spec === undefined) continue
+        try {
+          for (const [key, end] of await sourceEnds(spec, [...topics])) ends.set(`${group}/${key}`, end)
+        } catch (error) {
+          logger.warn({ event: 'controller.drift_source_unreadable', group, err: errorMessage(error) }, 'cannot read source end offsets for the drift count')
+        }
+      }
+      if (rows.length === 0) return emptyDriftCounts()
+      return countDrift(rows.map(({ p, input }) => classifyServed({ ...input, sourceEnd: ends.get(partitionKey(p))?.stable })))
     },
 
     stop() {

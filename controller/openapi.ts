@@ -14,6 +14,7 @@ import type { NextFunction, Request, Response } from 'express'
 import { z } from 'zod'
 import { clusterSchema, nameSchema, parseOrThrow, topicGroupSchema, topicNameSchema } from '../common/config.js'
 import { FerryError } from '../common/errors.js'
+import { DRIFT_GRACE_MS, SERVED_KINDS } from './served.js'
 
 extendZodWithOpenApi(z)
 
@@ -86,6 +87,8 @@ const partitionRowSchema = z.object({
   targetHighWatermark: z.number().int().nullable().optional(),
   highWatermark: z.number().int().nullable().optional(),
   lag: z.number().int().nullable().optional(),
+  served: z.enum(SERVED_KINDS).openapi({ description: 'serving: the assigned worker mirrors it, position advancing or caught up; not_reported: no worker reports it; reported_by_other: another worker (a stale owner) reports it; no_progress: the assigned worker reports it but is not mirroring, or its position stands still while the source has records past it' }),
+  sinceMs: z.number().int().optional().openapi({ description: 'How long it has not been served, as this controller watched it (absent when serving)' }),
 })
 const groupViewSchema = z
   .object({
@@ -104,6 +107,8 @@ const groupViewSchema = z
       assignedPartitions: z.number().int(),
       recordsMirrored: z.number().int(),
       lag: z.number().int().nullable(),
+      drift: z.object({ not_reported: z.number().int(), reported_by_other: z.number().int(), no_progress: z.number().int() }).openapi({ description: 'Assigned partitions per kind of drift (see the partitions\' served)' }),
+      unservedPastGrace: z.number().int().openapi({ description: `Partitions not served for longer than ${DRIFT_GRACE_MS / 1000} s; any makes the group unhealthy` }),
     }),
     partitions: z.array(partitionRowSchema),
   })

@@ -118,6 +118,10 @@ export interface PartitionRow {
   recordsPerSec?: number
   bytesPerSec?: number
   error?: { code: string; message: string }
+  /** Whether the assigned worker serves it (absent from a controller that predates it). */
+  served?: 'serving' | 'not_reported' | 'reported_by_other' | 'no_progress'
+  /** How long it has not been served, as the controller watched it. */
+  sinceMs?: number
 }
 
 export interface GroupDetail extends GroupSummary {
@@ -128,6 +132,10 @@ export interface GroupDetail extends GroupSummary {
     assignedPartitions: number
     lag: number | null
     droppedTopics?: string[]
+    /** Partitions per kind of drift (assignment vs what workers serve). */
+    drift?: Record<string, number>
+    /** Partitions not served for longer than the controller's grace (makes the group unhealthy). */
+    unservedPastGrace?: number
   }
   partitions: PartitionRow[]
 }

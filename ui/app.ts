@@ -166,6 +166,7 @@ function GroupRow(props: {
     return { ...p, report: figures }
   })
   const error = group.status.error ?? group.status.lagError ?? group.partitions.find((p) => p.error)?.error
+  const notServed = Object.values(group.status.drift ?? {}).reduce((sum, n) => sum + n, 0)
   const topics = group.spec.topics?.join(', ') ?? `/${group.spec.topicPattern ?? ''}/`
   return html`
     <tr class="group" data-testid=${`group-${group.name}`} data-state=${group.state}>
@@ -179,7 +180,10 @@ function GroupRow(props: {
       <td class="num" data-testid="group-mirrored">${fmt(mirrored)}</td>
       <td class="num">${fmt(recordsPerSec)} rec/s<br /><small>${bytes(bytesPerSec)}</small></td>
       <td class="num" data-testid="group-lag">${fmt(group.status.lag)}</td>
-      <td class="health">${error ? html`<span class="badge bad" title=${error.message}>${error.code}</span> <small>${error.message}</small>` : group.state === 'running' ? html`<span class="badge ok">healthy</span>` : ''}</td>
+      <td class="health">
+        ${error ? html`<span class="badge bad" title=${error.message}>${error.code}</span> <small>${error.message}</small>` : group.state === 'running' && notServed === 0 ? html`<span class="badge ok">healthy</span>` : ''}
+        ${notServed > 0 ? html` <span class=${`badge ${(group.status.unservedPastGrace ?? 0) > 0 ? 'bad' : 'warn'}`} data-testid="group-drift" title=${driftTitle(group.status.drift ?? {})}>${notServed} not served</span>` : ''}
+      </td>
       <td class="actions">
         ${group.state === 'running'
           ? html`<button data-testid="stop" disabled=${props.busy || !props.writable} onClick=${() => props.onAction(group.name, 'stop')}>Stop</button>`
@@ -194,7 +198,7 @@ function GroupRow(props: {
               ? html`<p class="muted">No partitions assigned${group.state === 'stopped' ? ' (stopped)' : ''}.</p>`
               : html`<table data-testid=${`partitions-${group.name}`}>
                   <thead>
-                    <tr><th>topic</th><th>partition</th><th>target topic</th><th>worker</th><th>state</th><th class="num">position</th><th class="num">high watermark</th><th class="num">lag</th><th class="num">mirrored</th><th class="num">rec/s</th><th class="num">bytes/s</th></tr>
+                    <tr><th>topic</th><th>partition</th><th>target topic</th><th>worker</th><th>state</th><th>served</th><th class="num">position</th><th class="num">high watermark</th><th class="num">lag</th><th class="num">mirrored</th><th class="num">rec/s</th><th class="num">bytes/s</th></tr>
                   </thead>
                   <tbody>
                     ${rows.map(
@@ -204,6 +208,7 @@ function GroupRow(props: {
                         <td>${p.targetTopic}</td>
                         <td>${p.worker}</td>
                         <td>${p.error ? html`<span class="badge bad" title=${p.error.message}>${p.state}</span>` : p.state}</td>
+                        <td data-testid="served">${servedBadge(p)}</td>
                         <td class="num">${fmt(p.position)}</td>
                         <td class="num">${fmt(p.highWatermark)}</td>
                         <td class="num">${fmt(p.lag)}</td>
@@ -218,6 +223,21 @@ function GroupRow(props: {
         </tr>`
       : null}
   `
+}
+
+/** "not_reported 1, no_progress 2": the kinds that occur. */
+function driftTitle(drift: Record<string, number>): string {
+  return Object.entries(drift)
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(', ')
+}
+
+function servedBadge(p: { served?: string; sinceMs?: number }) {
+  if (p.served === undefined) return '–'
+  if (p.served === 'serving') return html`<span class="badge ok">serving</span>`
+  const since = p.sinceMs === undefined ? '' : ` ${Math.floor(p.sinceMs / 1000)} s`
+  return html`<span class="badge warn" title="not served as assigned">${p.served.replace(/_/g, ' ')}${since}</span>`
 }
 
 function Groups(props: { snap: Snapshot; writable: boolean; onChanged: () => void; onAuthError: (error: ApiError) => void }) {

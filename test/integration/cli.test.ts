@@ -140,9 +140,9 @@ describe('ferry CLI against a real controller (tables, --json, wait)', function 
     expect(shown.code, shown.stderr).to.equal(0)
     expect(shown.stdout).to.include(`group        ${group}`).and.to.include('partitions   3    lag 0    healthy')
     const table = rows(shown.stdout.slice(shown.stdout.indexOf('TOPIC')))
-    expect(table[0]).to.deep.equal(['TOPIC', 'PARTITION', 'TARGET TOPIC', 'WORKER', 'STATE', 'POSITION', 'HIGH WATERMARK', 'LAG', 'ERROR'])
+    expect(table[0]).to.deep.equal(['TOPIC', 'PARTITION', 'TARGET TOPIC', 'WORKER', 'STATE', 'SERVED', 'POSITION', 'HIGH WATERMARK', 'LAG', 'ERROR'])
     expect(table.slice(1).map((r) => r.slice(0, 4))).to.deep.equal([0, 1, 2].map((p) => [topic, String(p), `cli.${topic}`, 'w1']))
-    expect(table.slice(1).map((r) => [r[5], r[6], r[7]])).to.deep.equal([0, 1, 2].map(() => ['1,000', '1,000', '0']))
+    expect(table.slice(1).map((r) => [r[5], r[6], r[7], r[8]])).to.deep.equal([0, 1, 2].map(() => ['serving', '1,000', '1,000', '0']))
 
     const json = JSON.parse((await api('group', group, '--json')).stdout) as { status: { lag: number }; partitions: unknown[] }
     expect(json.status.lag).to.equal(0)

@@ -191,8 +191,14 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
       const workers = await partitions.locator('tbody tr td:nth-child(4)').allInnerTexts()
       return workers.length === 4 && new Set(workers).size === 2 ? workers : undefined
     }, 60000)
-    const positions = (await partitions.locator('tbody tr td:nth-child(6)').allInnerTexts()).map(numberIn)
+    const positions = (await partitions.locator('tbody tr td:nth-child(7)').allInnerTexts()).map(numberIn)
     expect(positions.every((p) => p > 0), `positions ${positions.join(',')}`).to.equal(true)
+    // Each partition served by its assigned worker, and no drift on the group.
+    await waitFor('every partition served', async () => {
+      const served = await partitions.getByTestId('served').allInnerTexts()
+      return served.length === 4 && served.every((s) => s.trim() === 'serving') ? served : undefined
+    }, 60000)
+    expect(await groupRow().getByTestId('group-drift').count()).to.equal(0)
     await page.getByTestId('events').getByText(/partitions? moved/).first().waitFor()
     await page.getByTestId('events').locator('li', { hasText: group }).getByText('topic group created (running)').waitFor()
 

@@ -110,6 +110,13 @@ describe('Prometheus metrics and the Grafana dashboard (real stack)', function (
     expect(value(m, 'ferry_controller_reconcile_seconds_count')).to.be.greaterThan(0)
     expect(value(m, 'ferry_controller_partition_moves_total')).to.be.at.least(2)
     expect(m.families.get('ferry_controller_rebalance_frozen')).to.equal('gauge')
+    // The leader counts drift per kind; its one worker serves both partitions.
+    const drift = await waitFor('no drift on the leader', async () => {
+      const e = await scrape(`${controllerUrl}/metrics`)
+      const kinds = ['not_reported', 'reported_by_other', 'no_progress'].map((kind) => value(e, 'ferry_controller_partitions_drift', `kind="${kind}"`))
+      return kinds.every((v) => v === 0) ? e : undefined
+    }, 30000)
+    expect(drift.families.get('ferry_controller_partitions_drift')).to.equal('gauge')
   })
 
   it('exports the worker metrics: records and bytes in and out, lag per partition, produce latency, checkpoint age, errors', async () => {

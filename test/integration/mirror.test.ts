@@ -84,6 +84,14 @@ describe('mirroring end to end (real ZooKeeper, Redis and two Kafka clusters)', 
     const owners = new Set(status.partitions.map((p: { worker: string }) => p.worker))
     expect([...owners].sort()).to.deep.equal(workerIds)
     expect(status.status.healthy).to.equal(true)
+    // Caught up and idle is still served: each assigned worker reports its partitions, mirroring.
+    const served = await waitFor('every partition served by its assigned worker', async () => {
+      const s = await groupStatus('g-main')
+      return s.partitions.length === 6 && s.partitions.every((p: { served: string }) => p.served === 'serving') ? s : undefined
+    }, 30000)
+    expect(served.status.drift).to.deep.equal({ not_reported: 0, reported_by_other: 0, no_progress: 0 })
+    expect(served.status.unservedPastGrace).to.equal(0)
+    expect(served.partitions.filter((p: { sinceMs?: number }) => p.sinceMs !== undefined)).to.deep.equal([])
 
     const source = await readAll(stack.source.plaintext, topic)
     const target = await readAll(stack.target.plaintext, topic)
