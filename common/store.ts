@@ -212,17 +212,21 @@ export function createStore(zk: Zk, paths: Paths, options: StoreOptions = {}): S
       return record
     },
     async deleteGroup(name) {
-      const current = await store.getGroup(name)
-      if (current === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
-      const ops: ZkOp[] = [{ op: 'remove', path: paths.group(name), version: current.version }]
-      if ((await zk.exists(paths.status(name))) !== null) ops.push({ op: 'remove', path: paths.status(name) })
-      try {
-        await zk.multi(ops)
-      } catch (error) {
-        if (isZkCode(error, ZK_CODES.BAD_VERSION) || isZkCode(error, ZK_CODES.NO_NODE)) {
-          throw new FerryError('CONFLICT', `topic group "${name}" changed meanwhile; try again`, { context: { group: name } })
+      // The leader's reconcile pass writes and removes status znodes on its own (a status left by
+      // an earlier group of this name may vanish between our look and the delete): read again and
+      // retry a few times before calling it a conflict.
+      for (let attempt = 1; ; attempt++) {
+        const current = await store.getGroup(name)
+        if (current === null) throw new FerryError('GROUP_NOT_FOUND', `topic group "${name}" does not exist`, { context: { group: name } })
+        const ops: ZkOp[] = [{ op: 'remove', path: paths.group(name), version: current.version }]
+        if ((await zk.exists(paths.status(name))) !== null) ops.push({ op: 'remove', path: paths.status(name) })
+        try {
+          await zk.multi(ops)
+          return
+        } catch (error) {
+          if (!isZkCode(error, ZK_CODES.BAD_VERSION) && !isZkCode(error, ZK_CODES.NO_NODE)) throw error
+          if (attempt >= 5) throw new FerryError('CONFLICT', `topic group "${name}" changed meanwhile; try again`, { context: { group: name } })
         }
-        throw error
       }
     },
     getAssignment: (worker, watcher) => readJson<AssignmentRecord>(paths.assignment(worker), watcher),
