@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Registry } from 'prom-client'
 import type { Redis } from 'ioredis'
 import { parseCluster, parseTopicGroup, redactCluster } from '../common/config.js'
+import { withinMs } from '../common/deadline.js'
 import { FerryError, HTTP_STATUS_BY_CODE, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
@@ -57,7 +58,7 @@ function route(handler: Handler) {
 
 /** `work`, or a failure once `ms` passed (ZooKeeper calls wait for a reconnect without a session). */
 function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([work, new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms (reconnecting?)`)), ms).unref())])
+  return withinMs(work, ms, () => new Error(`no answer within ${ms} ms (reconnecting?)`))
 }
 
 function param(req: Request, name: string): string {

@@ -8,6 +8,7 @@
  *   const worker = await startWorker(config, logger)
  *   worker.status()   // per-partition progress, reported to Redis by bootstrap
  */
+import { withinMs } from '../common/deadline.js'
 import { errorMessage } from '../common/errors.js'
 import type { ClusterSpec } from '../common/config.js'
 import { createCheckpointStore } from '../common/kafka/checkpoint-store.js'
@@ -101,19 +102,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
    * connection that is going away cannot hold up every later sync (they run one at a time).
    */
   const bounded = <T>(read: Promise<T>, what: string): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${what}: no answer from ZooKeeper within ${config.zkSessionTimeoutMs} ms`)), config.zkSessionTimeoutMs)
-      read.then(
-        (value) => {
-          clearTimeout(timer)
-          resolve(value)
-        },
-        (error: unknown) => {
-          clearTimeout(timer)
-          reject(error as Error)
-        },
-      )
-    })
+    withinMs(read, config.zkSessionTimeoutMs, () => new Error(`${what}: no answer from ZooKeeper within ${config.zkSessionTimeoutMs} ms`))
 
   /**
    * One watch on the assignment at a time. A ZooKeeper watch fires once, but every read that

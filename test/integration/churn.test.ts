@@ -90,6 +90,26 @@ describe('worker churn with the default settings (real stack)', function () {
   const instances = () => listInstances(redis, keys)
   const rows = async (): Promise<Row[]> => ((await http('GET', `${url}/v1/groups/g`)).body?.partitions ?? []) as Row[]
   const events = async (): Promise<Array<{ at: string; type: string; worker?: string; moves?: number }>> => (await http('GET', `${url}/v1/events?limit=200`)).body?.events ?? []
+  /** Group status every 200 ms until stopped. */
+  const startSampler = (): { samples: Sample[]; stop: () => Promise<void> } => {
+    const samples: Sample[] = []
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        const at = Date.now()
+        const list = await rows().catch(() => undefined)
+        if (list !== undefined) samples.push({ at, rows: list })
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 200 - (Date.now() - at))))
+      }
+    })()
+    return {
+      samples,
+      stop: async () => {
+        sampling = false
+        await sampler
+      },
+    }
+  }
   const allMirroring = (list: readonly Row[]): boolean => list.length === 6 && list.every((r) => r.state === 'mirroring' && typeof r.position === 'number')
 
   before(async function () {
@@ -131,16 +151,7 @@ describe('worker churn with the default settings (real stack)', function () {
   })
 
   it('a worker joining and leaving within seconds, three times, moves no partition and stalls none for long', async () => {
-    const samples: Sample[] = []
-    let sampling = true
-    const sampler = (async () => {
-      while (sampling) {
-        const at = Date.now()
-        const list = await rows().catch(() => undefined)
-        if (list !== undefined) samples.push({ at, rows: list })
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 200 - (Date.now() - at))))
-      }
-    })()
+    const { samples, stop: stopSampling } = startSampler()
     try {
       const initial = await waitFor('every partition mirroring', async () => {
         const list = await rows()
@@ -196,22 +207,12 @@ describe('worker churn with the default settings (real stack)', function () {
       // Goal: churn costs no more than the position reports' cadence; issue 14 measured 27 s.
       for (const c of cycles) expect(c.figures.longest, 'longest stall in a cycle (ms)').to.be.below(5000)
     } finally {
-      sampling = false
-      await sampler
+      await stopSampling()
     }
   })
 
   it('a worker staying past the debounce, then stopped: each partition it took is handed over twice (in and out), the others not at all', async () => {
-    const samples: Sample[] = []
-    let sampling = true
-    const sampler = (async () => {
-      while (sampling) {
-        const at = Date.now()
-        const list = await rows().catch(() => undefined)
-        if (list !== undefined) samples.push({ at, rows: list })
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 200 - (Date.now() - at))))
-      }
-    })()
+    const { samples, stop: stopSampling } = startSampler()
     try {
       await waitFor('every partition mirroring', async () => allMirroring(await rows()), 60000)
       const from = Date.now()
@@ -241,8 +242,7 @@ describe('worker churn with the default settings (real stack)', function () {
       // Goal: a graceful hand-over costs about the position reports' cadence plus a task start.
       expect(f.longest, 'longest stall (ms)').to.be.below(5000)
     } finally {
-      sampling = false
-      await sampler
+      await stopSampling()
     }
   })
 
