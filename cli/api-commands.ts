@@ -95,7 +95,7 @@ interface PartitionRow {
   sinceMs?: number
 }
 interface GroupView extends GroupSummary {
-  status: { healthy: boolean; error?: { code: string; message: string }; lagError?: { code: string; message: string }; assignedPartitions: number; lag: number | null; droppedTopics?: string[]; drift?: Record<string, number> }
+  status: { healthy: boolean; error?: { code: string; message: string }; lagError?: { code: string; message: string }; assignedPartitions: number; lag: number | null; droppedTopics?: string[]; drift?: Record<string, number>; quarantined?: Array<{ worker: string; reason: string; until: string }> }
   partitions: PartitionRow[]
 }
 interface InstanceView {
@@ -189,6 +189,7 @@ function groupDetailText(view: GroupView): string {
     `partitions   ${view.status.assignedPartitions}    lag ${count(view.status.lag)}    ${view.status.healthy ? 'healthy' : 'unhealthy'}`,
     ...(error ? [`error        ${error.code}: ${error.message}`] : []),
     ...(view.status.droppedTopics?.length ? [`dropped      ${view.status.droppedTopics.join(', ')}`] : []),
+    ...(view.status.quarantined ?? []).map((q) => `quarantined  ${q.worker} until ${q.until}: ${q.reason}`),
     ...(drift ? [`not served   ${drift}`] : []),
     '',
   ]

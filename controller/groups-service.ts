@@ -382,6 +382,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
           observedAt: status?.observedAt ?? null,
           topics: status?.topics ?? {},
           ...(status?.droppedTopics && status.droppedTopics.length > 0 ? { droppedTopics: status.droppedTopics } : {}),
+          ...(status?.quarantined && status.quarantined.length > 0 ? { quarantined: status.quarantined } : {}),
           assignedPartitions: rows.length,
           recordsMirrored: rows.reduce((sum, r) => sum + r.recordsMirrored, 0),
           lag: totalLag,

@@ -104,6 +104,7 @@ const groupViewSchema = z
       observedAt: z.string().nullable(),
       topics: z.record(z.number().int()),
       droppedTopics: z.array(z.string()).optional(),
+      quarantined: z.array(z.object({ worker: z.string(), reason: z.string(), since: z.string(), until: z.string() })).optional(),
       assignedPartitions: z.number().int(),
       recordsMirrored: z.number().int(),
       lag: z.number().int().nullable(),
