@@ -17,9 +17,12 @@
  * every worker, and moving it would only carry the failure around.
  *
  * What keeps this from making things worse:
- * - **Evidence first.** A worker is quarantined only while another worker advanced a partition
- *   between the same source and target clusters within `healAfterMs`. When a cluster is down
- *   for everyone, nobody advances and nothing moves.
+ * - **Evidence first.** A worker is quarantined only while another worker advances partitions
+ *   between the same source and target clusters (advances no further apart than `healAfterMs`).
+ *   When a cluster is down for everyone, nobody advances and nothing moves.
+ * - **Shared incidents.** When the worker got stuck before any other worker's current run of
+ *   progress began (an outage that hit everyone, from which the others came back first), it is
+ *   given `sharedGraceMs` from the others' recovery: its retry backoff may simply be longer.
  * - **The whole worker, not one partition.** A worker that advanced any partition of the group
  *   within the window is serving the group; a single stuck partition is then the partition's
  *   problem (an offline source partition), shown as drift but not moved.
@@ -45,14 +48,20 @@
  */
 import type { PartitionRef } from './strategies/index.js'
 
-/** Defaults: stuck 7 s (plus one reconcile interval, 2 s) keeps "loses them" within 10 s. */
+/**
+ * Defaults: stuck 6 s, plus up to one reconcile interval (2 s) and the reports' delay, keeps
+ * "loses them" within 10 s.
+ * `sharedGraceMs` (45 s): the worker's longest retry backoff (30 s) plus the heal time, given to
+ * a worker that got stuck in an incident that hit everyone (see `decide`).
+ */
 export const HEAL_DEFAULTS = Object.freeze({
-  healAfterMs: 7000,
+  healAfterMs: 6000,
   startGraceMs: 8000,
   cooldownMs: 60000,
   maxCooldownMs: 900000,
   strikeMemoryMs: 1800000,
   followMemoryMs: 600000,
+  sharedGraceMs: 45000,
 })
 
 export type HealOptions = { now: () => number } & Partial<Record<keyof typeof HEAL_DEFAULTS, number>>
@@ -124,11 +133,19 @@ export function createHealer(options: HealOptions): Healer {
   /** Partition key → until when it is not evidence against its owner (it was healed away). */
   const followed = new Map<string, number>()
   const quarantines = new Map<string, Quarantine>()
+  /** worker → cluster pair → its current run of progress: first and last advance, gaps ≤ healAfterMs. */
+  const runs = new Map<string, Map<string, { since: number; last: number }>>()
   /** `worker\0group` → the last quarantine's strike and end. */
   const history = new Map<string, { strike: number; until: number }>()
   let sample: HealSample = { assignments: new Map(), reports: new Map(), pairOf: () => undefined }
 
   const wg = (worker: string, group: string): string => `${worker}\0${group}`
+
+  /** Whether the worker advanced the partition within the heal time. */
+  const advancedLately = (worker: string, p: PartitionRef, t: number): boolean => {
+    const clock = clocks.get(worker)?.get(keyOf(p))
+    return clock?.advancedAt !== undefined && t - clock.advancedAt <= o.healAfterMs
+  }
 
   const ownReport = (worker: string, p: PartitionRef): HealReport | undefined => sample.reports.get(keyOf(p))?.find((r) => r.worker === worker)
 
@@ -164,9 +181,22 @@ export function createHealer(options: HealOptions): Healer {
       for (const [worker, byKey] of clocks) {
         if (!seenWorkers.has(worker) && !next.assignments.has(worker)) {
           clocks.delete(worker)
+          runs.delete(worker)
           continue
         }
         for (const [key, clock] of byKey) if (clock.seenAt !== t) byKey.delete(key)
+        // Runs of progress per cluster pair.
+        let byPair = runs.get(worker)
+        if (byPair === undefined) runs.set(worker, (byPair = new Map()))
+        for (const [key, clock] of byKey) {
+          if (clock.advancedAt !== t) continue
+          const pair = next.pairOf(key.slice(0, key.indexOf('/')))
+          if (pair === undefined) continue
+          const run = byPair.get(pair)
+          if (run !== undefined && t - run.last <= o.healAfterMs) run.last = t
+          else byPair.set(pair, { since: t, last: t })
+        }
+        for (const [pair, run] of byPair) if (t - run.last > o.healAfterMs) byPair.delete(pair)
       }
       // When each worker's share of each group last changed.
       const current = new Map<string, string[]>()
@@ -191,9 +221,12 @@ export function createHealer(options: HealOptions): Healer {
       const t = now()
       const list: PartitionRef[] = []
       for (const [worker, partitions] of sample.assignments) {
+        const byKey = clocks.get(worker)
+        // Groups the worker advanced lately are served: their idle partitions need no look.
+        const serving = new Set(partitions.filter((p) => advancedLately(worker, p, t)).map((p) => p.group))
         for (const p of partitions) {
-          const clock = clocks.get(worker)?.get(keyOf(p))
-          if (clock?.state === 'mirroring' && typeof clock.position === 'number' && t - clock.positionSince >= o.healAfterMs) list.push(p)
+          const clock = byKey?.get(keyOf(p))
+          if (!serving.has(p.group) && clock?.state === 'mirroring' && typeof clock.position === 'number' && t - clock.positionSince >= o.healAfterMs) list.push(p)
         }
       }
       return list
@@ -201,34 +234,36 @@ export function createHealer(options: HealOptions): Healer {
 
     decide(sourceEnds) {
       const t = now()
-      // Who demonstrably moves data between each cluster pair: worker → pairs advanced lately.
-      const advancing = new Map<string, Set<string>>()
-      for (const [worker, byKey] of clocks) {
-        for (const [key, clock] of byKey) {
-          if (clock.advancedAt === undefined || t - clock.advancedAt > o.healAfterMs) continue
-          const pair = sample.pairOf(key.slice(0, key.indexOf('/')))
-          if (pair === undefined) continue
-          let pairs = advancing.get(worker)
-          if (pairs === undefined) advancing.set(worker, (pairs = new Set()))
-          pairs.add(pair)
-        }
-      }
-      const stuckFor = (worker: string, p: PartitionRef): string | undefined => {
+      /** Whether the partition is stuck on the worker, why, and since when (undefined: it is not). */
+      const stuckFor = (worker: string, p: PartitionRef): { why: string; since: number } | undefined => {
         const key = keyOf(p)
         if (followed.has(key)) return undefined
         const clock = clocks.get(worker)?.get(key)
         const settledAt = assignedSince.get(wg(worker, p.group))?.since ?? t
         if (clock === undefined) {
-          return t - settledAt >= o.healAfterMs + o.startGraceMs && ownReport(worker, p) === undefined ? 'not reported' : undefined
+          return t - settledAt >= o.healAfterMs + o.startGraceMs && ownReport(worker, p) === undefined ? { why: 'not reported', since: settledAt } : undefined
         }
-        if (clock.state === 'retrying') return t - clock.stateSince >= o.healAfterMs ? 'retrying' : undefined
-        if (clock.state === 'starting') return t - Math.max(clock.stateSince, settledAt) >= o.healAfterMs + o.startGraceMs ? 'starting' : undefined
+        if (clock.state === 'retrying') return t - clock.stateSince >= o.healAfterMs ? { why: 'retrying', since: clock.stateSince } : undefined
+        if (clock.state === 'starting') {
+          const since = Math.max(clock.stateSince, settledAt)
+          return t - since >= o.healAfterMs + o.startGraceMs ? { why: 'starting', since } : undefined
+        }
         if (clock.state === 'mirroring') {
           const end = sourceEnds.get(key)
           const still = t - clock.positionSince
-          return still >= o.healAfterMs && typeof clock.position === 'number' && end !== undefined && end > clock.position ? `position ${clock.position} still for ${Math.round(still / 1000)} s, source end ${end}` : undefined
+          return still >= o.healAfterMs && typeof clock.position === 'number' && end !== undefined && end > clock.position ? { why: `position ${clock.position} still for ${Math.round(still / 1000)} s, source end ${end}`, since: clock.positionSince } : undefined
         }
         return undefined
+      }
+      /** The other worker with the longest current run of progress between the pair's clusters. */
+      const witnessFor = (worker: string, pair: string): { worker: string; since: number } | undefined => {
+        let best: { worker: string; since: number } | undefined
+        for (const [other, byPair] of runs) {
+          const run = byPair.get(pair)
+          if (other === worker || run === undefined || t - run.last > o.healAfterMs) continue
+          if (best === undefined || run.since < best.since) best = { worker: other, since: run.since }
+        }
+        return best
       }
       const fresh: Quarantine[] = []
       for (const [worker, partitions] of sample.assignments) {
@@ -244,17 +279,19 @@ export function createHealer(options: HealOptions): Healer {
           const pair = sample.pairOf(group)
           if (pair === undefined) continue
           // Serving the group: any of its partitions advanced on this worker lately.
-          const byKey = clocks.get(worker)
-          if (held.some((p) => { const c = byKey?.get(keyOf(p)); return c?.advancedAt !== undefined && t - c.advancedAt <= o.healAfterMs })) continue
-          const stuck = held.flatMap((p) => { const why = stuckFor(worker, p); return why === undefined ? [] : [{ p, why }] })
+          if (held.some((p) => advancedLately(worker, p, t))) continue
+          const stuck = held.flatMap((p) => { const found = stuckFor(worker, p); return found === undefined ? [] : [{ p, ...found }] })
           if (stuck.length === 0) continue
-          const witness = [...advancing].find(([other, pairs]) => other !== worker && pairs.has(pair))?.[0]
+          const witness = witnessFor(worker, pair)
           if (witness === undefined) continue
+          // Stuck before the others' progress began: an incident that hit everyone; wait longer.
+          const stuckSince = Math.min(...stuck.map((s) => s.since))
+          if (stuckSince < witness.since && t - witness.since < o.sharedGraceMs) continue
           const last = history.get(k)
           const strike = last !== undefined && t - last.until < o.strikeMemoryMs ? last.strike + 1 : 1
           const cooldown = Math.min(o.maxCooldownMs, o.cooldownMs * 2 ** (strike - 1))
           const first = stuck[0] as { p: PartitionRef; why: string }
-          const reason = `${stuck.length} of its ${held.length} partition${held.length === 1 ? '' : 's'} of the group without progress (${first.p.topic}/${first.p.partition}: ${first.why}) while ${witness} moves data between the same clusters`
+          const reason = `${stuck.length} of its ${held.length} partition${held.length === 1 ? '' : 's'} of the group without progress (${first.p.topic}/${first.p.partition}: ${first.why}) while ${witness.worker} moves data between the same clusters`
           const q: Quarantine = { worker, group, reason, since: t, until: t + cooldown, strike, partitions: stuck.map((s) => s.p) }
           quarantines.set(k, q)
           history.set(k, { strike, until: q.until })

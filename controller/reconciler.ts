@@ -20,7 +20,7 @@ import { discoverPartitions, missingTopicsError } from './discovery.js'
 import type { Election } from './election.js'
 import type { EventLog } from './events.js'
 import { freezeGate, gateMoves, gatedPlan, holdMoves, initialGate, lostLiveWorker, unfreezeGate } from './gate.js'
-import { createHealer, type HealReport, type Quarantine } from './healer.js'
+import { HEAL_DEFAULTS, createHealer, type HealReport, type Quarantine } from './healer.js'
 import { planAssignments, type Move, type Plan, type PlanGroup, type PlanInput } from './plan.js'
 import { reportsByPartition } from './groups-service.js'
 import { diffStatuses } from './status-diff.js'
@@ -61,7 +61,7 @@ export interface ReconcilerOptions {
   leaseTtlMs?: number
   /**
    * Healing of live workers that hold partitions without progress (healer.ts): how long a
-   * partition may be stuck before its worker is quarantined for the group. Default 7000 ms;
+   * partition may be stuck before its worker is quarantined for the group. Default 6000 ms;
    * 0 turns healing off.
    */
   healAfterMs?: number
@@ -123,7 +123,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const passSeconds = new Histogram({ name: 'ferry_controller_reconcile_seconds', help: 'Duration of a reconcile pass', registers: [options.registry], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30] })
   const writesTotal = new Counter({ name: 'ferry_controller_assignment_writes_total', help: 'Fenced multi-op writes of assignments or status', registers: [options.registry] })
   const movesTotal = new Counter({ name: 'ferry_controller_partition_moves_total', help: 'Partitions whose owner changed', registers: [options.registry] })
-  const healAfterMs = options.healAfterMs ?? 7000
+  const healAfterMs = options.healAfterMs ?? HEAL_DEFAULTS.healAfterMs
   const healer = createHealer({ now, healAfterMs: Math.max(1, healAfterMs) })
   // Source end offsets read for the healer, per group and topic, reused for a few seconds.
   const endCache = new Map<string, { at: number; ends: Map<number, number> }>()

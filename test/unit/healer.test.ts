@@ -96,6 +96,21 @@ describe('healer: live workers holding partitions without progress', () => {
     expect(w.run(30000, () => w.advance('w3', 'other'))).to.deep.equal([])
   })
 
+  it('after an incident that hit everyone, a worker the others recovered before gets the shared grace, not the heal time', () => {
+    const w = new World().assign('w1', [P('g', 0)]).assign('w2', [P('g', 1)])
+    w.run(3000, () => w.advance('w1', 'g').advance('w2', 'g'))
+    // The source goes away for both.
+    w.report('w1', P('g', 0), { state: 'retrying' }).report('w2', P('g', 1), { state: 'retrying' })
+    expect(w.run(30000)).to.deep.equal([])
+    // w2 comes back first; w1 waits out a longer retry backoff.
+    w.report('w2', P('g', 1), { state: 'mirroring' })
+    const recoveredAt = w.t
+    const started = w.run(60000, () => w.advance('w2', 'g'))
+    expect(started.map((q) => q.worker)).to.deep.equal(['w1'])
+    const after = (started[0]?.since ?? 0) - recoveredAt
+    expect(after).to.be.at.least(HEAL_DEFAULTS.sharedGraceMs).and.at.most(HEAL_DEFAULTS.sharedGraceMs + 2000)
+  })
+
   it('a worker that advances any partition of the group keeps it: one stuck partition is the partition\'s problem', () => {
     const w = new World().assign('w1', [P('g', 0), P('g', 1)]).assign('w2', [P('g', 2)])
     w.run(2000, () => w.advance('w1', 'g').advance('w2', 'g'))
@@ -145,7 +160,9 @@ describe('healer: live workers holding partitions without progress', () => {
   })
 
   it('a partition healed away does not count against its next owner; the quarantine ends after the cooldown and doubles on a repeat', () => {
-    const w = new World().assign('w1', [P('g', 0)], 'retrying').assign('w2', [P('g', 1)]).assign('w3', [P('g', 2)])
+    const w = new World().assign('w2', [P('g', 1)]).assign('w3', [P('g', 2)])
+    w.run(3000, () => w.advance('w2', 'g').advance('w3', 'g'))
+    w.assign('w1', [P('g', 0)], 'retrying')
     const first = w.run(12000, () => w.advance('w2', 'g').advance('w3', 'g'))
     expect(first.map((q) => q.worker)).to.deep.equal(['w1'])
     // The partition moves to w3 and is stuck there too (an offline source partition), while w3's
@@ -164,7 +181,9 @@ describe('healer: live workers holding partitions without progress', () => {
   })
 
   it('forgets quarantines of workers that left', () => {
-    const w = new World().assign('w1', [P('g', 0)], 'retrying').assign('w2', [P('g', 1)])
+    const w = new World().assign('w2', [P('g', 1)])
+    w.run(3000, () => w.advance('w2', 'g'))
+    w.assign('w1', [P('g', 0)], 'retrying')
     expect(w.run(12000, () => w.advance('w2', 'g')).map((q) => q.worker)).to.deep.equal(['w1'])
     w.assignments.delete('w1')
     w.reports.delete('w1')
