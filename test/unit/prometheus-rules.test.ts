@@ -3,17 +3,19 @@
  * (syntax, PromQL, templates) and `promtool test rules` on test/prometheus/ferry-rules.test.yml,
  * which must hold for every alert one case where it fires and one where it stays quiet. The
  * metric names in the rules and in deploy/grafana/ferry.json must be ones Ferry declares
- * (test/integration/metrics.test.ts checks the same names against live processes).
+ * (test/integration/metrics.test.ts checks the same names against live processes), and every
+ * dashboard query must parse as PromQL (promtool checks it as a recording rule).
  *
  * promtool comes from Debian's `prometheus` package (.ci/run installs it). Without it these
  * tests fail with the command to install it: they never skip.
  */
 import { execFile } from 'node:child_process'
-import { accessSync, constants, readFileSync, readdirSync } from 'node:fs'
+import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import { expect } from 'chai'
-import { parse } from 'yaml'
+import { parse, stringify } from 'yaml'
 import { createMetricsRegistry } from '../../common/metrics.js'
 
 const run = promisify(execFile)
@@ -101,6 +103,22 @@ describe('Prometheus rules (promtool) and the Grafana dashboard', function () {
     // rule_files in the test file are relative to it.
     const output = await promtool(['test', 'rules', 'ferry-rules.test.yml'], join(ROOT, 'test', 'prometheus'))
     expect(output).to.include('SUCCESS')
+  })
+
+  it("parses every dashboard query as PromQL", async () => {
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard
+    // Grafana's variables as a query would see them: `$group` is a regex of group names.
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr.replace(/\$\{?(\w+)\}?/g, (_all, name: string) => (name.startsWith('__') ? '1m' : '.*'))))
+    expect(exprs.length).to.be.greaterThan(0)
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-dashboard-promql-'))
+    try {
+      const file = join(dir, 'dashboard-queries.yml')
+      writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) }] }))
+      const output = await promtool(['check', 'rules', file], dir)
+      expect(output).to.include(`SUCCESS: ${exprs.length} rules found`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('tests every alert once firing and once quiet', () => {
