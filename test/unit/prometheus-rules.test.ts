@@ -121,6 +121,15 @@ describe('Prometheus rules (promtool) and the Grafana dashboard', function () {
     }
   })
 
+  it('draws drift by kind and records out today over yesterday on the dashboard', () => {
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr.replace(/\s+/g, ' ')))
+    expect(exprs, 'drift panel').to.include('sum by (kind) (ferry_controller_partitions_drift)')
+    const today = exprs.find((e) => /^sum by \(group\) \(rate\(ferry_worker_records_total\{group=~"\$group"\}\[5m\]\)\)$/.test(e))
+    expect(today, 'records out today').to.be.a('string')
+    expect(exprs, 'the same query one day earlier').to.include((today as string).replace('[5m]', '[5m] offset 1d'))
+  })
+
   it('tests every alert once firing and once quiet', () => {
     const names = alerts().map((a) => a.alert as string)
     expect(names.length, 'alerts in ferry-rules.yml').to.be.greaterThan(0)
