@@ -10,13 +10,14 @@
  * tests fail with the command to install it: they never skip.
  */
 import { execFile } from 'node:child_process'
-import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { expect } from 'chai'
 import { parse, stringify } from 'yaml'
 import { createMetricsRegistry } from '../../common/metrics.js'
+import { ensureDebianTool } from '../../deploy/local-stack.js'
 
 const run = promisify(execFile)
 const ROOT = process.cwd()
@@ -34,27 +35,21 @@ interface Dashboard {
   panels: Array<{ id: number; title: string; type: string; targets?: Array<{ expr: string; refId: string }> }>
 }
 
-function promtoolPath(): string {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue
-    const candidate = join(dir, 'promtool')
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      // not in this directory
-    }
-  }
-  throw new Error(
+/** promtool, installed with apt-get (Debian's prometheus package, no service started) when missing and we are root. */
+function promtoolPath(): Promise<string> {
+  return ensureDebianTool(
+    'promtool',
+    'prometheus',
     "promtool is not installed (not found on PATH). It checks and unit-tests deploy/prometheus/ferry-rules.yml and comes from Debian's prometheus package: " +
       '`apt-get install -y --no-install-recommends prometheus` (.ci/run installs it; the prometheus service itself is not needed)',
+    { noRecommends: true, log: (line) => process.stderr.write(`      [promtool] ${line}\n`) },
   )
 }
 
 /** Runs promtool; returns its output, or throws with that output when it exits non-zero. */
 async function promtool(args: string[], cwd: string): Promise<string> {
   try {
-    const { stdout, stderr } = await run(promtoolPath(), args, { cwd, maxBuffer: 16 * 1024 * 1024 })
+    const { stdout, stderr } = await run(await promtoolPath(), args, { cwd, maxBuffer: 16 * 1024 * 1024 })
     return `${stdout}${stderr}`
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string }
