@@ -157,7 +157,7 @@ const validationSchema = z
     numErrorTopics: z.number().int(),
     IdealState: z.record(z.number().int()),
     ExternalView: z.record(z.number().int()),
-    mismatches: z.array(z.object({ group: z.string(), topic: z.string(), partition: z.number().int(), idealWorker: z.string(), actualWorker: z.string().nullable(), state: z.string().nullable() })),
+    mismatches: z.array(z.object({ group: z.string(), topic: z.string(), partition: z.number().int(), idealWorker: z.string(), actualWorker: z.string().nullable(), reportedBy: z.array(z.string()).openapi({ description: 'Every worker that reports the partition (a stale owner may report it beside its assigned worker)' }), state: z.string().nullable() })),
   })
   .openapi('UReplicatorValidation')
 const workloadSchema = z

@@ -241,7 +241,7 @@ export function createUReplicatorRouter(deps: UReplicatorDeps): Router {
       let online = 0
       let offline = 0
       let failed = 0
-      const mismatches: Array<{ group: string; topic: string; partition: number; idealWorker: string; actualWorker: string | null; state: string | null }> = []
+      const mismatches: Array<{ group: string; topic: string; partition: number; idealWorker: string; actualWorker: string | null; reportedBy: string[]; state: string | null }> = []
       for (const row of rows) {
         ideal[row.idealWorker] = (ideal[row.idealWorker] ?? 0) + 1
         if (row.actualWorker !== null) actual[row.actualWorker] = (actual[row.actualWorker] ?? 0) + 1
@@ -250,7 +250,7 @@ export function createUReplicatorRouter(deps: UReplicatorDeps): Router {
         if (served) online++
         else if (row.state === 'failed') failed++
         else offline++
-        if (!served) mismatches.push({ group: row.group, topic: row.topic, partition: row.partition, idealWorker: row.idealWorker, actualWorker: row.actualWorker, state: row.state })
+        if (!served) mismatches.push({ group: row.group, topic: row.topic, partition: row.partition, idealWorker: row.idealWorker, actualWorker: row.actualWorker, reportedBy: row.reportedBy, state: row.state })
         topics.set(topicKey, (topics.get(topicKey) ?? true) && served)
       }
       res.json({
