@@ -136,6 +136,8 @@ export interface GroupDetail extends GroupSummary {
     drift?: Record<string, number>
     /** Partitions not served for longer than the controller's grace (makes the group unhealthy). */
     unservedPastGrace?: number
+    /** Workers kept away from the group for holding its partitions without progress. */
+    quarantined?: Array<{ worker: string; reason: string; since: string; until: string }>
   }
   partitions: PartitionRow[]
 }
