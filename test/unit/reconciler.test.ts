@@ -157,8 +157,14 @@ describe('reconciler (createReconciler over fakes)', () => {
         expect((await w.reconciler.pass()).writes).to.equal(0)
       }
       expect(w.zk.writes).to.equal(writes)
-      expect(w.events.filter((e) => e.type === 'group_error')).to.have.length(1)
-      expect(await w.owners(), 'an unreachable source moves nothing').to.deep.equal(before)
+      // Another group's status is written meanwhile: g1's error is not recorded again.
+      w.kafka.topic('dst', 'u', 2)
+      await w.store.createGroup(parseTopicGroup({ name: 'g2', sourceCluster: 'dst', targetCluster: 'src', topics: ['u'] }), 'running')
+      expect((await w.reconciler.pass()).writes).to.equal(1)
+      expect(w.status('g2')?.topics).to.deep.equal({ u: 2 })
+      expect(w.events.filter((e) => e.type === 'group_error').map((e) => e.group)).to.deep.equal(['g1'])
+      const owners = await w.owners()
+      expect(all(owners).filter((k) => k.startsWith('g1/')), 'an unreachable source moves nothing').to.deep.equal(all(before))
       w.kafka.setUnreachable('src', null)
       expect((await w.reconciler.pass()).writes).to.equal(1)
       expect(w.status('g1')?.error).to.equal(undefined)
