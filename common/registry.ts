@@ -270,3 +270,25 @@ export async function listInstances(redis: Redis, keys: Keys): Promise<InstanceR
   if (expired.length > 0) await redis.srem(keys.instances, ...expired)
   return live
 }
+
+/**
+ * The registry reads the controller's reconcile loop makes, bound to one Redis and deployment:
+ * a seam, so the loop can be driven over an in-memory registry in unit tests.
+ */
+export interface InstanceReads {
+  /** See listInstances. */
+  listInstances(): Promise<InstanceRecord[]>
+  /** See listDeparted. */
+  listDeparted(ids: readonly string[]): Promise<string[]>
+  /** See listLiveIds. */
+  listLiveIds(): Promise<string[]>
+}
+
+/** The registry reads over Redis (the functions above). */
+export function redisInstanceReads(redis: Redis, keys: Keys): InstanceReads {
+  return {
+    listInstances: () => listInstances(redis, keys),
+    listDeparted: (ids) => listDeparted(redis, keys, ids),
+    listLiveIds: () => listLiveIds(redis, keys),
+  }
+}

@@ -12,7 +12,7 @@ import { FerryError, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Paths } from '../common/paths.js'
 import type { Logger } from '../common/logger.js'
-import { listDeparted, listInstances, listLiveIds } from '../common/registry.js'
+import { redisInstanceReads, type InstanceReads, type InstanceRecord } from '../common/registry.js'
 import type { AssignedPartition, AssignmentRecord, GroupStatusRecord, Store, Versioned } from '../common/store.js'
 import type { Zk, ZkOp } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
@@ -32,8 +32,11 @@ export interface ReconcilerOptions {
   /** Where the status znodes are (a deleted group's status left by a racing pass is removed). */
   paths: Pick<Paths, 'status'>
   election: Election
-  redis: Redis
-  keys: Keys
+  /** Where workers' leases are read, unless `instances` is given. */
+  redis?: Redis
+  keys?: Keys
+  /** The registry reads (live instances, departed markers); default over `redis` and `keys`. */
+  instances?: InstanceReads
   admins: ClusterAdmins
   logger: Logger
   registry: Registry
@@ -102,6 +105,7 @@ export interface Reconciler {
 
 export function createReconciler(options: ReconcilerOptions): Reconciler {
   const { store, election, logger } = options
+  const instanceReads = options.instances ?? registryOver(options.redis, options.keys)
   const intervalMs = options.intervalMs ?? 2000
   const membershipPollMs = options.membershipPollMs ?? 500
   let timer: NodeJS.Timeout | undefined
@@ -151,7 +155,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
    * asks for (bounded; an unreadable cluster counts as unknown, never as stuck) and log what it
    * quarantines.
    */
-  const heal = async (instances: Awaited<ReturnType<typeof listInstances>>, current: ReadonlyMap<string, Versioned<AssignmentRecord>>, pairs: ReadonlyMap<string, { pair: string; sourceCluster: string }>, clusters: ReadonlyMap<string, Parameters<ClusterAdmins['get']>[0]>): Promise<void> => {
+  const heal = async (instances: InstanceRecord[], current: ReadonlyMap<string, Versioned<AssignmentRecord>>, pairs: ReadonlyMap<string, { pair: string; sourceCluster: string }>, clusters: ReadonlyMap<string, Parameters<ClusterAdmins['get']>[0]>): Promise<void> => {
     const live = new Set(instances.filter((i) => i.role === 'worker').map((i) => i.id))
     const assignments = new Map([...current].filter(([worker]) => live.has(worker)).map(([worker, record]) => [worker, record.value.partitions]))
     const reports = new Map<string, HealReport[]>()
@@ -197,9 +201,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     let instances
     let departedIds: string[]
     try {
-      instances = await listInstances(options.redis, options.keys)
+      instances = await instanceReads.listInstances()
       const seen = new Set(instances.map((i) => i.id))
-      departedIds = await listDeparted(options.redis, options.keys, [...current.keys()].filter((worker) => !seen.has(worker)))
+      departedIds = await instanceReads.listDeparted([...current.keys()].filter((worker) => !seen.has(worker)))
       const unfrozen = unfreezeGate(gate, now(), leaseTtlMs)
       gate = unfrozen.state
       if (unfrozen.resumed) logger.info({ event: 'controller.rebalance_unfrozen', holdMs: leaseTtlMs }, 'Redis reachable again; rebalancing resumes after one lease TTL')
@@ -373,7 +377,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const poll = (): void => {
         if (stopped) return
         if (election.isLeader()) {
-          void listLiveIds(options.redis, options.keys).then(
+          void instanceReads.listLiveIds().then(
             (ids) => {
               if (lostLiveWorker(gate, new Set(ids))) reconciler.trigger()
             },
@@ -433,4 +437,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     },
   }
   return reconciler
+}
+
+function registryOver(redis: Redis | undefined, keys: Keys | undefined): InstanceReads {
+  if (redis === undefined || keys === undefined) throw new Error('createReconciler needs redis and keys, or instances')
+  return redisInstanceReads(redis, keys)
 }
