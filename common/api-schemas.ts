@@ -56,6 +56,8 @@ export const partitionRowSchema = z.object({
 
 export const groupSummarySchema = z.object({ name: z.string(), state: groupStateSchema, spec: topicGroupView })
 
+export const groupsSchema = z.object({ groups: z.array(groupSummarySchema) })
+
 export const groupViewSchema = groupSummarySchema
   .extend({
     createdAt: z.string(),
@@ -206,6 +208,7 @@ export type AssignedPartitionView = z.infer<typeof assignedPartitionSchema>
 export type ServedKindView = z.infer<typeof servedKindSchema>
 export type PartitionRow = z.infer<typeof partitionRowSchema>
 export type GroupSummary = z.infer<typeof groupSummarySchema>
+export type GroupsView = z.infer<typeof groupsSchema>
 export type GroupView = z.infer<typeof groupViewSchema>
 export type GroupStateChange = z.infer<typeof groupStateChangeSchema>
 export type WorkerPartitionReport = z.infer<typeof workerPartitionReportSchema>

@@ -14,6 +14,7 @@ import {
   clusterViewSchema,
   eventsSchema,
   groupStateChangeSchema,
+  groupsSchema,
   groupSummarySchema,
   groupViewSchema,
   readySchema,
@@ -172,7 +173,7 @@ const groups: ApiRoute[] = [
     path: '/v1/groups',
     tag: 'groups',
     summary: 'List topic groups',
-    responses: ok('Groups', z.object({ groups: z.array(groupSummarySchema) })),
+    responses: ok('Groups', groupsSchema),
     handler: async (_input, ctx) => ({ status: 200, body: { groups: await ctx.groups.list() } }),
   }),
   defineRoute({

@@ -69,6 +69,13 @@ describe('OpenAPI document and routes', () => {
     expect(undocumented, 'routes missing from /v1/openapi.json').to.deep.equal([])
   })
 
+  it('registers on express exactly the declared routes, each once', () => {
+    const served = [...expressRoutes(app)].filter((r) => !NOT_API.has(r)).sort()
+    const declared = API_ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`).sort()
+    expect(declared.length).to.be.greaterThan(20)
+    expect(served).to.deep.equal(declared)
+  })
+
   it('serves every route the document lists', () => {
     const served = new Set([...expressRoutes(app)].map((r) => { const [m, p] = r.split(' ') as [string, string]; return `${m} ${openApiPath(p)}` }))
     const missing = [...documented].filter((r) => !served.has(r))
