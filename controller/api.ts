@@ -11,49 +11,20 @@
  *   app.listen(8080)
  */
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { Gauge, type Registry } from 'prom-client'
-import type { Redis } from 'ioredis'
+import { Gauge } from 'prom-client'
 import { FerryError, HTTP_STATUS_BY_CODE, errorMessage } from '../common/errors.js'
-import type { Keys } from '../common/keys.js'
-import type { Logger } from '../common/logger.js'
-import type { Store } from '../common/store.js'
-import type { Zk } from '../common/zk.js'
-import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
-import type { ApiContext } from './api-context.js'
+import type { ApiContext, ApiDeps } from './api-context.js'
 import { V1_ROUTES } from './api-routes.js'
-import type { Election } from './election.js'
-import type { Reconciler } from './reconciler.js'
-import type { EventLog } from './events.js'
 import { dashboardRouter } from './dashboard.js'
-import { createGroupsService, type GroupsService } from './groups-service.js'
-import { apiAccess, createAuth, type ApiToken } from './auth.js'
+import { createGroupsService } from './groups-service.js'
+import { apiAccess, createAuth } from './auth.js'
 import { BODY_LIMIT, registerRoutes, validateRequest, type ApiRoute } from './route.js'
 import { UREPLICATOR_ROUTES } from './ureplicator.js'
 
 /** Every route of the API, in the order of the OpenAPI document. */
 export const API_ROUTES: readonly ApiRoute[] = [...V1_ROUTES, ...UREPLICATOR_ROUTES]
 
-export interface ApiDeps {
-  store: Store
-  zk: Zk
-  redis: Redis
-  keys: Keys
-  election: Election
-  reconciler: Reconciler
-  admins: ClusterAdmins
-  registry: Registry
-  logger: Logger
-  /** Bearer tokens (controller/auth.ts); none configured = closed API unless `apiOpen`. */
-  apiTokens?: readonly ApiToken[]
-  /** Without tokens, admit anyone (--api-open); default false: the API is closed. */
-  apiOpen?: boolean
-  /** Default cluster pair of the uReplicator-compatible /topics API. */
-  ureplicator?: { source?: string | undefined; target?: string | undefined }
-  /** Recent events for operators (GET /v1/events, the dashboard). */
-  events: EventLog
-  /** The group use cases; built from the other dependencies when not given. */
-  groups?: GroupsService
-}
+export type { ApiDeps } from './api-context.js'
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i
 
@@ -68,24 +39,23 @@ function refuseNonUtf8Bodies(req: Request, _res: Response, next: NextFunction): 
 }
 
 export function createApi(deps: ApiDeps): express.Express {
-  const { store, logger } = deps
-  const groups = deps.groups ?? createGroupsService({ store, redis: deps.redis, keys: deps.keys, admins: deps.admins, events: deps.events, logger, changed: () => deps.reconciler.trigger(), progressSampleMs: 0 })
-  const access = apiAccess(deps.apiTokens ?? [], deps.apiOpen === true)
+  const { apiTokens = [], apiOpen = false, ureplicator = {}, groups: given, ...parts } = deps
+  const { logger } = parts
   const ctx: ApiContext = {
-    ...deps,
-    groups,
-    access,
+    ...parts,
+    groups: given ?? createGroupsService({ store: parts.store, redis: parts.redis, keys: parts.keys, admins: parts.admins, events: parts.events, logger, changed: () => parts.reconciler.trigger(), progressSampleMs: 0 }),
+    access: apiAccess(apiTokens, apiOpen),
     routes: API_ROUTES,
-    ureplicator: deps.ureplicator ?? {},
+    ureplicator,
     audit: {
-      missing: new Gauge({ name: 'ferry_audit_missing_records', help: 'Records at the source missing at the target, by the last audit of the group', labelNames: ['group'], registers: [deps.registry] }),
-      duplicates: new Gauge({ name: 'ferry_audit_duplicate_records', help: 'Extra copies at the target, by the last audit of the group', labelNames: ['group'], registers: [deps.registry] }),
+      missing: new Gauge({ name: 'ferry_audit_missing_records', help: 'Records at the source missing at the target, by the last audit of the group', labelNames: ['group'], registers: [parts.registry] }),
+      duplicates: new Gauge({ name: 'ferry_audit_duplicate_records', help: 'Extra copies at the target, by the last audit of the group', labelNames: ['group'], registers: [parts.registry] }),
     },
   }
   const app = express()
   app.disable('x-powered-by')
   // Before the body parser: unauthenticated or malformed requests are refused unread.
-  app.use(createAuth({ tokens: deps.apiTokens ?? [], open: deps.apiOpen === true, logger }))
+  app.use(createAuth({ tokens: apiTokens, open: apiOpen, logger }))
   app.use(validateRequest(API_ROUTES))
   app.use(refuseNonUtf8Bodies)
   app.use(express.json({ limit: BODY_LIMIT }))
