@@ -144,6 +144,7 @@ function groupDetailText(view: GroupView): string {
     `partitions   ${view.status.assignedPartitions}    lag ${count(view.status.lag)}    ${view.status.healthy ? 'healthy' : 'unhealthy'}`,
     ...(error ? [`error        ${error.code}: ${error.message}`] : []),
     ...(view.status.droppedTopics?.length ? [`dropped      ${view.status.droppedTopics.join(', ')}`] : []),
+    ...(view.status.quarantined ?? []).map((q) => `quarantined  ${q.worker} until ${q.until}: ${q.reason}`),
     ...(drift ? [`not served   ${drift}`] : []),
     '',
   ]

@@ -25,7 +25,7 @@ import { API_USAGE, isApiCommand, runApiCommand } from './api-commands.js'
 const USAGE = `usage: ferry <controller|worker|bootstrap|render|configure|instances|audit> [flags]
   common flags: --zookeeper host:port  --redis redis://host:port  --deployment name  --id name
                 --zone z  --dc d  --lease-ttl-ms n  --zk-session-timeout-ms n
-  controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --max-moves-per-pass n
+  controller:   --port n (0 = any free port)  --host addr  --rebalance-debounce-ms n  --heal-after-ms n (0 = off)  --max-moves-per-pass n
                 --api-tokens-file path (lines "<name> <admin|read> <token>"; or env FERRY_API_TOKENS)
                 --api-open (no tokens: anyone who can reach the API may change anything; without
                 tokens and without it the API refuses every request but the probes)
@@ -58,6 +58,7 @@ const PROCESS_FLAGS = {
   'lease-ttl-ms': { type: 'string' },
   'zk-session-timeout-ms': { type: 'string' },
   'rebalance-debounce-ms': { type: 'string' },
+  'heal-after-ms': { type: 'string' },
   'max-moves-per-pass': { type: 'string' },
   'grace-period-ms': { type: 'string' },
   'max-restarts': { type: 'string' },
@@ -109,6 +110,7 @@ function parseProcessFlags(args: string[]): { config: ProcessConfig; role?: stri
     leaseTtlMs: values['lease-ttl-ms'],
     zkSessionTimeoutMs: values['zk-session-timeout-ms'],
     rebalanceDebounceMs: values['rebalance-debounce-ms'],
+    healAfterMs: values['heal-after-ms'],
     maxMovesPerPass: values['max-moves-per-pass'],
     gracePeriodMs: values['grace-period-ms'],
     maxRestarts: values['max-restarts'],

@@ -69,6 +69,7 @@ export const groupViewSchema = groupSummarySchema
       observedAt: z.string().nullable(),
       topics: z.record(z.number().int()),
       droppedTopics: z.array(z.string()).optional(),
+      quarantined: z.array(z.object({ worker: z.string(), reason: z.string(), since: z.string(), until: z.string() })).optional().openapi({ description: 'Workers kept away from the group for holding its partitions without progress' }),
       assignedPartitions: z.number().int(),
       /** Sum of recordsMirrored over the partitions' current owners. */
       recordsMirrored: z.number().int(),
@@ -168,7 +169,7 @@ export const validationSchema = z
     numErrorTopics: z.number().int(),
     IdealState: z.record(z.number().int()),
     ExternalView: z.record(z.number().int()),
-    mismatches: z.array(z.object({ group: z.string(), topic: z.string(), partition: z.number().int(), idealWorker: z.string(), actualWorker: z.string().nullable(), state: z.string().nullable() })),
+    mismatches: z.array(z.object({ group: z.string(), topic: z.string(), partition: z.number().int(), idealWorker: z.string(), actualWorker: z.string().nullable(), reportedBy: z.array(z.string()).openapi({ description: 'Every worker that reports the partition (a stale owner may report it beside its assigned worker)' }), state: z.string().nullable() })),
   })
   .openapi('UReplicatorValidation')
 

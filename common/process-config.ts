@@ -39,6 +39,12 @@ export const processConfigSchema = z
     zkSessionTimeoutMs: z.coerce.number().int().min(2000).default(4000),
     /** Controller: how long live workers must be stable before partitions move. */
     rebalanceDebounceMs: z.coerce.number().int().min(0).default(3000),
+    /**
+     * Controller: how long a live worker may hold a group's partitions without progress, while
+     * other workers move data between the same clusters, before the leader moves them away
+     * (controller/healer.ts). 0 turns healing off.
+     */
+    healAfterMs: z.coerce.number().int().refine((v) => v === 0 || v >= 1000, 'must be 0 (off) or at least 1000').default(6000),
     /** Controller: partitions moved between live workers per reconcile pass. */
     maxMovesPerPass: z.coerce.number().int().min(1).default(100),
     /** Bootstrap: how long a SIGTERM'd child may drain (finish batches, checkpoint) before SIGKILL. */
@@ -95,6 +101,7 @@ const ENV: Record<string, string> = {
   leaseTtlMs: 'FERRY_LEASE_TTL_MS',
   zkSessionTimeoutMs: 'FERRY_ZK_SESSION_TIMEOUT_MS',
   rebalanceDebounceMs: 'FERRY_REBALANCE_DEBOUNCE_MS',
+  healAfterMs: 'FERRY_HEAL_AFTER_MS',
   maxMovesPerPass: 'FERRY_MAX_MOVES_PER_PASS',
   gracePeriodMs: 'FERRY_GRACE_PERIOD_MS',
   maxRestarts: 'FERRY_MAX_RESTARTS',

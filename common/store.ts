@@ -56,6 +56,11 @@ export interface GroupStatusRecord {
    * mirrored from its first offset.
    */
   baseline?: Record<string, number>
+  /**
+   * Workers the leader keeps away from the group for now because they held its partitions
+   * without progress while other workers moved data between the same clusters (controller/healer.ts).
+   */
+  quarantined?: Array<{ worker: string; reason: string; since: string; until: string }>
 }
 
 /** Deployment-wide switches operators flip at run time (znode `settings`). */

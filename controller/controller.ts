@@ -66,6 +66,7 @@ export async function startController(config: ProcessConfig, logger: Logger): Pr
     registry,
     id: config.id,
     debounceMs: config.rebalanceDebounceMs,
+    healAfterMs: config.healAfterMs,
     maxMovesPerPass: config.maxMovesPerPass,
     leaseTtlMs: config.leaseTtlMs,
   })

@@ -19,6 +19,7 @@ export type EventType =
   | 'rebalance'
   | 'worker_joined'
   | 'worker_left'
+  | 'worker_quarantined'
   | 'group_error'
   | 'group_created'
   | 'group_started'

@@ -16,7 +16,7 @@ import { FerryError, HTTP_STATUS_BY_CODE, errorMessage, isProgrammerError } from
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { listInstances, type InstanceRecord } from '../common/registry.js'
-import type { GroupRecord, GroupState, Store } from '../common/store.js'
+import type { AssignedPartition, GroupRecord, GroupState, Store } from '../common/store.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import type { StableOffsets } from '../common/kafka/admin.js'
 import type { GroupView, NoProgressRow, PartitionRow, WorkerWorkload } from '../common/api-schemas.js'
@@ -99,11 +99,40 @@ export interface ServingRow {
   partition: number
   /** The worker the assignment gives it to. */
   idealWorker: string
-  /** The worker that reports serving it (mirroring), if any. */
+  /** The worker that serves it (reports it `mirroring`): the assigned one when it does, else another (a stale owner), else null. */
   actualWorker: string | null
+  /** Every worker that reports it, in id order (more than one: a stale owner has not let go yet). */
+  reportedBy: string[]
   /** The assigned worker's reported state ('mirroring', 'retrying', ...), or null when it reports nothing for it. */
   state: string | null
   position: number | null
+}
+
+/**
+ * Assigned partitions with who serves them, from every worker's report of each (not one report
+ * per partition: a stale owner reporting a partition must not hide its assigned worker's report).
+ */
+export function servingRows(assignments: ReadonlyMap<string, readonly AssignedPartition[]>, reports: ReadonlyMap<string, readonly WorkerReport[]>, filter: (group: string) => boolean = () => true): ServingRow[] {
+  const rows: ServingRow[] = []
+  for (const [worker, partitions] of assignments) {
+    for (const p of partitions) {
+      if (!filter(p.group)) continue
+      const all = reports.get(partitionKey(p)) ?? []
+      const own = all.find((r) => r.worker === worker)
+      const actual = own?.state === 'mirroring' ? own : all.find((r) => r.state === 'mirroring')
+      rows.push({
+        group: p.group,
+        topic: p.topic,
+        partition: p.partition,
+        idealWorker: worker,
+        actualWorker: actual?.worker ?? null,
+        reportedBy: all.map((r) => r.worker).sort(),
+        state: own?.state ?? null,
+        position: typeof own?.position === 'number' ? own.position : null,
+      })
+    }
+  }
+  return rows.sort((a, b) => a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic) || a.partition - b.partition)
 }
 
 export interface GroupsServiceDeps {
@@ -200,25 +229,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
 
   const serving = async (filter: (group: string) => boolean = () => true): Promise<ServingRow[]> => {
     const [assignments, live] = await Promise.all([store.listAssignments(), instances()])
-    const reports = workerReports(live)
-    const rows: ServingRow[] = []
-    for (const [worker, record] of assignments) {
-      for (const p of record.value.partitions) {
-        if (!filter(p.group)) continue
-        const report = reports.get(partitionKey(p))
-        const own = report?.worker === worker ? report : undefined
-        rows.push({
-          group: p.group,
-          topic: p.topic,
-          partition: p.partition,
-          idealWorker: worker,
-          actualWorker: report?.state === 'mirroring' ? report.worker : null,
-          state: own?.state ?? null,
-          position: typeof own?.position === 'number' ? own.position : null,
-        })
-      }
-    }
-    return rows.sort((a, b) => a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic) || a.partition - b.partition)
+    return servingRows(new Map([...assignments].map(([worker, record]) => [worker, record.value.partitions])), reportsByPartition(live), filter)
   }
 
   const service: GroupsService = {
@@ -319,6 +330,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
           observedAt: status?.observedAt ?? null,
           topics: status?.topics ?? {},
           ...(status?.droppedTopics && status.droppedTopics.length > 0 ? { droppedTopics: status.droppedTopics } : {}),
+          ...(status?.quarantined && status.quarantined.length > 0 ? { quarantined: status.quarantined } : {}),
           assignedPartitions: rows.length,
           recordsMirrored: rows.reduce((sum, r) => sum + r.recordsMirrored, 0),
           lag: totalLag,

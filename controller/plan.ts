@@ -13,6 +13,12 @@ export interface PlanGroup {
   running: boolean
   /** Partitions to mirror; for a group whose discovery failed, pass what it has now. */
   partitions: readonly PartitionRef[]
+  /**
+   * Live workers that must not hold this group's partitions (quarantined by the healer, see
+   * healer.ts): their partitions of the group are placed elsewhere at once, like a dead worker's,
+   * whatever the move budget. Ignored when it would leave the group no eligible worker.
+   */
+  excluded?: ReadonlySet<string>
 }
 
 export interface PlanInput {
@@ -59,6 +65,8 @@ interface PlacedGroup {
   partitions: readonly PartitionRef[]
   from: ReadonlyArray<string | undefined>
   to: Array<string | undefined>
+  /** Workers the group was kept away from (see PlanGroup.excluded). */
+  excluded?: ReadonlySet<string>
 }
 
 /** Who holds each partition now, by the current records (a partition listed twice: the last). */
@@ -89,7 +97,9 @@ export function planAssignments(input: PlanInput): Plan {
   for (const group of [...input.groups].sort((a, b) => a.spec.name.localeCompare(b.spec.name))) {
     if (!group.running || group.partitions.length === 0) continue
     const { zone, dc } = group.spec
-    const eligible = input.workers.filter((w) => (zone === undefined || w.zone === zone) && (dc === undefined || w.dc === dc))
+    let eligible = input.workers.filter((w) => (zone === undefined || w.zone === zone) && (dc === undefined || w.dc === dc))
+    const excluded = group.excluded !== undefined && group.excluded.size > 0 && eligible.some((w) => !group.excluded?.has(w.id)) ? group.excluded : undefined
+    if (excluded !== undefined) eligible = eligible.filter((w) => !excluded.has(w.id))
     if (eligible.length === 0) {
       const pinned = [zone === undefined ? '' : `zone "${zone}"`, dc === undefined ? '' : `dc "${dc}"`].filter(Boolean).join(' and ')
       unplaced.set(group.spec.name, pinned === '' ? 'no live worker is registered' : `no live worker in ${pinned} (the group is pinned there; nothing is assigned elsewhere)`)
@@ -109,11 +119,11 @@ export function planAssignments(input: PlanInput): Plan {
       ...(input.overloadRatio ? { overloadRatio: input.overloadRatio } : {}),
     })
     for (const worker of to) if (worker !== undefined) load.set(worker, (load.get(worker) ?? 0) + 1)
-    placed.push({ partitions, from, to })
+    placed.push({ partitions, from, to, ...(excluded ? { excluded } : {}) })
   }
 
   // Throttle: moves between two live workers beyond the budget wait for a later pass, spent in
-  // partition-key order.
+  // partition-key order. Moves off a quarantined worker are not throttled: nobody serves those.
   let deferred = 0
   if (input.maxMovesPerPass !== undefined) {
     let budget = input.maxMovesPerPass
@@ -122,7 +132,7 @@ export function planAssignments(input: PlanInput): Plan {
       group.partitions.forEach((partition, index) => {
         const from = group.from[index]
         const to = group.to[index]
-        if (to !== undefined && from !== undefined && from !== to && liveIds.has(from)) between.push({ partition, group, index })
+        if (to !== undefined && from !== undefined && from !== to && liveIds.has(from) && group.excluded?.has(from) !== true) between.push({ partition, group, index })
       })
     }
     for (const { group, index } of between.sort((a, b) => compareKeys(a.partition, b.partition))) {

@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Redis } from 'ioredis'
+import { withinMs } from '../common/deadline.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { Keys } from '../common/keys.js'
 import type { Paths } from '../common/paths.js'
@@ -19,7 +20,9 @@ import { discoverPartitions, missingTopicsError } from './discovery.js'
 import type { Election } from './election.js'
 import type { EventLog } from './events.js'
 import { freezeGate, gateMoves, gatedPlan, holdMoves, initialGate, lostLiveWorker, unfreezeGate } from './gate.js'
+import { HEAL_DEFAULTS, createHealer, type HealReport, type Quarantine } from './healer.js'
 import { planAssignments, type Move, type Plan, type PlanGroup, type PlanInput } from './plan.js'
+import { reportsByPartition } from './groups-service.js'
 import { diffStatuses } from './status-diff.js'
 import type { PartitionRef } from './strategies/index.js'
 
@@ -56,6 +59,12 @@ export interface ReconcilerOptions {
    * so an empty or partial registry is not mistaken for dead workers. Default 10000 ms.
    */
   leaseTtlMs?: number
+  /**
+   * Healing of live workers that hold partitions without progress (healer.ts): how long a
+   * partition may be stuck before its worker is quarantined for the group. Default 6000 ms;
+   * 0 turns healing off.
+   */
+  healAfterMs?: number
   now?: () => number
 }
 
@@ -86,6 +95,8 @@ export interface Reconciler {
   dryRun(): Promise<DryRun>
   /** Why rebalancing is frozen, if it is. */
   frozenReason(): string | null
+  /** Workers quarantined now for holding a group's partitions without progress (healer.ts). */
+  quarantines(): Quarantine[]
   stop(): Promise<void>
 }
 
@@ -112,6 +123,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const passSeconds = new Histogram({ name: 'ferry_controller_reconcile_seconds', help: 'Duration of a reconcile pass', registers: [options.registry], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30] })
   const writesTotal = new Counter({ name: 'ferry_controller_assignment_writes_total', help: 'Fenced multi-op writes of assignments or status', registers: [options.registry] })
   const movesTotal = new Counter({ name: 'ferry_controller_partition_moves_total', help: 'Partitions whose owner changed', registers: [options.registry] })
+  const healAfterMs = options.healAfterMs ?? HEAL_DEFAULTS.healAfterMs
+  const healer = createHealer({ now, healAfterMs: Math.max(1, healAfterMs) })
+  // Source end offsets read for the healer, per group and topic, reused for a few seconds.
+  const endCache = new Map<string, { at: number; ends: Map<number, number> }>()
+  new Gauge({ name: 'ferry_controller_quarantined_workers', help: 'Worker-group pairs quarantined for holding partitions without progress while other workers move data between the same clusters (leader only)', registers: [options.registry], collect() { this.set(election.isLeader() ? healer.active().length : 0) } })
+  const quarantinesTotal = new Counter({ name: 'ferry_controller_quarantines_total', help: 'Times a worker was quarantined for a group (its partitions of the group moved to other workers)', registers: [options.registry] })
   const frozenGauge = new Gauge({ name: 'ferry_controller_rebalance_frozen', help: '1 while rebalancing is frozen (e.g. Redis unreachable)', registers: [options.registry] })
   new Gauge({ name: 'ferry_controller_is_leader', help: '1 on the leader controller', registers: [options.registry], collect() { this.set(election.isLeader() ? 1 : 0) } })
 
@@ -129,8 +146,53 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     autoBalancing: boolean
   }
 
-  /** Reads the world and plans; null when Redis cannot be read (rebalancing frozen). */
-  const snapshot = async (): Promise<Snapshot | null> => {
+  /**
+   * One look of the healer: feed it the assignment and the reports, read the source ends it
+   * asks for (bounded; an unreadable cluster counts as unknown, never as stuck) and log what it
+   * quarantines.
+   */
+  const heal = async (instances: Awaited<ReturnType<typeof listInstances>>, current: ReadonlyMap<string, Versioned<AssignmentRecord>>, pairs: ReadonlyMap<string, { pair: string; sourceCluster: string }>, clusters: ReadonlyMap<string, Parameters<ClusterAdmins['get']>[0]>): Promise<void> => {
+    const live = new Set(instances.filter((i) => i.role === 'worker').map((i) => i.id))
+    const assignments = new Map([...current].filter(([worker]) => live.has(worker)).map(([worker, record]) => [worker, record.value.partitions]))
+    const reports = new Map<string, HealReport[]>()
+    for (const [key, list] of reportsByPartition(instances)) reports.set(key, list.map((r) => ({ worker: r.worker, state: r.state, position: r.position })))
+    healer.observe({ assignments, reports, pairOf: (group) => pairs.get(group)?.pair })
+    const wanted = healer.needsSourceEnd()
+    const ends = new Map<string, number>()
+    const byTopic = new Map<string, { group: string; topic: string }>()
+    for (const p of wanted) byTopic.set(`${p.group}/${p.topic}`, { group: p.group, topic: p.topic })
+    await Promise.all(
+      [...byTopic].map(async ([key, { group, topic }]) => {
+        let cached = endCache.get(key)
+        if (cached === undefined || now() - cached.at > 3000) {
+          const source = clusters.get(pairs.get(group)?.sourceCluster ?? '')
+          if (source === undefined) return
+          try {
+            const offsets = await withinMs(options.admins.get(source).stableOffsets(topic), 3000, () => new Error('no answer within 3000 ms'))
+            cached = { at: now(), ends: new Map(offsets.map((o) => [o.partition, o.stable])) }
+            endCache.set(key, cached)
+          } catch (error) {
+            logger.debug({ event: 'controller.heal_source_unreadable', group, topic, err: errorMessage(error) }, 'cannot read source end offsets for the healer')
+            return
+          }
+        }
+        for (const [partition, end] of cached.ends) ends.set(`${key}/${partition}`, end)
+      }),
+    )
+    for (const key of endCache.keys()) if (!byTopic.has(key)) endCache.delete(key)
+    for (const q of healer.decide(ends)) {
+      quarantinesTotal.inc()
+      const forS = Math.round((q.until - q.since) / 1000)
+      logger.warn({ event: 'controller.worker_quarantined', worker: q.worker, group: q.group, reason: q.reason, strike: q.strike, forMs: q.until - q.since, partitions: q.partitions.length }, 'worker quarantined for the group: its partitions move to other workers')
+      options.events?.record({ type: 'worker_quarantined', worker: q.worker, group: q.group, message: `worker ${q.worker} quarantined for ${forS} s: ${q.reason}` })
+    }
+  }
+
+  /**
+   * Reads the world and plans; null when Redis cannot be read (rebalancing frozen). With
+   * `healing`, the healer looks at the workers' reports first (passes do, dry runs do not).
+   */
+  const snapshot = async (healing = false): Promise<Snapshot | null> => {
     const [groups, clusters, current, statuses, settings] = await Promise.all([store.listGroups(), store.listClusters(), store.listAssignments(), store.listStatuses(), store.getSettings()])
     let instances
     let departedIds: string[]
@@ -158,6 +220,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     }
 
     const clusterByName = new Map(clusters.map((c) => [c.name, c]))
+    if (healing && healAfterMs > 0) {
+      const pairs = new Map(groups.map(({ value: g }) => [g.spec.name, { pair: `${g.spec.sourceCluster}\u2192${g.spec.targetCluster}`, sourceCluster: g.spec.sourceCluster }]))
+      await heal(instances, current, pairs, clusterByName)
+    }
     const assignedByGroup = new Map<string, PartitionRef[]>()
     for (const record of current.values()) {
       for (const p of record.value.partitions) {
@@ -212,7 +278,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
             logger.warn({ event: 'controller.discovery_failed', group: spec.name, code: ferry.code, err: ferry.message }, 'partition discovery failed')
           }
         }
-        planGroups.push({ spec, running, partitions })
+        const excluded = healer.excluded(spec.name)
+        const quarantined = healer.active().filter((q) => q.group === spec.name)
+        if (quarantined.length > 0) status.quarantined = quarantined.map((q) => ({ worker: q.worker, reason: q.reason, since: new Date(q.since).toISOString(), until: new Date(q.until).toISOString() }))
+        planGroups.push({ spec, running, partitions, ...(excluded.size > 0 ? { excluded } : {}) })
         newStatuses.push(status)
       }),
     )
@@ -240,7 +309,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (!election.isLeader()) return { writes: 0, moves: 0, skipped: 'not leader' }
     const end = passSeconds.startTimer()
     try {
-      const snap = await snapshot()
+      const snap = await snapshot(true)
       if (snap === null) return { writes: 0, moves: 0, skipped: 'rebalancing frozen' }
       const owners = [...snap.current].filter(([, record]) => record.value.partitions.length > 0).map(([worker]) => worker)
       const decision = gateMoves(gate, { workerIds: snap.workerIds, owners, departedIds: snap.departedIds }, now(), { debounceMs, leaseTtlMs })
@@ -354,6 +423,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       }
     },
     frozenReason: () => gate.frozen,
+    quarantines: () => healer.active(),
     async stop() {
       stopped = true
       if (timer) clearTimeout(timer)

@@ -23,7 +23,7 @@
  */
 import type { Response } from 'express'
 import { z } from 'zod'
-import { noProgressSchema, topicViewSchema, validationSchema, workloadSchema, type WorkerWorkload } from '../common/api-schemas.js'
+import { noProgressSchema, topicViewSchema, validationSchema, workloadSchema, type ValidationView, type WorkerWorkload } from '../common/api-schemas.js'
 import { TOPIC_NAME_MESSAGE, isValidTopicName, nameSchema, parseTopicGroup } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { ApiContext } from './api-context.js'
@@ -272,7 +272,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
       let online = 0
       let offline = 0
       let failed = 0
-      const mismatches: Array<{ group: string; topic: string; partition: number; idealWorker: string; actualWorker: string | null; state: string | null }> = []
+      const mismatches: ValidationView['mismatches'] = []
       for (const row of rows) {
         ideal[row.idealWorker] = (ideal[row.idealWorker] ?? 0) + 1
         if (row.actualWorker !== null) actual[row.actualWorker] = (actual[row.actualWorker] ?? 0) + 1
@@ -281,7 +281,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
         if (served) online++
         else if (row.state === 'failed') failed++
         else offline++
-        if (!served) mismatches.push({ group: row.group, topic: row.topic, partition: row.partition, idealWorker: row.idealWorker, actualWorker: row.actualWorker, state: row.state })
+        if (!served) mismatches.push({ group: row.group, topic: row.topic, partition: row.partition, idealWorker: row.idealWorker, actualWorker: row.actualWorker, reportedBy: row.reportedBy, state: row.state })
         topics.set(topicKey, (topics.get(topicKey) ?? true) && served)
       }
       return {

@@ -169,31 +169,34 @@ export async function ensureKafkaJars(log: LogFn = defaultLog()): Promise<string
 }
 
 /**
- * Returns the path of redis-server. When it is missing and we are root, installs Debian's
- * package with apt-get; otherwise fails with what to install.
+ * Returns the path of `command`. When it is missing and we are root, installs Debian's package
+ * `pkg` with apt-get (without recommends when asked; services it would start are started by no
+ * one here: the stack runs its own); otherwise fails with `installHint`.
  */
-export async function ensureRedisServer(log: LogFn = defaultLog()): Promise<string> {
-  const found = await findExecutable('redis-server')
+export async function ensureDebianTool(command: string, pkg: string, installHint: string, options: { log?: LogFn; noRecommends?: boolean } = {}): Promise<string> {
+  const found = await findExecutable(command)
   if (found !== undefined) return found
-
-  const installHint =
-    'redis-server is not installed; install it (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) and retry'
   const isRoot = process.getuid?.() === 0
   if (!isRoot || (await findExecutable('apt-get')) === undefined) throw new LocalStackError(installHint)
 
-  log('redis-server missing: installing it with apt-get')
+  ;(options.log ?? defaultLog())(`${command} missing: installing Debian's ${pkg} with apt-get`)
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   try {
     await execFileAsync('apt-get', ['update'], { env, maxBuffer: 64 * 1024 * 1024 })
-    await execFileAsync('apt-get', ['install', '-y', 'redis-server'], { env, maxBuffer: 64 * 1024 * 1024 })
+    await execFileAsync('apt-get', ['install', '-y', ...(options.noRecommends ? ['--no-install-recommends'] : []), pkg], { env, maxBuffer: 64 * 1024 * 1024 })
   } catch (error) {
-    throw new LocalStackError(`apt-get could not install redis-server:\n${lastLines(outputOf(error), LOG_TAIL_LINES)}\n${installHint}`, undefined, {
+    throw new LocalStackError(`apt-get could not install ${pkg}:\n${lastLines(outputOf(error), LOG_TAIL_LINES)}\n${installHint}`, undefined, {
       cause: error,
     })
   }
-  const installed = await findExecutable('redis-server')
-  if (installed === undefined) throw new LocalStackError(`apt-get reported success but redis-server is still not found; ${installHint}`)
+  const installed = await findExecutable(command)
+  if (installed === undefined) throw new LocalStackError(`apt-get reported success but ${command} is still not found; ${installHint}`)
   return installed
+}
+
+/** Returns the path of redis-server, installed with apt-get when missing and we are root. */
+export function ensureRedisServer(log: LogFn = defaultLog()): Promise<string> {
+  return ensureDebianTool('redis-server', 'redis-server', 'redis-server is not installed; install it (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) and retry', { log })
 }
 
 // ---------------------------------------------------------------------------------------------

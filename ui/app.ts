@@ -176,6 +176,7 @@ function GroupRow(props: {
       <td class="health">
         ${error ? html`<span class="badge bad" title=${error.message}>${error.code}</span> <small>${error.message}</small>` : group.state === 'running' && notServed === 0 ? html`<span class="badge ok">healthy</span>` : ''}
         ${notServed > 0 ? html` <span class=${`badge ${(group.status.unservedPastGrace ?? 0) > 0 ? 'bad' : 'warn'}`} data-testid="group-drift" title=${driftTitle(group.status.drift ?? {})}>${notServed} not served</span>` : ''}
+        ${(group.status.quarantined ?? []).map((q) => html` <span class="badge warn" data-testid="group-quarantined" title=${`until ${q.until}: ${q.reason}`}>${q.worker} quarantined</span>`)}
       </td>
       <td class="actions">
         ${group.state === 'running'

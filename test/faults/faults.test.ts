@@ -150,6 +150,17 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     expect(eos.duplicates, `exactly-once: duplicates after ${fault}${eosDetail}`).to.equal(0)
   }
 
+  /**
+   * A fault that hits every worker alike (a broker, ZooKeeper, Redis) is no reason to move
+   * partitions: the healer quarantines a worker only while another one moves data between the
+   * same clusters (controller/healer.ts).
+   */
+  const expectNoQuarantine = async (fault: string, since: number): Promise<void> => {
+    const events = ((await http('GET', `${await anyController()}/v1/events?limit=500`)).body?.events ?? []) as Array<{ at: string; type: string; message: string }>
+    const quarantines = events.filter((e) => e.type === 'worker_quarantined' && Date.parse(e.at) >= since).map((e) => e.message)
+    expect(quarantines, `workers quarantined after: ${fault}`).to.deep.equal([])
+  }
+
   before(async function () {
     this.timeout(300000)
     stack = await sharedStack()
@@ -248,6 +259,7 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     const at = Date.now()
     await stack.processes.source.restart()
     await settleAndAudit('kill -9 and restart of the source broker', at)
+    await expectNoQuarantine('kill -9 and restart of the source broker', at)
   })
 
   it('restart (kill -9) of the target broker', async () => {
@@ -255,6 +267,7 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     const at = Date.now()
     await stack.processes.target.restart()
     await settleAndAudit('kill -9 and restart of the target broker', at)
+    await expectNoQuarantine('kill -9 and restart of the target broker', at)
   })
 
   it('ZooKeeper session expiry of a worker: it keeps mirroring and opens a new session', async () => {
@@ -303,6 +316,7 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
     // No process was restarted: workers mirrored on, controllers waited for a new session.
     expect(await Promise.all(ids.map((id) => childPid(id)))).to.deep.equal(pids)
     await settleAndAudit('ZooKeeper down 60 s', at)
+    await expectNoQuarantine('ZooKeeper down 60 s', at)
   })
 
   it('Redis down for 60 s and back: workers keep mirroring, no restart', async () => {
@@ -334,5 +348,6 @@ describe('fault suite: nothing lost under faults (real stack)', function () {
       stack.processes.target.kill('SIGCONT')
     }
     await settleAndAudit('target unavailable (frozen) 60 s', at)
+    await expectNoQuarantine('target unavailable (frozen) 60 s', at)
   })
 })

@@ -6,33 +6,25 @@
  * the Stop button stops it. A screenshot of the live dashboard is saved to
  * docs/screenshots/dashboard.png.
  */
-import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { expect } from 'chai'
 import { Redis } from 'ioredis'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import type { LocalStack } from '../../deploy/local-stack.js'
+import { ensureDebianTool, type LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
 import { createSampleProducer, createTopic } from './kafka-helpers.js'
 
-const execFileAsync = promisify(execFile)
 const CHROMIUM = '/usr/bin/chromium'
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/screenshots/dashboard.png', import.meta.url))
 
 /** Debian's chromium, installed with apt when missing (CI runs as root on a fresh machine). */
 async function ensureChromium(): Promise<void> {
-  if (existsSync(CHROMIUM)) return
-  if (process.getuid?.() !== 0) throw new Error(`${CHROMIUM} is missing and we are not root: apt-get install chromium`)
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  process.stderr.write('      [dashboard] chromium missing: installing it with apt-get\n')
-  await execFileAsync('apt-get', ['update', '-q'], { env, maxBuffer: 64 * 1024 * 1024 })
-  await execFileAsync('apt-get', ['install', '-y', '-q', 'chromium'], { env, maxBuffer: 64 * 1024 * 1024 })
-  if (!existsSync(CHROMIUM)) throw new Error(`apt-get installed chromium but ${CHROMIUM} does not exist`)
+  await ensureDebianTool('chromium', 'chromium', `${CHROMIUM} is missing and we are not root: apt-get install chromium`, { log: (line) => process.stderr.write(`      [dashboard] ${line}\n`) })
+  if (!existsSync(CHROMIUM)) throw new Error(`chromium is installed but ${CHROMIUM} does not exist`)
 }
 
 /** The number in a cell such as "1,234"; NaN for "–". */

@@ -4,12 +4,13 @@
  * health listeners are scraped. The metrics the operator dashboard needs carry real samples
  * (lag per partition, records in/out, produce latency, checkpoint age, live workers, leader,
  * restarts after a SIGKILL of the worker), and every metric name in deploy/grafana/ferry.json
- * is one the processes export.
+ * and in the Prometheus rules (deploy/prometheus/ferry-rules.yml) is one the processes export.
  */
 import { expect } from 'chai'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import { parse } from 'yaml'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
@@ -18,6 +19,7 @@ import { createSampleProducer, createTopic, readAll } from './kafka-helpers.js'
 import { request } from './api-client.js'
 
 const DASHBOARD = fileURLToPath(new URL('../../../deploy/grafana/ferry.json', import.meta.url))
+const RULES = fileURLToPath(new URL('../../../deploy/prometheus/ferry-rules.yml', import.meta.url))
 
 interface Exposition {
   /** Metric family → type, from `# TYPE` lines. */
@@ -43,6 +45,12 @@ function dashboardMetricNames(): Set<string> {
   const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }>; templating: { list: Array<{ definition?: string }> } }
   const exprs = [...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dashboard.templating.list.map((v) => v.definition ?? '')]
   return new Set(exprs.flatMap((e) => e.match(/\bferry_[a-z0-9_]+/g) ?? []))
+}
+
+/** Every `ferry_*` metric name in the rules' PromQL (recording rule names, `level:metric:op`, excluded). */
+function ruleMetricNames(): Set<string> {
+  const rules = parse(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ expr: string }> }> }
+  return new Set(rules.groups.flatMap((g) => g.rules.flatMap((r) => r.expr.match(/(?<![a-z0-9_:])ferry_[a-z0-9_]+(?![a-z0-9_:])/g) ?? [])))
 }
 
 describe('Prometheus metrics and the Grafana dashboard (real stack)', function () {
@@ -156,7 +164,7 @@ describe('Prometheus metrics and the Grafana dashboard (real stack)', function (
     expect(value(await scrape(`${controllerHealth}/metrics`), 'ferry_bootstrap_child_restarts_total')).to.equal(0)
   })
 
-  it('has a Grafana dashboard whose every metric name is exported, covering the required ones', async () => {
+  it('has a Grafana dashboard and Prometheus rules whose every metric name is exported, covering the required ones', async () => {
     const workerMetricsUrl = await waitFor('the restarted worker metrics listener', async () => {
       const url = lastUrl(workerProc, 'worker.metrics_listening')
       return url !== undefined && (await request('GET', url).catch(() => ({ status: 0 }))).status === 200 ? url : undefined
@@ -173,8 +181,11 @@ describe('Prometheus metrics and the Grafana dashboard (real stack)', function (
     }
     const used = dashboardMetricNames()
     expect([...used].filter((name) => !exported.has(name)), 'dashboard metrics nobody exports').to.deep.equal([])
+    const inRules = ruleMetricNames()
+    expect(inRules.size).to.be.greaterThan(0)
+    expect([...inRules].filter((name) => !exported.has(name)), 'rule metrics nobody exports').to.deep.equal([])
     const required = [
-      'ferry_controller_reconcile_seconds_count', 'ferry_controller_partition_moves_total', 'ferry_controller_is_leader', 'ferry_controller_live_workers',
+      'ferry_controller_reconcile_seconds_count', 'ferry_controller_partition_moves_total', 'ferry_controller_is_leader', 'ferry_controller_live_workers', 'ferry_controller_partitions_drift',
       'ferry_worker_consumed_records_total', 'ferry_worker_records_total', 'ferry_worker_consumed_bytes_total', 'ferry_worker_bytes_total',
       'ferry_worker_partition_lag_records', 'ferry_worker_produce_latency_seconds_bucket', 'ferry_worker_errors_total', 'ferry_worker_checkpoint_age_seconds',
       'ferry_bootstrap_child_restarts_total', 'ferry_bootstrap_heartbeat_failures_total',

@@ -14,22 +14,14 @@ import { expect } from 'chai'
 import { render } from '../../configurator/index.js'
 import { goldenCases, readGoldenInput } from './configurator/golden-helpers.js'
 import { DEPLOY_DIR } from '../integration/deploy-commands.js'
+import { ensureDebianTool } from '../../deploy/local-stack.js'
 
 const run = promisify(execFile)
 
-async function has(command: string): Promise<boolean> {
-  return run('sh', ['-c', `command -v ${command}`]).then(
-    () => true,
-    () => false,
-  )
-}
-
 async function ensureSystemdTools(): Promise<void> {
-  if ((await has('systemd-analyze')) && (await has('systemd-tmpfiles'))) return
-  if (process.getuid?.() !== 0 || !(await has('apt-get'))) throw new Error('systemd-analyze/systemd-tmpfiles missing: install Debian\'s "systemd" package')
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  await run('apt-get', ['update', '-q'], { env, maxBuffer: 64 * 1024 * 1024 })
-  await run('apt-get', ['install', '-y', '-q', 'systemd'], { env, maxBuffer: 64 * 1024 * 1024 })
+  const hint = 'systemd-analyze/systemd-tmpfiles missing: install Debian\'s "systemd" package'
+  await ensureDebianTool('systemd-analyze', 'systemd', hint)
+  await ensureDebianTool('systemd-tmpfiles', 'systemd', hint)
 }
 
 /** `systemd-analyze verify` of `unitFile` (instance `instance` of a template), with ExecStart's binary stubbed. */
