@@ -27,7 +27,7 @@ import { FerryError, errorMessage } from '../common/errors.js'
 import { listInstances } from '../common/registry.js'
 import { DEFAULT_EVENT_CAPACITY } from './events.js'
 import { openApiDocument, openApiDocumentSchema } from './openapi.js'
-import { defineRoute, type ApiRoute } from './route.js'
+import { defineRoute, jsonOk, type ApiRoute } from './route.js'
 
 /** `work`, or a failure once `ms` passed (ZooKeeper calls wait for a reconnect without a session). */
 function within<T>(work: Promise<T>, ms: number): Promise<T> {
@@ -53,7 +53,6 @@ const eventLimit = z
   .transform(Number)
   .refine((n) => n >= 1 && n <= DEFAULT_EVENT_CAPACITY, `must be a whole number from 1 to ${DEFAULT_EVENT_CAPACITY}`)
 
-const ok = <S extends z.ZodTypeAny>(description: string, schema: S) => ({ 200: { description, schema } })
 const deleted = { 204: { description: 'Deleted' } }
 
 const operations: ApiRoute[] = [
@@ -63,7 +62,7 @@ const operations: ApiRoute[] = [
     tag: 'operations',
     open: true,
     summary: 'Liveness',
-    responses: ok('The process is up', z.object({ status: z.literal('ok') })),
+    responses: jsonOk('The process is up', z.object({ status: z.literal('ok') })),
     handler: async () => ({ status: 200, body: { status: 'ok' as const } }),
   }),
   defineRoute({
@@ -72,7 +71,7 @@ const operations: ApiRoute[] = [
     tag: 'operations',
     open: true,
     summary: 'Readiness: ZooKeeper, Redis, leader, frozen rebalancing',
-    responses: { ...ok('Ready', readySchema), 503: { description: 'Not ready (body says why)', schema: readySchema } },
+    responses: { ...jsonOk('Ready', readySchema), 503: { description: 'Not ready (body says why)', schema: readySchema } },
     handler: async (_input, ctx) => {
       const checks: Record<string, string> = {}
       let ready = true
@@ -111,7 +110,7 @@ const operations: ApiRoute[] = [
     path: '/v1/openapi.json',
     tag: 'operations',
     summary: 'This document',
-    responses: ok('OpenAPI 3 document', openApiDocumentSchema),
+    responses: jsonOk('OpenAPI 3 document', openApiDocumentSchema),
     handler: async (_input, ctx) => ({ status: 200, body: openApiDocument(ctx.routes) }),
   }),
 ]
@@ -122,7 +121,7 @@ const clusters: ApiRoute[] = [
     path: '/v1/clusters',
     tag: 'clusters',
     summary: 'List clusters (secrets hidden)',
-    responses: ok('Clusters', clustersSchema),
+    responses: jsonOk('Clusters', clustersSchema),
     handler: async (_input, ctx) => ({ status: 200, body: { clusters: (await ctx.store.listClusters()).map(redactCluster) } }),
   }),
   defineRoute({
@@ -145,7 +144,7 @@ const clusters: ApiRoute[] = [
     tag: 'clusters',
     summary: 'Show a cluster (secrets hidden)',
     params: nameParam,
-    responses: ok('The cluster', clusterViewSchema),
+    responses: jsonOk('The cluster', clusterViewSchema),
     handler: async ({ params }, ctx) => {
       const cluster = await ctx.store.getCluster(params.name)
       if (cluster === null) throw new FerryError('CLUSTER_NOT_FOUND', `cluster "${params.name}" does not exist`)
@@ -173,7 +172,7 @@ const groups: ApiRoute[] = [
     path: '/v1/groups',
     tag: 'groups',
     summary: 'List topic groups',
-    responses: ok('Groups', groupsSchema),
+    responses: jsonOk('Groups', groupsSchema),
     handler: async (_input, ctx) => ({ status: 200, body: { groups: await ctx.groups.list() } }),
   }),
   defineRoute({
@@ -197,7 +196,7 @@ const groups: ApiRoute[] = [
     tag: 'groups',
     summary: 'Group status with per-partition worker, position, high watermark and lag',
     params: nameParam,
-    responses: ok('Status', groupViewSchema),
+    responses: jsonOk('Status', groupViewSchema),
     handler: async ({ params }, ctx) => ({ status: 200, body: await ctx.groups.view(params.name) }),
   }),
   defineRoute({
@@ -224,7 +223,7 @@ const groups: ApiRoute[] = [
       tag: 'groups',
       summary,
       params: nameParam,
-      responses: ok(description, groupStateChangeSchema),
+      responses: jsonOk(description, groupStateChangeSchema),
       handler: async ({ params }, ctx) => {
         const record = await ctx.groups.setState(params.name, state, 'api')
         return { status: 200, body: { name: params.name, state: record.state } }
@@ -247,7 +246,7 @@ const groups: ApiRoute[] = [
         .refine((ms) => ms >= 1000, 'must be at least 1000')
         .optional(),
     }),
-    responses: ok('Audit report', auditSchema),
+    responses: jsonOk('Audit report', auditSchema),
     handler: async ({ params, query }, ctx) => {
       const now = Date.now()
       const window = { fromMs: query.from ?? now - 3600000, toMs: query.to ?? now, bucketMs: query.bucketMs ?? 60000 }
@@ -266,7 +265,7 @@ const workers: ApiRoute[] = [
     path: '/v1/workers',
     tag: 'workers',
     summary: 'Live workers and controllers with their load',
-    responses: ok('Instances', workersSchema),
+    responses: jsonOk('Instances', workersSchema),
     handler: async (_input, ctx) => {
       const instances = await listInstances(ctx.redis, ctx.keys)
       const withLoad = instances
@@ -290,7 +289,7 @@ const workers: ApiRoute[] = [
     path: '/v1/assignments',
     tag: 'workers',
     summary: 'Assignments per worker',
-    responses: ok('Assignments', assignmentsSchema),
+    responses: jsonOk('Assignments', assignmentsSchema),
     handler: async (_input, ctx) => {
       const assignments = await ctx.store.listAssignments()
       return { status: 200, body: { assignments: Object.fromEntries([...assignments].map(([worker, record]) => [worker, record.value])) } }
@@ -302,7 +301,7 @@ const workers: ApiRoute[] = [
     tag: 'workers',
     summary: 'Recent events (rebalances, workers joining or leaving, group changes and errors), newest first',
     query: z.object({ limit: eventLimit.optional() }),
-    responses: ok('Events', eventsSchema),
+    responses: jsonOk('Events', eventsSchema),
     handler: async ({ query }, ctx) => ({ status: 200, body: { events: await ctx.events.list(query.limit ?? 100) } }),
   }),
   defineRoute({
@@ -311,7 +310,7 @@ const workers: ApiRoute[] = [
     tag: 'workers',
     summary: 'Run a reconcile pass on the leader, or show its plan with dryRun=true',
     query: z.object({ dryRun: z.enum(['true', 'false']).optional() }),
-    responses: ok('Plan or result', rebalanceSchema),
+    responses: jsonOk('Plan or result', rebalanceSchema),
     handler: async ({ query }, ctx) => {
       if (query.dryRun === 'true') return { status: 200, body: { dryRun: true, ...(await ctx.reconciler.dryRun()) } }
       if (!ctx.election.isLeader()) {

@@ -17,7 +17,7 @@
  *   registerRoutes(app, [showCluster], ctx)
  */
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { parseOrThrow } from '../common/config.js'
 import { FerryError, HTTP_STATUS_BY_CODE } from '../common/errors.js'
 import type { ApiContext } from './api-context.js'
@@ -34,6 +34,12 @@ export interface ResponseSpec {
   /** Default application/json. */
   mediaType?: 'text/plain'
 }
+
+/** `{ 200: JSON of schema }`, the usual success. */
+export const jsonOk = <S extends z.ZodTypeAny>(description: string, schema: S) => ({ 200: { description, schema } })
+
+/** `{ 200: plain text }`. */
+export const textOk = (description: string) => ({ 200: { description, mediaType: 'text/plain' as const, schema: z.string() } })
 
 /** The statuses a handler may answer with; refusals are errors thrown (FerryError, TextRefusal). */
 export type ReplyStatus = 200 | 201 | 204 | 503

@@ -27,7 +27,7 @@ import { noProgressSchema, topicViewSchema, validationSchema, workloadSchema, ty
 import { TOPIC_NAME_MESSAGE, isValidTopicName, nameSchema, parseTopicGroup } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { ApiContext } from './api-context.js'
-import { TextRefusal, defineRoute, type ApiRoute } from './route.js'
+import { TextRefusal, defineRoute, jsonOk, textOk, type ApiRoute } from './route.js'
 
 /** Group name prefix of topics added through this API. */
 export const UREPLICATOR_GROUP_PREFIX = 'ureplicator.'
@@ -84,8 +84,6 @@ const topicBody = z
   .openapi('UReplicatorTopic', { description: 'As uReplicator takes it (any content type, JSON text). numPartitions is informational: Ferry reads the partition count from the source.' })
 const optionalTopicBody = z.preprocess(jsonObject, topicFields.partial())
 
-const text = (description: string) => ({ 200: { description, mediaType: 'text/plain' as const, schema: z.string() } })
-const json = <S extends z.ZodTypeAny>(description: string, schema: S) => ({ 200: { description, schema } })
 
 /** Keyed by worker ids: no prototype, so a worker named `constructor` is a key like any other. */
 const table = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
@@ -136,7 +134,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     method: 'get',
     path: '/topics',
     summary: 'uReplicator: list mirrored topics ("Current serving topics: [...]")',
-    responses: text('Topic list as uReplicator prints it'),
+    responses: textOk('Topic list as uReplicator prints it'),
     handler: async (_input, ctx) => {
       const topics = (await ctx.groups.list())
         .filter((g) => g.name.startsWith(UREPLICATOR_GROUP_PREFIX))
@@ -155,7 +153,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     bodyName: 'topic',
     bodyMediaType: '*/*',
     textRefusals: [400, 404],
-    responses: text('Added'),
+    responses: textOk('Added'),
     handler: async ({ query, body, res }, ctx) => ({ status: 200, body: await addTopic(ctx, res, { ...query, ...body }) }),
   }),
   defineRoute({
@@ -167,7 +165,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     bodyName: 'topic',
     bodyMediaType: '*/*',
     textRefusals: [404],
-    responses: text('Expanded'),
+    responses: textOk('Expanded'),
     handler: async ({ body }, ctx) => {
       const name = ureplicatorGroupName(body.topic)
       if (!(await ctx.groups.exists(name))) throw new TextRefusal(404, `Failed to expand topic, topic: ${body.topic} is not existed!`)
@@ -183,7 +181,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     summary: 'uReplicator: assignment view of a topic (idealState, externalView, serverToPartitionMapping)',
     params: topicParam,
     textRefusals: [404],
-    responses: json('Topic view', topicViewSchema),
+    responses: jsonOk('Topic view', topicViewSchema),
     handler: async ({ params: { topic } }, ctx) => {
       const name = ureplicatorGroupName(topic)
       if (!(await ctx.groups.exists(name))) throw new TextRefusal(404, `Failed to get ExternalView for topic: ${topic}, it is not existed!`)
@@ -214,7 +212,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     bodyName: 'topic',
     bodyMediaType: '*/*',
     textRefusals: [400, 404],
-    responses: text('Added'),
+    responses: textOk('Added'),
     handler: async ({ params, query, body, res }, ctx) => {
       if (body.topic !== undefined && body.topic !== params.topic) {
         throw new FerryError('INVALID_INPUT', `invalid topic: topic: the body names "${body.topic}" but the path names "${params.topic}"`, { details: [{ field: 'topic', message: 'differs from the path' }] })
@@ -229,7 +227,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     summary: 'uReplicator: stop mirroring a topic (deletes its topic group)',
     params: topicParam,
     textRefusals: [404],
-    responses: text('Deleted'),
+    responses: textOk('Deleted'),
     handler: async ({ params: { topic } }, ctx) => {
       const name = ureplicatorGroupName(topic)
       if (!(await ctx.groups.exists(name))) throw new TextRefusal(404, `Failed to delete not existed topic: ${topic}`)
@@ -248,7 +246,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     path: '/health',
     open: true,
     summary: 'uReplicator: "OK" when ZooKeeper and Redis answer, else 503 "Unhealthy"',
-    responses: { ...text('OK'), 503: { description: 'Unhealthy', mediaType: 'text/plain', schema: z.string() } },
+    responses: { ...textOk('OK'), 503: { description: 'Unhealthy', mediaType: 'text/plain', schema: z.string() } },
     handler: async (_input, ctx) => {
       const healthy = await Promise.all([ctx.zk.exists('/'), ctx.redis.ping()]).then(
         () => true,
@@ -263,7 +261,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     method: 'get',
     path: '/validation',
     summary: 'uReplicator: ideal (assignment) vs actual (what workers report mirroring) per worker, with the partitions that differ',
-    responses: json('Validation', validationSchema),
+    responses: jsonOk('Validation', validationSchema),
     handler: async (_input, ctx) => {
       const rows = await ctx.groups.serving()
       const ideal = table<number>()
@@ -311,7 +309,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
       method: 'post',
       path: `/admin/${opt}`,
       summary,
-      responses: json('Switched', z.object({ opt: z.literal(opt), auto_balancing: z.boolean() })),
+      responses: jsonOk('Switched', z.object({ opt: z.literal(opt), auto_balancing: z.boolean() })),
       handler: async (_input, ctx) => {
         const settings = await ctx.store.updateSettings({ autoBalancing })
         ctx.logger.info({ event: 'controller.autobalancing_changed', autoBalancing: settings.autoBalancing, via: 'ureplicator' }, `auto-balancing ${settings.autoBalancing ? 'enabled' : 'disabled'}`)
@@ -324,7 +322,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     method: 'get',
     path: '/admin/autobalancing_status',
     summary: 'uReplicator: whether auto-balancing is on',
-    responses: json('Status', z.object({ auto_balancing: z.boolean() })),
+    responses: jsonOk('Status', z.object({ auto_balancing: z.boolean() })),
     handler: async (_input, ctx) => ({ status: 200, body: { auto_balancing: (await ctx.store.getSettings()).autoBalancing } }),
   }),
   defineRoute({
@@ -332,7 +330,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     method: 'get',
     path: '/admin/workloadinfo',
     summary: 'uReplicator: per worker partitions, reported throughput and lagging partitions',
-    responses: json('Workload', workloadSchema),
+    responses: jsonOk('Workload', workloadSchema),
     handler: async (_input, ctx) => {
       const [settings, workers, stalled] = await Promise.all([ctx.store.getSettings(), ctx.groups.workload(), ctx.groups.noProgress(0)])
       // A worker "lags" when one of its partitions has records at the source past its position.
@@ -358,7 +356,7 @@ export const UREPLICATOR_ROUTES: readonly ApiRoute[] = [
     path: '/noprogress',
     summary: 'uReplicator: assigned partitions whose reported position has not advanced for `seconds` (default 60) while the source has records past it',
     query: z.object({ seconds: z.string().regex(/^\d{1,6}$/, 'must be a whole number of seconds').transform(Number).optional() }),
-    responses: json('Stalled partitions ({} when none)', noProgressSchema),
+    responses: jsonOk('Stalled partitions ({} when none)', noProgressSchema),
     handler: async ({ query }, ctx) => {
       const rows = await ctx.groups.noProgress((query.seconds ?? DEFAULT_NO_PROGRESS_SECONDS) * 1000)
       // uReplicator answers an empty object when every partition progresses.
