@@ -12,6 +12,21 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { SingleBar } from 'cli-progress'
+import type {
+  AssignedPartitionView,
+  AssignmentsView,
+  ClustersView,
+  ClusterView,
+  EventsView,
+  GroupStateChange,
+  GroupsView,
+  GroupSummary,
+  GroupView,
+  PartitionRow,
+  Readiness,
+  RebalanceView,
+  WorkersView,
+} from '../common/api-schemas.js'
 import { CliError, createApiClient, type ApiClient } from './client.js'
 import { count, rate, renderTable, since } from './table.js'
 
@@ -67,70 +82,10 @@ const processOutput = (): Output => ({
   stream: process.stderr,
 })
 
-// Response shapes (controller/api.ts).
-interface ClusterView {
-  name: string
-  bootstrapServers: string[]
-  securityProtocol?: string
-  dc?: string
-  zone?: string
-}
-interface GroupSummary {
-  name: string
-  state: string
-  spec: { sourceCluster: string; targetCluster: string; topics?: string[]; topicPattern?: string; delivery?: string; strategy?: string }
-}
-interface PartitionRow {
-  topic: string
-  partition: number
-  targetTopic: string
-  worker: string
-  state: string
-  position: number | null
-  highWatermark?: number | null
-  lag?: number | null
-  error?: { code: string; message: string }
-  /** Absent from a controller older than the drift view. */
-  served?: string
-  sinceMs?: number
-}
-interface GroupView extends GroupSummary {
-  status: { healthy: boolean; error?: { code: string; message: string }; lagError?: { code: string; message: string }; assignedPartitions: number; lag: number | null; droppedTopics?: string[]; drift?: Record<string, number>; quarantined?: Array<{ worker: string; reason: string; until: string }> }
-  partitions: PartitionRow[]
-}
-interface InstanceView {
-  id: string
-  host: string
-  pid: number
-  zone?: string
-  dc?: string
-  url?: string
-  version?: string
-  lastHeartbeatAt: string
-  load?: { partitions: number; bytesPerSec: number; recordsPerSec: number }
-}
-interface AssignedPartition {
-  group: string
-  topic: string
-  partition: number
-}
-interface Move {
-  partition: AssignedPartition
-  from: string | null
-  to: string | null
-}
-interface EventView {
-  at: string
-  type: string
-  message: string
-  group?: string
-  worker?: string
-}
-
 const topicsOf = (spec: GroupSummary['spec']): string => spec.topics?.join(',') ?? `/${spec.topicPattern ?? ''}/`
 
 /** "g: t[0,1,2]" groups of partitions, compact for a table cell. */
-function partitionList(partitions: readonly AssignedPartition[]): Array<[string, string, string]> {
+function partitionList(partitions: readonly AssignedPartitionView[]): Array<[string, string, string]> {
   const byTopic = new Map<string, { group: string; topic: string; numbers: number[] }>()
   for (const p of partitions) {
     const k = `${p.group}\u0000${p.topic}`
@@ -259,7 +214,7 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
   switch (command) {
     case 'clusters': {
       noPositionals()
-      const { clusters } = await api.get<{ clusters: ClusterView[] }>('/v1/clusters')
+      const { clusters } = await api.get<ClustersView>('/v1/clusters')
       output.out(flags.json ? json({ clusters }) : renderTable(['name', 'protocol', 'bootstrap servers', 'dc', 'zone'], clusters.map((c) => [c.name, c.securityProtocol ?? 'PLAINTEXT', c.bootstrapServers.join(','), c.dc, c.zone])))
       return 0
     }
@@ -283,7 +238,7 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
     }
     case 'groups': {
       noPositionals()
-      const { groups } = await api.get<{ groups: GroupSummary[] }>('/v1/groups')
+      const { groups } = await api.get<GroupsView>('/v1/groups')
       output.out(
         flags.json
           ? json({ groups })
@@ -297,7 +252,7 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
         const view = await api.get<GroupView>(path('/v1/groups', group))
         output.out(flags.json ? json(view) : groupDetailText(view))
       } else if (action === 'start' || action === 'stop') {
-        const result = await api.send<{ name: string; state: string }>('POST', path('/v1/groups', group, action))
+        const result = await api.send<GroupStateChange>('POST', path('/v1/groups', group, action))
         output.out(flags.json ? json(result) : `topic group "${result.name}" ${result.state}\n`)
       } else if (action === 'delete') {
         await api.send('DELETE', path('/v1/groups', group))
@@ -305,7 +260,7 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
       } else if (action === 'create') {
         const body = readJsonFile(flags.file, 'ferry group NAME create')
         if (body.name !== undefined && body.name !== group) throw new CliError(`${flags.file ?? ''} names group "${String(body.name)}", not "${group}"`, 2)
-        const created = await api.send<{ name: string; state: string }>('POST', '/v1/groups', { ...body, name: group, ...(flags.stopped ? { start: false } : {}) })
+        const created = await api.send<GroupSummary>('POST', '/v1/groups', { ...body, name: group, ...(flags.stopped ? { start: false } : {}) })
         output.out(flags.json ? json(created) : `topic group "${created.name}" created (${created.state})\n`)
       } else {
         throw new CliError(`unknown group action "${action}": use show, start, stop, delete or create --file g.json`, 2)
@@ -315,8 +270,8 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
     case 'workers': {
       noPositionals()
       const [{ workers, controllers }, ready] = await Promise.all([
-        api.get<{ workers: InstanceView[]; controllers: InstanceView[] }>('/v1/workers'),
-        api.get<{ leader: string | null }>('/readyz').catch(() => ({ leader: null })),
+        api.get<WorkersView>('/v1/workers'),
+        api.get<Pick<Readiness, 'leader'>>('/readyz').catch(() => ({ leader: null })),
       ])
       if (flags.json) {
         output.out(json({ workers, controllers, leader: ready.leader }))
@@ -335,7 +290,7 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
     }
     case 'assignments': {
       noPositionals()
-      const { assignments } = await api.get<{ assignments: Record<string, { partitions: AssignedPartition[] }> }>('/v1/assignments')
+      const { assignments } = await api.get<AssignmentsView>('/v1/assignments')
       if (flags.json) {
         output.out(json({ assignments }))
         return 0
@@ -348,7 +303,7 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
     }
     case 'rebalance': {
       noPositionals()
-      const plan = await api.send<{ dryRun: boolean; moves?: Move[] | number; deferred?: number; workers?: string[]; unplaced?: Record<string, string>; writes?: number; skipped?: string }>(
+      const plan = await api.send<RebalanceView>(
         'POST',
         `/v1/rebalance?dryRun=${flags.apply ? 'false' : 'true'}`,
       )
@@ -369,7 +324,7 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
     case 'events': {
       noPositionals()
       const limit = positiveInt(flags.limit, '--limit', 50)
-      const { events } = await api.get<{ events: EventView[] }>(`/v1/events?limit=${limit}`)
+      const { events } = await api.get<EventsView>(`/v1/events?limit=${limit}`)
       output.out(flags.json ? json({ events }) : renderTable(['time', 'type', 'group', 'worker', 'message'], events.map((e) => [e.at, e.type, e.group, e.worker, e.message])))
       return 0
     }

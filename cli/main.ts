@@ -17,7 +17,7 @@ import { createLogger, type Logger } from '../common/logger.js'
 import { loadProcessConfig, type ProcessConfig } from '../common/process-config.js'
 import { loadSecretFiles } from '../common/secret-files.js'
 import { installSecretPolicy, loadSecretPolicy } from '../common/secrets.js'
-import type { AuditReport } from '../controller/audit.js'
+import type { AuditView, ErrorBody } from '../common/api-schemas.js'
 import { startController } from '../controller/controller.js'
 import { startWorker } from '../worker/worker.js'
 import { API_USAGE, isApiCommand, runApiCommand } from './api-commands.js'
@@ -239,9 +239,9 @@ async function runAudit(args: string[]): Promise<number> {
   if (values['bucket-ms']) query.set('bucketMs', values['bucket-ms'])
   const token = values.token ?? process.env.FERRY_TOKEN
   const response = await fetch(`${controller.replace(/\/$/, '')}/v1/groups/${encodeURIComponent(values.group)}/audit?${query.toString()}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
-  const body = (await response.json()) as { error?: { message: string } } & Partial<AuditReport>
+  const body = (await response.json()) as Partial<ErrorBody> & Partial<AuditView>
   if (!response.ok) throw new FerryError('INVALID_INPUT', `audit failed (${response.status}): ${body.error?.message ?? 'unknown error'}`)
-  const report = body as AuditReport
+  const report = body as AuditView
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
   } else {

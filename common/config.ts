@@ -25,7 +25,7 @@ export const nameSchema = z
 /** Kafka's longest topic name (characters). */
 export const MAX_TOPIC_NAME_LENGTH = 249
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/
-const TOPIC_NAME_MESSAGE = 'is not a valid Kafka topic name (1-249 characters of letters, digits, ".", "_" or "-", not "." or "..")'
+export const TOPIC_NAME_MESSAGE = 'is not a valid Kafka topic name (1-249 characters of letters, digits, ".", "_" or "-", not "." or "..")'
 
 /** Whether Kafka accepts `name` as a topic name. */
 export function isValidTopicName(name: string): boolean {
@@ -146,7 +146,8 @@ export type ClusterSpec = Omit<ClusterInput, 'sasl'> & { sasl?: NonNullable<Clus
 export const deliveryModes = ['at-least-once', 'exactly-once'] as const
 export const strategies = ['balanced', 'load-aware', 'zone-aware'] as const
 
-export const topicGroupSchema = z
+/** The fields of a topic group, without the cross-field checks of {@link checkTopicGroup}. */
+export const topicGroupFieldsSchema = z
   .object({
     name: nameSchema,
     sourceCluster: nameSchema,
@@ -190,31 +191,35 @@ export const topicGroupSchema = z
     deadLetterTopic: topicNameSchema.optional(),
   })
   .strict()
-  .superRefine((group, ctx) => {
-    if ((group.topics === undefined) === (group.topicPattern === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['topics'], message: 'exactly one of topics or topicPattern is required' })
-    }
-    if (group.topicPattern !== undefined && group.topicPattern.length <= MAX_TOPIC_PATTERN_LENGTH) {
-      const problem = topicPatternProblem(group.topicPattern)
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['topicPattern'], message: problem })
-    }
-    const prefix = group.rename?.prefix ?? ''
-    if (prefix !== '') {
-      // Listed topics without a map entry get the prefix: the result must still be a topic name.
-      for (const [index, topic] of (group.topics ?? []).entries()) {
-        if (group.rename?.map !== undefined && Object.hasOwn(group.rename.map, topic)) continue
-        if (prefix.length + topic.length > MAX_TOPIC_NAME_LENGTH) {
-          ctx.addIssue({ code: 'custom', path: ['topics', index], message: `with rename.prefix "${prefix}" makes a target topic of ${prefix.length + topic.length} characters; Kafka allows at most ${MAX_TOPIC_NAME_LENGTH}` })
-        }
+
+/** The checks across a topic group's fields (one of topics or topicPattern, rename lengths, zone-aware, self-mirroring). */
+export function checkTopicGroup(group: z.output<typeof topicGroupFieldsSchema>, ctx: z.RefinementCtx): void {
+  if ((group.topics === undefined) === (group.topicPattern === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['topics'], message: 'exactly one of topics or topicPattern is required' })
+  }
+  if (group.topicPattern !== undefined && group.topicPattern.length <= MAX_TOPIC_PATTERN_LENGTH) {
+    const problem = topicPatternProblem(group.topicPattern)
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['topicPattern'], message: problem })
+  }
+  const prefix = group.rename?.prefix ?? ''
+  if (prefix !== '') {
+    // Listed topics without a map entry get the prefix: the result must still be a topic name.
+    for (const [index, topic] of (group.topics ?? []).entries()) {
+      if (group.rename?.map !== undefined && Object.hasOwn(group.rename.map, topic)) continue
+      if (prefix.length + topic.length > MAX_TOPIC_NAME_LENGTH) {
+        ctx.addIssue({ code: 'custom', path: ['topics', index], message: `with rename.prefix "${prefix}" makes a target topic of ${prefix.length + topic.length} characters; Kafka allows at most ${MAX_TOPIC_NAME_LENGTH}` })
       }
     }
-    if (group.strategy === 'zone-aware' && group.zone === undefined && group.dc === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'zone-aware needs the group to name a zone or a dc' })
-    }
-    if (group.sourceCluster === group.targetCluster && !group.rename?.prefix && !group.rename?.map) {
-      ctx.addIssue({ code: 'custom', path: ['targetCluster'], message: 'mirroring a cluster onto itself needs a rename (prefix or map), or it would copy topics onto themselves' })
-    }
-  })
+  }
+  if (group.strategy === 'zone-aware' && group.zone === undefined && group.dc === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'zone-aware needs the group to name a zone or a dc' })
+  }
+  if (group.sourceCluster === group.targetCluster && !group.rename?.prefix && !group.rename?.map) {
+    ctx.addIssue({ code: 'custom', path: ['targetCluster'], message: 'mirroring a cluster onto itself needs a rename (prefix or map), or it would copy topics onto themselves' })
+  }
+}
+
+export const topicGroupSchema = topicGroupFieldsSchema.superRefine(checkTopicGroup)
 
 export type TopicGroupSpec = z.infer<typeof topicGroupSchema>
 
@@ -283,7 +288,10 @@ export function groupIncludesTopic(group: Pick<TopicGroupSpec, 'topics' | 'topic
 }
 
 /** A cluster as an API may show it: secret values replaced by whether they are set. */
-export function redactCluster(cluster: ClusterSpec): Record<string, unknown> {
+/** A cluster as the API shows it: an inline password as `(set, hidden)`, no sealed password. */
+export type RedactedCluster = Omit<ClusterSpec, 'sasl'> & { sasl?: Omit<NonNullable<ClusterSpec['sasl']>, 'password' | 'sealedPassword'> & { password?: string } }
+
+export function redactCluster(cluster: ClusterSpec): RedactedCluster {
   const { sasl, ...rest } = cluster
   if (sasl === undefined) return { ...rest }
   const { password, sealedPassword, ...saslRest } = sasl

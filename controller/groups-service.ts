@@ -19,6 +19,7 @@ import { listInstances, type InstanceRecord } from '../common/registry.js'
 import type { AssignedPartition, GroupRecord, GroupState, Store } from '../common/store.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import type { StableOffsets } from '../common/kafka/admin.js'
+import type { GroupView, NoProgressRow, PartitionRow, WorkerWorkload } from '../common/api-schemas.js'
 import { addLatencyCounts, emptyLatencyCounts, summariseLatency } from '../common/latency.js'
 import { auditGroup, type AuditReport } from './audit.js'
 import { discoverPartitions } from './discovery.js'
@@ -88,53 +89,8 @@ export function reportsByPartition(instances: readonly InstanceRecord[]): Map<st
   return reports
 }
 
-export interface PartitionRow {
-  topic: string
-  partition: number
-  targetTopic: string
-  worker: string
-  state: string
-  position: number | null
-  deadLettered: number
-  /** Records of this partition mirrored so far, by every owner (carried in the checkpoints). */
-  recordsMirrored: number
-  recordsPerSec: number
-  bytesPerSec: number
-  error?: { code: string; message: string }
-  targetEnd?: number
-  targetHighWatermark?: number | null
-  highWatermark?: number | null
-  lag?: number | null
-  /** Whether the assigned worker serves it (see served.ts). */
-  served: ServedKind
-  /** How long it has not been served, as this controller watched it (absent when served). */
-  sinceMs?: number
-}
-
-export interface GroupView {
-  name: string
-  state: GroupState
-  spec: TopicGroupSpec
-  createdAt: string
-  updatedAt: string
-  status: {
-    healthy: boolean
-    error?: { code: string; message: string }
-    lagError?: { code: string; message: string }
-    observedAt: string | null
-    topics: Record<string, number>
-    droppedTopics?: string[]
-    assignedPartitions: number
-    /** Sum of recordsMirrored over the partitions' current owners. */
-    recordsMirrored: number
-    lag: number | null
-    /** Partitions per kind of drift between the assignment and what workers serve. */
-    drift: DriftCounts
-    /** Partitions not served for longer than DRIFT_GRACE_MS (any makes the group unhealthy). */
-    unservedPastGrace: number
-  }
-  partitions: PartitionRow[]
-}
+// The views this service answers with are the API's response types (common/api-schemas.ts).
+export type { GroupView, NoProgressRow, PartitionRow, WorkerWorkload } from '../common/api-schemas.js'
 
 /** One assigned partition: who should serve it (Ferry's assignment) and what that worker reports. */
 export interface ServingRow {
@@ -177,25 +133,6 @@ export function servingRows(assignments: ReadonlyMap<string, readonly AssignedPa
     }
   }
   return rows.sort((a, b) => a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic) || a.partition - b.partition)
-}
-
-export interface NoProgressRow {
-  group: string
-  topic: string
-  partition: number
-  idealWorker: string
-  actualWorker: string | null
-  position: number
-  highWatermark: number
-  /** How long the reported position has not changed, as far as this controller has watched. */
-  stalledMs: number
-}
-
-export interface WorkerWorkload {
-  workerId: string
-  numberOfTopicPartitions: number
-  totalWorkload: { bytesPerSecond: number; msgsPerSecond: number; partitions: number }
-  laggingTopicPartition: Array<{ topicName: string; partitionId: number; latestOffset: number; commitOffset: number; lag: number; timeStamp: number }>
 }
 
 export interface GroupsServiceDeps {

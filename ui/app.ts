@@ -6,32 +6,19 @@
  */
 import { html, render } from 'htm/preact'
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
-import {
-  ApiError,
-  getToken,
-  request,
-  setToken,
-  type Assignments,
-  type Cluster,
-  type FerryEvent,
-  type FieldProblem,
-  type GroupDetail,
-  type GroupSummary,
-  type Instance,
-  type ReportedPartition,
-  type Ready,
-  type Workers,
-} from './api.js'
+import { ApiError, getToken, request, setToken, type FieldProblem } from './api.js'
+// The API's response types, declared once with the controller's schemas (type-only: nothing of it is bundled).
+import type { AssignmentsView, ClustersView, ClusterView, EventsView, FerryEventView, GroupsView, GroupView, InstanceView, Readiness, WorkerPartitionReport, WorkersView } from '../common/api-schemas.js'
 
 const POLL_INTERVAL_MS = 2000
 
 interface Snapshot {
-  ready: Ready | null
-  groups: GroupDetail[]
-  workers: Workers
-  assignments: Assignments['assignments']
-  events: FerryEvent[]
-  clusters: Cluster[]
+  ready: Readiness | null
+  groups: GroupView[]
+  workers: WorkersView
+  assignments: AssignmentsView['assignments']
+  events: FerryEventView[]
+  clusters: ClusterView[]
   /** Errors of parts that could not be loaded this round, by part. */
   errors: Record<string, string>
   at: number
@@ -58,9 +45,13 @@ function age(iso: string, now: number): string {
 const key = (p: { group: string; topic: string; partition: number }): string => `${p.group}/${p.topic}/${p.partition}`
 
 /** Worker reports (throughput, mirrored counts) by group/topic/partition, from the reporting owner. */
-function reportsByPartition(workers: Instance[]): Map<string, ReportedPartition & { worker: string }> {
-  const reports = new Map<string, ReportedPartition & { worker: string }>()
-  for (const worker of workers) for (const p of worker.metrics?.partitions ?? []) reports.set(key(p), { ...p, worker: worker.id })
+function reportsByPartition(workers: InstanceView[]): Map<string, WorkerPartitionReport & { worker: string }> {
+  const reports = new Map<string, WorkerPartitionReport & { worker: string }>()
+  for (const worker of workers) {
+    // metrics is whatever the worker last reported (the API declares it unknown); its partitions are WorkerPartitionReports.
+    const partitions = (worker.metrics as { partitions?: WorkerPartitionReport[] } | null | undefined)?.partitions ?? []
+    for (const p of partitions) reports.set(key(p), { ...p, worker: worker.id })
+  }
   return reports
 }
 
@@ -77,20 +68,22 @@ async function loadSnapshot(): Promise<Snapshot> {
     }
   }
   const [ready, list, workers, assignments, events, clusters] = await Promise.all([
-    part('leader', () => request<Ready>('GET', 'readyz'), null),
-    part('groups', async () => (await request<{ groups: GroupSummary[] }>('GET', 'v1/groups')).groups, []),
-    part('workers', () => request<Workers>('GET', 'v1/workers'), { workers: [], controllers: [] }),
-    part('assignments', async () => (await request<Assignments>('GET', 'v1/assignments')).assignments, {}),
-    part('events', async () => (await request<{ events: FerryEvent[] }>('GET', 'v1/events?limit=50')).events, []),
-    part('clusters', async () => (await request<{ clusters: Cluster[] }>('GET', 'v1/clusters')).clusters, []),
+    part('leader', () => request<Readiness>('GET', 'readyz'), null),
+    part('groups', async () => (await request<GroupsView>('GET', 'v1/groups')).groups, []),
+    part('workers', () => request<WorkersView>('GET', 'v1/workers'), { workers: [], controllers: [] }),
+    part('assignments', async () => (await request<AssignmentsView>('GET', 'v1/assignments')).assignments, {}),
+    part('events', async () => (await request<EventsView>('GET', 'v1/events?limit=50')).events, []),
+    part('clusters', async () => (await request<ClustersView>('GET', 'v1/clusters')).clusters, []),
   ])
   const groups = await Promise.all(
     list.map((g) =>
-      part(`group ${g.name}`, () => request<GroupDetail>('GET', `v1/groups/${encodeURIComponent(g.name)}`), {
+      part(`group ${g.name}`, () => request<GroupView>('GET', `v1/groups/${encodeURIComponent(g.name)}`), {
         ...g,
-        status: { healthy: false, assignedPartitions: 0, lag: null },
+        createdAt: '',
+        updatedAt: '',
+        status: { healthy: false, observedAt: null, topics: {}, assignedPartitions: 0, recordsMirrored: 0, lag: null, drift: { not_reported: 0, reported_by_other: 0, no_progress: 0 }, unservedPastGrace: 0 },
         partitions: [],
-      } as GroupDetail),
+      }),
     ),
   )
   groups.sort((a, b) => a.name.localeCompare(b.name))
@@ -142,8 +135,8 @@ function TokenPrompt(props: { onSave: (token: string) => void; rejected: boolean
 }
 
 function GroupRow(props: {
-  group: GroupDetail
-  reports: Map<string, ReportedPartition & { worker: string }>
+  group: GroupView
+  reports: Map<string, WorkerPartitionReport & { worker: string }>
   expanded: boolean
   onToggle: () => void
   onAction: (group: string, action: 'start' | 'stop' | 'delete') => void
@@ -407,7 +400,7 @@ function groupBody(form: FormState): Record<string, unknown> {
   return body
 }
 
-function CreateGroup(props: { clusters: Cluster[]; writable: boolean; onCreated: (name: string) => void; onAuthError: (error: ApiError) => void }) {
+function CreateGroup(props: { clusters: ClusterView[]; writable: boolean; onCreated: (name: string) => void; onAuthError: (error: ApiError) => void }) {
   const [form, setForm] = useState<FormState>(EMPTY_FORM)
   const [problems, setProblems] = useState<FieldProblem[]>([])
   const [message, setMessage] = useState<{ kind: 'error' | 'ok'; text: string } | null>(null)

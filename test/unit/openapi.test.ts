@@ -8,9 +8,10 @@ import SwaggerParser from '@apidevtools/swagger-parser'
 import { expect } from 'chai'
 import type express from 'express'
 import { Registry } from 'prom-client'
-import { createApi, type ApiDeps } from '../../controller/api.js'
+import { API_ROUTES, createApi, type ApiDeps } from '../../controller/api.js'
 import { findToken, needsToken, parseApiTokens, loadApiTokens } from '../../controller/auth.js'
-import { API_ROUTES, matchRoute, openApiDocument, openApiPath } from '../../controller/openapi.js'
+import { openApiDocument, openApiPath } from '../../controller/openapi.js'
+import { matchRoute } from '../../controller/route.js'
 import { FerryError } from '../../common/errors.js'
 import { silentLogger } from '../../common/logger.js'
 
@@ -45,7 +46,7 @@ describe('OpenAPI document and routes', () => {
   const unused = new Proxy({}, { get: () => { throw new Error('not used while building routes') } })
   const deps = { registry: new Registry(), logger: silentLogger(), store: unused, zk: unused, redis: unused, keys: unused, election: unused, reconciler: unused, admins: unused, events: unused } as unknown as ApiDeps
   const app = createApi(deps)
-  const doc = openApiDocument() as { openapi: string; paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string; schema: { pattern?: string } }>; requestBody?: { content: Record<string, { schema: unknown }> }; security?: unknown[] }>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; additionalProperties?: boolean; required?: string[] }>; securitySchemes: Record<string, unknown> } }
+  const doc = openApiDocument(API_ROUTES) as { openapi: string; paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string; schema: { pattern?: string } }>; requestBody?: { content: Record<string, { schema: unknown }> }; security?: unknown[] }>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; additionalProperties?: boolean; required?: string[] }>; securitySchemes: Record<string, unknown> } }
   const documented = new Set<string>()
   for (const [path, methods] of Object.entries(doc.paths)) for (const method of Object.keys(methods)) documented.add(`${method.toUpperCase()} ${path}`)
 
@@ -66,6 +67,13 @@ describe('OpenAPI document and routes', () => {
     expect(served.length).to.be.greaterThan(20)
     const undocumented = served.filter((r) => { const [m, p] = r.split(' ') as [string, string]; return !documented.has(`${m} ${openApiPath(p)}`) })
     expect(undocumented, 'routes missing from /v1/openapi.json').to.deep.equal([])
+  })
+
+  it('registers on express exactly the declared routes, each once', () => {
+    const served = [...expressRoutes(app)].filter((r) => !NOT_API.has(r)).sort()
+    const declared = API_ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`).sort()
+    expect(declared.length).to.be.greaterThan(20)
+    expect(served).to.deep.equal(declared)
   })
 
   it('serves every route the document lists', () => {
@@ -95,11 +103,11 @@ describe('OpenAPI document and routes', () => {
   })
 
   it('matches requests like express and validates path parameters by name', () => {
-    expect(matchRoute('GET', '/v1/groups/orders')?.route.path).to.equal('/v1/groups/:name')
-    expect(matchRoute('post', '/V1/Groups/orders/start/')?.route.path).to.equal('/v1/groups/:name/start')
-    expect(matchRoute('GET', '/v1/nothing')).to.equal(undefined)
-    expect(matchRoute('GET', '/v1/groups/..%2F..%2Fetc')?.params.name).to.equal('../../etc')
-    expect(() => matchRoute('GET', '/v1/groups/%E0%A4%A')).to.throw(FerryError).with.property('code', 'INVALID_INPUT')
+    expect(matchRoute(API_ROUTES, 'GET', '/v1/groups/orders')?.route.path).to.equal('/v1/groups/:name')
+    expect(matchRoute(API_ROUTES, 'post', '/V1/Groups/orders/start/')?.route.path).to.equal('/v1/groups/:name/start')
+    expect(matchRoute(API_ROUTES, 'GET', '/v1/nothing')).to.equal(undefined)
+    expect(matchRoute(API_ROUTES, 'GET', '/v1/groups/..%2F..%2Fetc')?.params.name).to.equal('../../etc')
+    expect(() => matchRoute(API_ROUTES, 'GET', '/v1/groups/%E0%A4%A')).to.throw(FerryError).with.property('code', 'INVALID_INPUT')
   })
 })
 

@@ -1,0 +1,328 @@
+/**
+ * The /v1 API and the operations routes (probes, metrics, the OpenAPI document), one declaration
+ * each (controller/route.ts): what each takes, what it answers and how. Group use cases are the
+ * groups service's; these handlers only translate between HTTP and it.
+ *
+ * @example
+ *   registerRoutes(app, V1_ROUTES, ctx)
+ */
+import { z } from 'zod'
+import {
+  assignmentsSchema,
+  auditSchema,
+  clustersSchema,
+  clusterViewSchema,
+  eventsSchema,
+  groupStateChangeSchema,
+  groupsSchema,
+  groupSummarySchema,
+  groupViewSchema,
+  readySchema,
+  rebalanceSchema,
+  workersSchema,
+} from '../common/api-schemas.js'
+import { checkTopicGroup, clusterSchema, nameSchema, redactCluster, topicGroupFieldsSchema } from '../common/config.js'
+import { withinMs } from '../common/deadline.js'
+import { FerryError, errorMessage } from '../common/errors.js'
+import { listInstances } from '../common/registry.js'
+import { DEFAULT_EVENT_CAPACITY } from './events.js'
+import { openApiDocument, openApiDocumentSchema } from './openapi.js'
+import { defineRoute, jsonOk, type ApiRoute } from './route.js'
+
+/** `work`, or a failure once `ms` passed (ZooKeeper calls wait for a reconnect without a session). */
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  return withinMs(work, ms, () => new Error(`no answer within ${ms} ms (reconnecting?)`))
+}
+
+const nameParam = z.object({ name: nameSchema.openapi({ description: 'Cluster or topic-group name' }) })
+const wholeNumber = /^\d+$/
+/** A time in a query: milliseconds since the epoch or an ISO-8601 time, as milliseconds. */
+const timeText = z
+  .string()
+  .refine((t) => wholeNumber.test(t) || Number.isFinite(Date.parse(t)), 'must be milliseconds since the epoch or an ISO-8601 time')
+  .transform((t) => (wholeNumber.test(t) ? Number(t) : Date.parse(t)))
+  .openapi({ description: 'Milliseconds since the epoch or an ISO-8601 time', example: '2026-01-31T12:00:00Z' })
+const clusterBody = clusterSchema.openapi('Cluster', { description: 'A Kafka cluster. Inline SASL passwords are accepted but never returned (prefer passwordFile or passwordEnv).' })
+const groupBody = topicGroupFieldsSchema
+  .extend({ start: z.boolean({ invalid_type_error: 'must be true or false' }).optional().openapi({ description: 'Start mirroring right away (default true)' }) })
+  .superRefine(checkTopicGroup)
+  .openapi('TopicGroupRequest', { description: 'A topic group; exactly one of topics or topicPattern.' })
+const eventLimit = z
+  .string()
+  .regex(wholeNumber, `must be a whole number from 1 to ${DEFAULT_EVENT_CAPACITY}`)
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= DEFAULT_EVENT_CAPACITY, `must be a whole number from 1 to ${DEFAULT_EVENT_CAPACITY}`)
+
+const deleted = { 204: { description: 'Deleted' } }
+
+const operations: ApiRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/healthz',
+    tag: 'operations',
+    open: true,
+    summary: 'Liveness',
+    responses: jsonOk('The process is up', z.object({ status: z.literal('ok') })),
+    handler: async () => ({ status: 200, body: { status: 'ok' as const } }),
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/readyz',
+    tag: 'operations',
+    open: true,
+    summary: 'Readiness: ZooKeeper, Redis, leader, frozen rebalancing',
+    responses: { ...jsonOk('Ready', readySchema), 503: { description: 'Not ready (body says why)', schema: readySchema } },
+    handler: async (_input, ctx) => {
+      const checks: Record<string, string> = {}
+      let ready = true
+      try {
+        // Bounded: without a session a ZooKeeper call may wait for the reconnect.
+        await within(ctx.zk.exists('/'), 1000)
+        checks.zookeeper = 'ok'
+      } catch (error) {
+        checks.zookeeper = errorMessage(error)
+        ready = false
+      }
+      try {
+        await ctx.redis.ping()
+        checks.redis = 'ok'
+      } catch (error) {
+        checks.redis = `unreachable: ${errorMessage(error)}`
+        ready = false
+      }
+      const frozen = ctx.reconciler.frozenReason()
+      if (frozen !== null) checks.rebalancing = frozen
+      const leader = await within(ctx.election.leader(), 1000).catch(() => null)
+      const isLeader = ctx.election.isLeader()
+      return { status: ready ? 200 : 503, body: { ready, api: ctx.access, leader: leader?.id ?? null, isLeader, ...(isLeader ? { epoch: ctx.election.epoch() } : {}), checks } }
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/metrics',
+    tag: 'operations',
+    summary: 'Prometheus metrics',
+    responses: { 200: { description: 'Prometheus text exposition', mediaType: 'text/plain', schema: z.string() } },
+    handler: async (_input, ctx) => ({ status: 200, body: await ctx.registry.metrics(), contentType: ctx.registry.contentType }),
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/openapi.json',
+    tag: 'operations',
+    summary: 'This document',
+    responses: jsonOk('OpenAPI 3 document', openApiDocumentSchema),
+    handler: async (_input, ctx) => ({ status: 200, body: openApiDocument(ctx.routes) }),
+  }),
+]
+
+const clusters: ApiRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/v1/clusters',
+    tag: 'clusters',
+    summary: 'List clusters (secrets hidden)',
+    responses: jsonOk('Clusters', clustersSchema),
+    handler: async (_input, ctx) => ({ status: 200, body: { clusters: (await ctx.store.listClusters()).map(redactCluster) } }),
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/clusters',
+    tag: 'clusters',
+    summary: 'Register a cluster',
+    body: clusterBody,
+    bodyName: 'cluster',
+    responses: { 201: { description: 'Registered (secrets hidden)', schema: clusterViewSchema } },
+    handler: async ({ body }, ctx) => {
+      await ctx.store.createCluster(body)
+      ctx.logger.info({ event: 'controller.cluster_created', cluster: body.name }, 'cluster registered')
+      return { status: 201, body: redactCluster(body) }
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clusters/:name',
+    tag: 'clusters',
+    summary: 'Show a cluster (secrets hidden)',
+    params: nameParam,
+    responses: jsonOk('The cluster', clusterViewSchema),
+    handler: async ({ params }, ctx) => {
+      const cluster = await ctx.store.getCluster(params.name)
+      if (cluster === null) throw new FerryError('CLUSTER_NOT_FOUND', `cluster "${params.name}" does not exist`)
+      return { status: 200, body: redactCluster(cluster.value) }
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/v1/clusters/:name',
+    tag: 'clusters',
+    summary: 'Delete a cluster (409 while a group uses it)',
+    params: nameParam,
+    responses: deleted,
+    handler: async ({ params }, ctx) => {
+      await ctx.store.deleteCluster(params.name)
+      return { status: 204 }
+    },
+  }),
+]
+
+// Topic groups: every use case is the groups service's (events, reconcile trigger, views).
+const groups: ApiRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/v1/groups',
+    tag: 'groups',
+    summary: 'List topic groups',
+    responses: jsonOk('Groups', groupsSchema),
+    handler: async (_input, ctx) => ({ status: 200, body: { groups: await ctx.groups.list() } }),
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/groups',
+    tag: 'groups',
+    summary: 'Create a topic group',
+    body: groupBody,
+    bodyName: 'topic group',
+    responses: { 201: { description: 'Created', schema: groupSummarySchema } },
+    handler: async ({ body }, ctx) => {
+      // `start` is a request option, not part of the group spec.
+      const { start, ...spec } = body
+      const record = await ctx.groups.create({ spec, ...(start === undefined ? {} : { start }), via: 'api' })
+      return { status: 201, body: { name: record.spec.name, state: record.state, spec: record.spec } }
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/groups/:name',
+    tag: 'groups',
+    summary: 'Group status with per-partition worker, position, high watermark and lag',
+    params: nameParam,
+    responses: jsonOk('Status', groupViewSchema),
+    handler: async ({ params }, ctx) => ({ status: 200, body: await ctx.groups.view(params.name) }),
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/v1/groups/:name',
+    tag: 'groups',
+    summary: 'Delete a topic group',
+    params: nameParam,
+    responses: deleted,
+    handler: async ({ params }, ctx) => {
+      await ctx.groups.delete(params.name, 'api')
+      return { status: 204 }
+    },
+  }),
+  ...(
+    [
+      ['start', 'running', 'Start a topic group', 'Started'],
+      ['stop', 'stopped', 'Stop a topic group', 'Stopped'],
+    ] as const
+  ).map(([action, state, summary, description]) =>
+    defineRoute({
+      method: 'post',
+      path: `/v1/groups/:name/${action}`,
+      tag: 'groups',
+      summary,
+      params: nameParam,
+      responses: jsonOk(description, groupStateChangeSchema),
+      handler: async ({ params }, ctx) => {
+        const record = await ctx.groups.setState(params.name, state, 'api')
+        return { status: 200, body: { name: params.name, state: record.state } }
+      },
+    }),
+  ),
+  defineRoute({
+    method: 'get',
+    path: '/v1/groups/:name/audit',
+    tag: 'groups',
+    summary: 'Audit: records at the source and the target per topic and time bucket',
+    params: nameParam,
+    query: z.object({
+      from: timeText.optional(),
+      to: timeText.optional(),
+      bucketMs: z
+        .string()
+        .regex(wholeNumber, 'must be a whole number of milliseconds')
+        .transform(Number)
+        .refine((ms) => ms >= 1000, 'must be at least 1000')
+        .optional(),
+    }),
+    responses: jsonOk('Audit report', auditSchema),
+    handler: async ({ params, query }, ctx) => {
+      const now = Date.now()
+      const window = { fromMs: query.from ?? now - 3600000, toMs: query.to ?? now, bucketMs: query.bucketMs ?? 60000 }
+      if (window.toMs <= window.fromMs) throw new FerryError('INVALID_INPUT', `to (${window.toMs}) must be after from (${window.fromMs})`, { details: [{ field: 'to', message: 'must be after from' }] })
+      const report = await ctx.groups.audit(params.name, window)
+      ctx.audit.missing.set({ group: params.name }, report.missing)
+      ctx.audit.duplicates.set({ group: params.name }, report.duplicates)
+      return { status: 200, body: report }
+    },
+  }),
+]
+
+const workers: ApiRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/v1/workers',
+    tag: 'workers',
+    summary: 'Live workers and controllers with their load',
+    responses: jsonOk('Instances', workersSchema),
+    handler: async (_input, ctx) => {
+      const instances = await listInstances(ctx.redis, ctx.keys)
+      const withLoad = instances
+        .filter((i) => i.role === 'worker')
+        .map((i) => {
+          const partitions = (i.metrics as { partitions?: Array<{ bytesPerSec?: number; recordsPerSec?: number }> } | null)?.partitions ?? []
+          return {
+            ...i,
+            load: {
+              partitions: partitions.length,
+              bytesPerSec: Math.round(partitions.reduce((sum, p) => sum + (p.bytesPerSec ?? 0), 0)),
+              recordsPerSec: Math.round(partitions.reduce((sum, p) => sum + (p.recordsPerSec ?? 0), 0)),
+            },
+          }
+        })
+      return { status: 200, body: { workers: withLoad, controllers: instances.filter((i) => i.role === 'controller').map((i) => ({ ...i })) } }
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/assignments',
+    tag: 'workers',
+    summary: 'Assignments per worker',
+    responses: jsonOk('Assignments', assignmentsSchema),
+    handler: async (_input, ctx) => {
+      const assignments = await ctx.store.listAssignments()
+      return { status: 200, body: { assignments: Object.fromEntries([...assignments].map(([worker, record]) => [worker, record.value])) } }
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/events',
+    tag: 'workers',
+    summary: 'Recent events (rebalances, workers joining or leaving, group changes and errors), newest first',
+    query: z.object({ limit: eventLimit.optional() }),
+    responses: jsonOk('Events', eventsSchema),
+    handler: async ({ query }, ctx) => ({ status: 200, body: { events: await ctx.events.list(query.limit ?? 100) } }),
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/rebalance',
+    tag: 'workers',
+    summary: 'Run a reconcile pass on the leader, or show its plan with dryRun=true',
+    query: z.object({ dryRun: z.enum(['true', 'false']).optional() }),
+    responses: jsonOk('Plan or result', rebalanceSchema),
+    handler: async ({ query }, ctx) => {
+      if (query.dryRun === 'true') return { status: 200, body: { dryRun: true, ...(await ctx.reconciler.dryRun()) } }
+      if (!ctx.election.isLeader()) {
+        const leader = await within(ctx.election.leader(), 1000).catch(() => null)
+        throw new FerryError('NOT_LEADER', `this controller is not the leader; send the request to ${leader?.url ?? 'the leader (none elected yet)'}`, {
+          details: { leader: leader?.id ?? null, url: leader?.url ?? null },
+        })
+      }
+      return { status: 200, body: { dryRun: false, ...(await ctx.reconciler.pass()) } }
+    },
+  }),
+]
+
+/** The operations routes and the /v1 API, in the order of the OpenAPI document. */
+export const V1_ROUTES: readonly ApiRoute[] = [...operations, ...clusters, ...groups, ...workers]
