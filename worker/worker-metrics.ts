@@ -10,9 +10,9 @@
  *   createMirrorTask({ metrics: wm.mirror, producer: wm.producer(group, producer), checkpoints: wm.checkpoints(group, store), ... })
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { CheckpointStore } from '../common/kafka/checkpoint-store.js'
+import type { CheckpointStore } from './checkpoint-store.js'
 import type { SourceBatch } from '../common/kafka/source-consumer.js'
-import type { TargetProducer, TransactionalProducer } from '../common/kafka/target-producer.js'
+import type { TargetProducer, TransactionalProducer } from './target-producer.js'
 import type { MirrorMetrics } from './mirror-task.js'
 
 export interface WorkerMetrics {

@@ -14,12 +14,12 @@
  * timeout, for a transaction whose owner died.
  */
 import { randomUUID } from 'node:crypto'
-import { Kafka } from './kafkajs.js'
-import type { ClusterSpec } from '../config.js'
-import type { Logger } from '../logger.js'
-import type { KafkaAdmin } from './admin.js'
-import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
-import { FerryError, errorMessage } from '../errors.js'
+import { Kafka } from '../common/kafka/kafkajs.js'
+import type { ClusterSpec } from '../common/config.js'
+import type { Logger } from '../common/logger.js'
+import type { KafkaAdmin } from '../common/kafka/admin.js'
+import { classifyKafkaError, kafkaClientConfig } from '../common/kafka/client-config.js'
+import { FerryError, errorMessage } from '../common/errors.js'
 import { TRANSACTION_TIMEOUT_MS, type TargetProducer, type TargetRecord } from './target-producer.js'
 
 export interface Checkpoint {

@@ -7,13 +7,13 @@
  *   await producer.send([{ topic: 'orders', partition: 0, key, value, headers, timestamp }])
  */
 import type { Producer, Message, RecordMetadata } from 'kafkajs'
-import { Kafka, Partitioners } from './kafkajs.js'
-import type { ClusterSpec, TargetCompression } from '../config.js'
-import type { Logger } from '../logger.js'
-import { FerryError, errorMessage, isProgrammerError } from '../errors.js'
-import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from './client-config.js'
-import { compressionType } from './codecs.js'
-import type { RecordHeaders } from './source-consumer.js'
+import { Kafka, Partitioners } from '../common/kafka/kafkajs.js'
+import type { ClusterSpec, TargetCompression } from '../common/config.js'
+import type { Logger } from '../common/logger.js'
+import { FerryError, errorMessage, isProgrammerError } from '../common/errors.js'
+import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from '../common/kafka/client-config.js'
+import { compressionType } from '../common/kafka/codecs.js'
+import type { RecordHeaders } from '../common/kafka/source-consumer.js'
 
 /**
  * Broker errors that refuse a record for what it is, so no retry can help: the record must be
