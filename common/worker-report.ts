@@ -84,7 +84,8 @@ export const instanceMetricsSchema = z.object({
   uptimeSeconds: z.number().optional(),
   id: z.string().optional(),
   assignmentEpoch: z.number().nullable().optional(),
-  partitions: partitionList.default([]),
+  /** Absent from a controller's metrics (and a worker's before its first report). */
+  partitions: partitionList.optional(),
 })
   // Fields of other versions are kept: /v1/workers shows the metrics as reported.
   .passthrough()

@@ -16,6 +16,7 @@ import { FerryError, HTTP_STATUS_BY_CODE, errorMessage, isProgrammerError } from
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { listInstances, type InstanceRecord } from '../common/registry.js'
+import { partitionKey as commonPartitionKey } from '../common/worker-report.js'
 import type { GroupRecord, GroupState, Store } from '../common/store.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import type { StableOffsets } from '../common/kafka/admin.js'
@@ -52,26 +53,15 @@ export type WorkerReport = ReportedPartition & { worker: string }
 export type Via = 'api' | 'ureplicator'
 
 export function partitionKey(p: { group: string; topic: string; partition: number }): string {
-  return `${p.group}/${p.topic}/${p.partition}`
+  return commonPartitionKey(p, p.group)
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
-
-/**
- * Worker reports by partition key, read once at the boundary: entries that are not a report
- * (no group, topic or partition) are skipped rather than trusted.
- */
+/** Worker reports by partition key (parsed where the registry read them: common/worker-report.ts). */
 export function workerReports(instances: readonly InstanceRecord[]): Map<string, WorkerReport> {
   const reports = new Map<string, WorkerReport>()
   for (const instance of instances) {
-    if (instance.role !== 'worker' || !isRecord(instance.metrics)) continue
-    const partitions = instance.metrics.partitions
-    if (!Array.isArray(partitions)) continue
-    for (const p of partitions as unknown[]) {
-      if (!isRecord(p) || typeof p.group !== 'string' || typeof p.topic !== 'string' || typeof p.partition !== 'number') continue
-      const report = p as unknown as ReportedPartition
-      reports.set(partitionKey(report), { ...report, worker: instance.id })
-    }
+    if (instance.role !== 'worker') continue
+    for (const report of instance.metrics?.partitions ?? []) reports.set(partitionKey(report), { ...report, worker: instance.id })
   }
   return reports
 }

@@ -23,13 +23,11 @@ import type { ProcessConfig } from '../common/process-config.js'
 import { createStore, type AssignedPartition, type GroupRecord } from '../common/store.js'
 import { connectZk, readZkAuthFile } from '../common/zk.js'
 import type { Registry } from 'prom-client'
-import { createMirrorMetrics, createMirrorTask, type MirrorTask, type PartitionStatus } from './mirror-task.js'
+import { createMirrorMetrics, createMirrorTask, type MirrorTask } from './mirror-task.js'
+import type { WorkerReport } from '../common/worker-report.js'
 
-export interface WorkerStatus {
-  id: string
-  assignmentEpoch: number | null
-  partitions: PartitionStatus[]
-}
+/** What the worker reports (to bootstrap, which keeps it in Redis for the controller). */
+export type WorkerStatus = WorkerReport
 
 export interface Worker {
   readonly registry: Registry
