@@ -247,7 +247,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
     if (source === null) throw new FerryError('CLUSTER_NOT_FOUND', `source cluster "${spec.sourceCluster}" is not registered`)
     const admin = deps.admins.get(source.value)
     const offsets = new Map<string, StableOffsets>()
-    for (const topic of topics) for (const o of await admin.stableOffsets(topic)) offsets.set(`${topic}/${o.partition}`, o)
+    for (const topic of topics) for (const o of await admin.stableOffsets(topic)) offsets.set(commonPartitionKey({ topic, partition: o.partition }), o)
     return offsets
   }
 
@@ -338,7 +338,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
         try {
           const offsets = await sourceEnds(spec, [...new Set(rows.map((r) => r.topic))])
           for (const row of rows) {
-            const end = offsets.get(`${row.topic}/${row.partition}`)
+            const end = offsets.get(commonPartitionKey(row))
             // The end mirroring can reach now (equals the high watermark unless a source transaction is open), as the lag.
             row.highWatermark = end?.stable ?? null
             row.lag = end !== undefined && typeof row.position === 'number' ? Math.max(0, end.stable - row.position) : null
@@ -443,7 +443,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
           continue
         }
         for (const r of groupRows) {
-          const end = ends.get(`${r.topic}/${r.partition}`)
+          const end = ends.get(commonPartitionKey(r))
           if (end === undefined || r.position === null || end.stable <= r.position) continue
           result.push({ group, topic: r.topic, partition: r.partition, idealWorker: r.idealWorker, actualWorker: r.actualWorker, position: r.position, highWatermark: end.stable, stalledMs: progress.stalledForMs(r, r.idealWorker) })
         }

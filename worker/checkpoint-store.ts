@@ -20,6 +20,7 @@ import type { Logger } from '../common/logger.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import { classifyKafkaError, kafkaClientConfig } from '../common/kafka/client-config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
+import { partitionKey } from '../common/worker-report.js'
 import { TRANSACTION_TIMEOUT_MS, type TargetProducer, type TargetRecord } from './target-producer.js'
 
 export interface Checkpoint {
@@ -90,7 +91,7 @@ export function checkpointTopicName(deployment: string): string {
 }
 
 export function checkpointKey(group: string, topic: string, partition: number): string {
-  return `${group}/${topic}/${partition}`
+  return partitionKey({ topic, partition }, group)
 }
 
 export function createCheckpointStore(options: CheckpointStoreOptions): CheckpointStore {

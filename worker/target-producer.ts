@@ -13,6 +13,7 @@ import type { Logger } from '../common/logger.js'
 import { FerryError, errorMessage, isProgrammerError } from '../common/errors.js'
 import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from '../common/kafka/client-config.js'
 import { compressionType } from '../common/kafka/codecs.js'
+import { partitionKey } from '../common/worker-report.js'
 import type { RecordHeaders } from '../common/kafka/source-consumer.js'
 
 /**
@@ -377,18 +378,18 @@ export function unacknowledged(records: readonly TargetRecord[], acknowledged: r
   const topics = new Set<string>()
   for (const a of acknowledged) {
     if (a.errorCode !== 0) continue
-    answered.add(`${a.topicName}\u0000${a.partition}`)
+    answered.add(endKey(a.topicName, a.partition))
     topics.add(a.topicName)
   }
   const missing = new Set<string>()
   for (const r of records) {
-    if (r.partition === undefined ? !topics.has(r.topic) : !answered.has(`${r.topic}\u0000${r.partition}`)) missing.add(r.partition === undefined ? r.topic : `${r.topic}[${r.partition}]`)
+    if (r.partition === undefined ? !topics.has(r.topic) : !answered.has(endKey(r.topic, r.partition))) missing.add(r.partition === undefined ? r.topic : `${r.topic}[${r.partition}]`)
   }
   return [...missing]
 }
 
 function endKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`
+  return partitionKey({ topic, partition })
 }
 
 /** Records in `ends` where each explicitly addressed partition of an acknowledged request now ends on the target. */

@@ -19,9 +19,10 @@ import { parseTopicGroup, type ClusterSpec } from '../../common/config.js'
 import { FerryError } from '../../common/errors.js'
 import type { KafkaAdmin, PartitionOffsets } from '../../common/kafka/admin.js'
 import type { Checkpoint, CheckpointStore } from '../../worker/checkpoint-store.js'
-import { PartialBatchError, partitionKey, type PartitionStart, type SourceBatch, type SourceConsumer, type SourceConsumerOptions, type SourceRecord } from '../../common/kafka/source-consumer.js'
+import { PartialBatchError, type PartitionStart, type SourceBatch, type SourceConsumer, type SourceConsumerOptions, type SourceRecord } from '../../common/kafka/source-consumer.js'
 import type { TargetProducer, TargetRecord, TransactionalProducer } from '../../worker/target-producer.js'
 import { createMirrorMetrics, createMirrorTask, type MirrorTask } from '../../worker/mirror-task.js'
+import { partitionKey } from '../../common/worker-report.js'
 import { captureLogs } from '../log-capture.js'
 
 export const CHECKPOINT_TOPIC = '_ferry.d.checkpoints'
@@ -49,7 +50,7 @@ export class FakeSource {
   readonly logs = new Map<string, SourceRecord[]>()
   readonly lowOffsets = new Map<string, number>()
   private readonly log = (topic: string, partition: number): SourceRecord[] => {
-    const key = partitionKey(topic, partition)
+    const key = partitionKey({ topic, partition })
     let log = this.logs.get(key)
     if (log === undefined) this.logs.set(key, (log = []))
     return log
@@ -69,7 +70,7 @@ export class FakeSource {
   }
 
   low(topic: string, partition: number): number {
-    return this.lowOffsets.get(partitionKey(topic, partition)) ?? 0
+    return this.lowOffsets.get(partitionKey({ topic, partition })) ?? 0
   }
 
   read(topic: string, partition: number, from: number, max: number): SourceRecord[] {
@@ -106,7 +107,7 @@ export class FakeTarget {
   }
 
   records(topic: string, partition = 0): TargetRecord[] {
-    return this.logs.get(partitionKey(topic, partition)) ?? []
+    return this.logs.get(partitionKey({ topic, partition })) ?? []
   }
 
   values(topic: string, partition = 0): string[] {
@@ -142,7 +143,7 @@ export class FakeTarget {
 
   private append(records: readonly TargetRecord[]): void {
     for (const r of records) {
-      const key = partitionKey(r.topic, r.partition ?? 0)
+      const key = partitionKey({ topic: r.topic, partition: r.partition ?? 0 })
       this.logs.set(key, [...(this.logs.get(key) ?? []), r])
     }
   }
@@ -164,7 +165,7 @@ class FakeConsumer implements SourceConsumer {
   ) {}
 
   start(partitions: readonly PartitionStart[], handler: (batch: SourceBatch) => Promise<void>): Promise<void> {
-    for (const p of partitions) this.positionMap.set(partitionKey(p.topic, p.partition), p.offset)
+    for (const p of partitions) this.positionMap.set(partitionKey(p), p.offset)
     this.handler = handler
     this.started = true
     return Promise.resolve()
@@ -176,8 +177,8 @@ class FakeConsumer implements SourceConsumer {
 
   resumeAt(topic: string, partition: number, offset: number): boolean {
     if (this.stopped) return false
-    this.positionMap.set(partitionKey(topic, partition), offset)
-    this.paused.delete(partitionKey(topic, partition))
+    this.positionMap.set(partitionKey({ topic, partition }), offset)
+    this.paused.delete(partitionKey({ topic, partition }))
     return true
   }
 
