@@ -211,17 +211,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       // Record the start of partitions never mirrored, so a move before the first record cannot skip to a later "latest".
       if (read.fresh.length > 0) await deps.checkpoints.write(deps.producer, group.name, read.fresh)
       if (myIncarnation !== incarnation) return
-      for (const s of read.starts) {
-        const status = book.of(s.topic, s.partition)
-        status.position = s.offset
-        // The partition's count so far, whoever mirrored it (a move keeps it).
-        status.recordsMirrored = Math.max(status.recordsMirrored, s.mirrored ?? 0)
-        // The start reached both clusters: errors of an earlier incarnation are over.
-        if (status.state !== 'failed') {
-          status.state = 'mirroring'
-          delete status.error
-        }
-      }
+      for (const s of read.starts) book.started(s.topic, s.partition, s.offset, s.mirrored ?? 0)
       if (read.starts.length === 0) return
       const created = (deps.createConsumer ?? createSourceConsumer)(deps.source, {
         clientId: `ferry-${deps.worker}`,
@@ -281,11 +271,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         if (sameSet(assigned, next) && consumer !== undefined) return
         await stopConsumer()
         book.retain(new Set(next.map((p) => partitionKey(p))))
-        for (const status of book.all()) {
-          if (status.state !== 'failed') continue
-          status.state = 'starting'
-          delete status.error
-        }
+        book.retryFailed()
         assigned = next
         log.info({ event: 'worker.assignment_applied', partitions: next.length }, 'assignment changed')
         await startConsumer()

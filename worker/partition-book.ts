@@ -34,9 +34,16 @@ export interface PartitionBook {
   /** Records on the target: position, counts, latency, metrics; clears an error. Returns the status. */
   progress(topic: string, partition: number, progress: Progress): { status: PartitionStatus; recovered: boolean }
   fail(topic: string, partition: number, state: PartitionStatus['state'], error: FerryError): void
+  /**
+   * The partition starts at `offset` with `mirrored` records so far (by every owner: a move keeps
+   * the count). The start reached both clusters, so errors of an earlier start are over, unless
+   * the partition failed for good (state failed: it waits for a new assignment).
+   */
+  started(topic: string, partition: number, offset: number, mirrored: number): void
+  /** A new assignment: failed partitions get another chance. */
+  retryFailed(): void
   /** Forgets every partition not in `keep` (keys from `partitionKey`). */
   retain(keep: ReadonlySet<string>): void
-  all(): IterableIterator<PartitionStatus>
   /** Copies of every status with fresh rates (smoothed since the previous snapshot). */
   snapshot(): PartitionStatus[]
 }
@@ -108,6 +115,21 @@ export function createPartitionBook(group: TopicGroupSpec, metrics: MirrorMetric
       status.state = state
       status.error = { code: error.code, message: error.message }
     },
+    started(topic, partition, offset, mirrored) {
+      const status = of(topic, partition)
+      status.position = offset
+      status.recordsMirrored = Math.max(status.recordsMirrored, mirrored)
+      if (status.state === 'failed') return
+      status.state = 'mirroring'
+      delete status.error
+    },
+    retryFailed() {
+      for (const status of statuses.values()) {
+        if (status.state !== 'failed') continue
+        status.state = 'starting'
+        delete status.error
+      }
+    },
     retain(keep) {
       for (const [key, status] of [...statuses]) {
         if (keep.has(key)) continue
@@ -117,7 +139,6 @@ export function createPartitionBook(group: TopicGroupSpec, metrics: MirrorMetric
         metrics.position.remove(labels(status))
       }
     },
-    all: () => statuses.values(),
     snapshot() {
       updateRates()
       return [...statuses.values()].map((s) => ({ ...s, latencyCounts: [...s.latencyCounts], bytesPerSec: Math.round(s.bytesPerSec), recordsPerSec: Math.round(s.recordsPerSec) }))
