@@ -21,7 +21,8 @@ import type { KafkaAdmin } from '../common/kafka/admin.js'
 import { classifyKafkaError, kafkaClientConfig } from '../common/kafka/client-config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import { partitionKey } from '../common/worker-report.js'
-import { TRANSACTION_TIMEOUT_MS, type TargetProducer, type TargetRecord } from './target-producer.js'
+import type { TargetProducer, TargetRecord } from './target-producer.js'
+import { TRANSACTION_TIMEOUT_MS } from './transactional-producer.js'
 
 export interface Checkpoint {
   /** Next source offset to mirror. */

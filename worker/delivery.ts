@@ -22,7 +22,8 @@ import type { AssignedPartition } from '../common/store.js'
 import { partitionKey } from '../common/worker-report.js'
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js'
 import type { MirrorMetrics } from './mirror-metrics.js'
-import { transactionalIdFor, type TargetProducer, type TargetRecord, type TransactionalProducer } from './target-producer.js'
+import type { TargetProducer, TargetRecord } from './target-producer.js'
+import { transactionalIdFor, type TransactionalProducer } from './transactional-producer.js'
 
 export interface Delivery {
   /** Before the checkpoints are read: exactly-once opens (and so fences) each partition's producer. */

@@ -12,7 +12,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { CheckpointStore } from './checkpoint-store.js'
 import type { SourceBatch } from '../common/kafka/source-consumer.js'
-import type { TargetProducer, TransactionalProducer } from './target-producer.js'
+import type { TargetProducer } from './target-producer.js'
+import type { TransactionalProducer } from './transactional-producer.js'
 import { partitionKey } from '../common/worker-report.js'
 import type { MirrorMetrics } from './mirror-metrics.js'
 
