@@ -39,6 +39,11 @@ export interface Delivery {
   acknowledged(checkpoint: CheckpointEntry): void
   /** Where the records of a source partition this delivery wrote end in `targetTopic` (same partition number). */
   acknowledgedEnd(topic: string, partition: number, targetTopic: string): number | undefined
+  /**
+   * After `close()`, the partitions that stay (keys from `partitionKey`): what is still unwritten
+   * of the others is dropped, or a later flush would write it over their new owner's checkpoints.
+   */
+  retain(keep: ReadonlySet<string>): void
   /** Begins periodic checkpoint flushes (at-least-once). */
   start(): void
   /** After the consumer stopped: writes what was acknowledged, closes transactional producers. */
@@ -92,6 +97,14 @@ export function createAtLeastOnce(deps: AtLeastOnceDeps): Delivery {
       unwritten.set(partitionKey(checkpoint), { topic: checkpoint.topic, partition: checkpoint.partition, offset: checkpoint.offset, ...(checkpoint.mirrored === undefined ? {} : { mirrored: checkpoint.mirrored }) })
     },
     acknowledgedEnd: (_topic, partition, targetTopic) => deps.producer.acknowledgedEnd(targetTopic, partition),
+    retain(keep) {
+      for (const [key, entry] of [...unwritten]) {
+        if (keep.has(key)) continue
+        unwritten.delete(key)
+        // The new owner resumes from the checkpoint before this one: the records between are mirrored twice.
+        deps.log.warn({ event: 'worker.handoff_checkpoint_dropped', topic: entry.topic, partition: entry.partition, offset: entry.offset }, 'the checkpoint of a partition that moved away could not be written; its new owner mirrors the records since the one before again')
+      }
+    },
     start() {
       if (timer) clearInterval(timer)
       timer = setInterval(() => void flush(), deps.checkpointIntervalMs ?? 1000)
@@ -131,6 +144,7 @@ export function createExactlyOnce(deps: ExactlyOnceDeps): Delivery {
       return producer.sendAtomically([...records, deps.checkpoints.record(group.name, checkpoint)])
     },
     acknowledged: () => undefined,
+    retain: () => undefined,
     acknowledgedEnd: (topic, partition, targetTopic) => (producers.get(partitionKey({ topic, partition })) ?? deps.producer).acknowledgedEnd(targetTopic, partition),
     start: () => undefined,
     async close() {

@@ -271,7 +271,9 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
         if (halted()) return
         if (sameSet(assigned, next) && consumer !== undefined) return
         await stopConsumer()
-        book.retain(new Set(next.map((p) => partitionKey(p))))
+        const keep = new Set(next.map((p) => partitionKey(p)))
+        book.retain(keep)
+        delivery.retain(keep)
         book.retryFailed()
         assigned = next
         log.info({ event: 'worker.assignment_applied', partitions: next.length }, 'assignment changed')

@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai'
 import { FerryError } from '../../common/errors.js'
+import type { TargetRecord } from '../../worker/target-producer.js'
 import { CHECKPOINT_TOPIC, createWorld, offsetsOf, type World } from './mirror-harness.js'
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
@@ -115,6 +116,30 @@ describe('mirror task (unit harness)', function () {
     expect(w.lines.filter((l) => l.event === 'worker.partition_retry')).to.have.length(1)
     expect(w.task.status()[0]).to.include({ state: 'mirroring' })
     expect(w.task.status()[0]?.error).to.equal(undefined)
+  })
+
+  it('at-least-once: a hand-off checkpoint that failed to write is not written later, over the new owner\'s newer one', async () => {
+    world.source.append('t', 0, 20)
+    world.source.append('t', 1, 20)
+    const w1 = world.task('w1')
+    await w1.task.update([p0, p1])
+    await world.until(() => world.target.checkpoints('g').get('t/0')?.offset === 20 && world.target.checkpoints('g').get('t/1')?.offset === 20, 'both checkpointed')
+    // The old owner cannot write partition 0's checkpoint for a while, the hand-off's included.
+    const oldOwnersCheckpointOf0 = (rs: readonly TargetRecord[]): boolean => rs.every((r) => r.topic === CHECKPOINT_TOPIC) && rs.some((r) => String(r.key) === 'g/t/0' && String(r.value).includes('"worker":"w1"'))
+    for (let i = 0; i < 1000; i++) world.target.faults.push({ when: oldOwnersCheckpointOf0, error: unreachable })
+    world.source.append('t', 0, 5)
+    await world.until(() => w1.task.status().find((s) => s.partition === 0)?.position === 25, 'partition 0 at 25 on the old owner')
+    await w1.task.update([p1])
+    const w2 = world.task('w2')
+    await w2.task.update([p0])
+    world.source.append('t', 0, 15)
+    await world.until(() => world.target.checkpoints('g').get('t/0')?.offset === 40, 'the new owner checkpointed 40')
+    world.target.faults.length = 0
+    // The old owner flushes again (partition 1 moves on): nothing of partition 0 may come with it.
+    world.source.append('t', 1, 5)
+    await world.until(() => world.target.checkpoints('g').get('t/1')?.offset === 25, 'partition 1 checkpointed again')
+    expect(world.target.checkpoints('g').get('t/0')?.offset, 'the checkpoint of the partition that moved away').to.equal(40)
+    expect(new Set(offsetsOf(world.target.values('t', 0)))).to.deep.equal(new Set(range(0, 40)))
   })
 
   it('exactly-once: a failed transaction restarts the task from the committed checkpoints; no record twice, none lost, the error clears', async () => {
