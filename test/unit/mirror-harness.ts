@@ -30,7 +30,7 @@ export const CHECKPOINT_TOPIC = '_ferry.d.checkpoints'
 const dataRecords = (records: readonly TargetRecord[]): boolean => records.some((r) => r.topic !== CHECKPOINT_TOPIC)
 const cluster = (name: string): ClusterSpec => ({ name, bootstrapServers: ['127.0.0.1:9'], securityProtocol: 'PLAINTEXT' }) as ClusterSpec
 
-export async function until(condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+export async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
