@@ -32,6 +32,7 @@ import { backoffMs, partitionFailureRule, type BackoffBounds } from './failure-p
 import { createIncidentLog } from './incidents.js'
 import type { MirrorMetrics } from './mirror-metrics.js'
 import { createPartitionBook, type PartitionStatus } from './partition-book.js'
+import { createPartitionRetries } from './partition-retries.js'
 import { createRateLimiter } from './rate-limiter.js'
 import { missingPartitionError, readStarts } from './start-offsets.js'
 import { ensureTargetTopics } from './target-topics.js'
@@ -107,7 +108,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     group.delivery === 'exactly-once'
       ? createExactlyOnce({ ...deliveryDeps, deployment: deps.deployment, createTransactional: deps.createTransactional ?? (() => Promise.reject(new FerryError('INVALID_CONFIG', 'exactly-once needs a transactional producer factory'))) })
       : createAtLeastOnce({ ...deliveryDeps, ...(deps.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: deps.checkpointIntervalMs }) })
-  const retryAttempts = new Map<string, number>()
+  const retries = createPartitionRetries({ againMs: bounds.minMs })
   const mirrorBatch = createBatchMirror({
     group,
     targetCluster: deps.target.name,
@@ -118,7 +119,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     metrics,
     log,
     onRecovered: (topic, partition) => {
-      retryAttempts.delete(partitionKey({ topic, partition }))
+      retries.recovered(partitionKey({ topic, partition }))
       incidents.recovered(partitionKey({ topic, partition }), { topic, partition })
     },
   })
@@ -136,7 +137,6 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   let restartAttempt = 0
   /** Cancels the start under way (its checkpoint read can wait for open transactions). */
   let starting: AbortController | undefined
-  const retryTimers = new Map<string, NodeJS.Timeout>()
 
   const setState = (next: TaskState): void => {
     if (next === state) return
@@ -151,25 +151,17 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     log.error({ event: 'worker.topic_failed', topic, code: error.code, err: error.message }, 'cannot mirror topic')
   }
 
-  /** Resumes a partition at its position once its retry delay is over (see failure-policy.ts). */
-  const retryLater = (topic: string, partition: number, delayMs: number): void => {
-    const key = partitionKey({ topic, partition })
-    const myIncarnation = incarnation
-    clearTimeout(retryTimers.get(key))
-    const retry = (): void => {
-      retryTimers.delete(key)
-      if (myIncarnation !== incarnation || consumer === undefined) return
-      const position = consumer.positions().get(key)
-      if (position !== undefined && !consumer.resumeAt(topic, partition, position)) retryTimers.set(key, setTimeout(retry, bounds.minMs))
-    }
-    retryTimers.set(key, setTimeout(retry, delayMs))
+  /** Resumes a paused partition at its position, on the consumer it failed on (true when done or moot). */
+  const resume = (topic: string, partition: number, myIncarnation: number): boolean => {
+    if (myIncarnation !== incarnation || consumer === undefined) return true
+    const position = consumer.positions().get(partitionKey({ topic, partition }))
+    return position === undefined || consumer.resumeAt(topic, partition, position)
   }
 
   const onPartitionError = (topic: string, partition: number, error: unknown): void => {
     const ferry = asFerry(error)
     const key = partitionKey({ topic, partition })
-    const attempt = (retryAttempts.get(key) ?? 0) + 1
-    retryAttempts.set(key, attempt)
+    const attempt = retries.failed(key)
     const rule = partitionFailureRule(ferry.code, delivery.transactional(topic, partition))
     book.fail(topic, partition, rule.state, ferry)
     metrics.errors.inc({ group: group.name, code: ferry.code })
@@ -179,13 +171,15 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     const offset = ferry.context.offset === undefined ? {} : { offset: ferry.context.offset }
     incidents.failure(key, { event: rule.event, code: ferry.code, level: rule.level, msg: rule.msg, fields: { topic, partition, ...(delayMs === undefined ? {} : { delayMs }), err: ferry.message, ...offset } })
     if (delayMs === undefined) scheduleRestart(ferry)
-    else retryLater(topic, partition, delayMs)
+    else {
+      const myIncarnation = incarnation
+      retries.resumeLater(key, delayMs, () => resume(topic, partition, myIncarnation))
+    }
   }
 
   const stopConsumer = async (): Promise<void> => {
     incarnation++
-    for (const timer of retryTimers.values()) clearTimeout(timer)
-    retryTimers.clear()
+    retries.cancelAll()
     if (restartTimer) clearTimeout(restartTimer)
     restartTimer = undefined
     const current = consumer
