@@ -235,6 +235,10 @@ export interface World {
   target: FakeTarget
   /** Records per fetched batch; default 10. */
   batchSize: number
+  /** While true, checkpoint reads wait until their start is cancelled (an open transaction holds them). */
+  blockCheckpointReads: boolean
+  /** The signal of every checkpoint read, in order. */
+  checkpointReads: AbortSignal[]
   /** A mirror task of group `g` (topic `t`, deployment `d`) on worker `worker`; polled every 2 ms until stopped. */
   task(worker: string, group?: Record<string, unknown>): WorkerHandle
   until(condition: () => boolean, what: string, timeoutMs?: number): Promise<void>
@@ -268,6 +272,8 @@ export function createWorld(): World {
     source,
     target,
     batchSize: 10,
+    blockCheckpointReads: false,
+    checkpointReads: [],
     until,
     task(worker, groupFields = {}) {
       const { logger, lines } = captureLogs('debug')
@@ -282,7 +288,11 @@ export function createWorld(): World {
       const checkpoints: CheckpointStore = {
         topic: CHECKPOINT_TOPIC,
         ensureTopic: async () => undefined,
-        read: async (group) => target.checkpoints(group),
+        read: (group, signal) => {
+          if (signal) world.checkpointReads.push(signal)
+          if (!world.blockCheckpointReads) return Promise.resolve(target.checkpoints(group))
+          return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new FerryError('UNAVAILABLE', 'reading checkpoints was cancelled'))))
+        },
         write: (p, group, entries) => p.send(entries.map((e) => checkpoints.record(group, e))),
         record: (group, e) => ({ topic: CHECKPOINT_TOPIC, key: `${group}/${e.topic}/${e.partition}`, value: JSON.stringify({ offset: e.offset, ...(e.mirrored === undefined ? {} : { mirrored: e.mirrored }), sourceCluster: 'source', worker, at: new Date().toISOString() }) }),
       }
@@ -341,6 +351,24 @@ export function createWorld(): World {
     },
   }
   return world
+}
+
+/**
+ * A fresh world for each test of the calling mocha suite, closed after it; read it through the
+ * returned function.
+ */
+export function worldPerTest(): () => World {
+  let world: World | undefined
+  beforeEach(() => {
+    world = createWorld()
+  })
+  afterEach(async () => {
+    await world?.close()
+  })
+  return () => {
+    if (world === undefined) throw new Error('no world outside a test')
+    return world
+  }
 }
 
 /** The offsets in the values of a target partition's records (`topic-partition-offset`). */

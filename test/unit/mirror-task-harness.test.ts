@@ -6,7 +6,7 @@
 import { expect } from 'chai'
 import { FerryError } from '../../common/errors.js'
 import type { TargetRecord } from '../../worker/target-producer.js'
-import { CHECKPOINT_TOPIC, createWorld, offsetsOf, type World } from './mirror-harness.js'
+import { CHECKPOINT_TOPIC, offsetsOf, worldPerTest, type World } from './mirror-harness.js'
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
 const unreachable = (): FerryError => new FerryError('KAFKA_UNREACHABLE', 'cluster "target" is unreachable', { retriable: true })
@@ -15,12 +15,10 @@ const p1 = { group: 'g', topic: 't', partition: 1 }
 
 describe('mirror task (unit harness)', function () {
   this.timeout(10000)
+  const current = worldPerTest()
   let world: World
   beforeEach(() => {
-    world = createWorld()
-  })
-  afterEach(async () => {
-    await world.close()
+    world = current()
   })
 
   for (const delivery of ['at-least-once', 'exactly-once'] as const) {
@@ -170,19 +168,5 @@ describe('mirror task (unit harness)', function () {
     await world.until(() => w2.task.state() === 'running' && w2.task.status()[0]?.state === 'mirroring', 'the new owner mirroring')
     expect(offsetsOf(world.target.values('t'))).to.deep.equal(range(0, 50))
     expect(w1.transactionalIds).to.include('ferry.d.g.t.0')
-  })
-
-  it('a refused record with onRejectedRecord dead-letter: the records around it are mirrored, the record goes to the dead-letter topic', async () => {
-    world.source.append('t', 0, 20)
-    const refuse = (): FerryError => new FerryError('TARGET_REJECTED', 'cluster "target" rejected records for t: MESSAGE_TOO_LARGE', { retriable: false, context: { kafkaError: 'MESSAGE_TOO_LARGE' } })
-    // Refused as often as it is sent (each bisection step sends it again).
-    for (let i = 0; i < 10; i++) world.target.faults.push({ when: (rs) => rs.some((r) => String(r.value) === 't-0-13'), error: refuse })
-    const w = world.task('w1', { onRejectedRecord: 'dead-letter' })
-    await w.task.update([p0])
-    await world.until(() => world.target.checkpoints('g').get('t/0')?.offset === 20, 'checkpoint 20')
-    expect(offsetsOf(world.target.values('t'))).to.deep.equal(range(0, 20).filter((o) => o !== 13))
-    const letters = [...world.target.logs].filter(([key]) => key.includes('dead-letter')).flatMap(([, records]) => records)
-    expect(letters.map((r) => r.headers?.find((h) => h.key === 'ferry.source.offset')?.value?.toString())).to.deep.equal(['13'])
-    expect(w.task.status()[0]).to.include({ deadLettered: 1, recordsMirrored: 19 })
   })
 })
