@@ -16,7 +16,7 @@ import { FerryError, HTTP_STATUS_BY_CODE, errorMessage, isProgrammerError } from
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { listInstances, type InstanceRecord } from '../common/registry.js'
-import { partitionKey as commonPartitionKey } from '../common/worker-report.js'
+import { partitionKey as commonPartitionKey, type PartitionReport } from '../common/worker-report.js'
 import type { GroupRecord, GroupState, Store } from '../common/store.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import type { StableOffsets } from '../common/kafka/admin.js'
@@ -28,26 +28,8 @@ import { checkTargetEnds } from './target-check.js'
 import { createProgressTracker, type ProgressTracker } from './progress.js'
 import { DRIFT_GRACE_MS, classifyServed, countDrift, createNotServedTracker, emptyDriftCounts, mayBeStalled, type DriftCounts, type ServedKind } from './served.js'
 
-/** What a worker reports for each partition it mirrors (see worker/mirror-task.ts). */
-export interface ReportedPartition {
-  group: string
-  topic: string
-  partition: number
-  /** Next source offset to mirror (everything before it is on the target). */
-  position?: number
-  state?: string
-  error?: { code: string; message: string }
-  recordsMirrored?: number
-  deadLettered?: number
-  targetEnd?: number
-  bytesPerSec?: number
-  recordsPerSec?: number
-  latencyCounts?: number[]
-  latencyMaxMs?: number
-}
-
-/** A report with the worker that sent it. */
-export type WorkerReport = ReportedPartition & { worker: string }
+/** A partition's report (common/worker-report.ts) with the worker that sent it. */
+export type WorkerReport = PartitionReport & { worker: string }
 
 /** Which interface a change came through (it is in the event and the log line). */
 export type Via = 'api' | 'ureplicator'
