@@ -31,6 +31,7 @@ import { createRegistration, type InstanceInfo, type LeaseLoss, type Registratio
 import { startHealthServer, type HealthServer } from './health-server.js'
 import { Counter } from 'prom-client'
 import { createMetricsRegistry } from '../common/metrics.js'
+import { parseWorkerReport, type InstanceMetrics, type WorkerReport } from '../common/worker-report.js'
 
 export type ChildRole = 'worker' | 'controller'
 export type BootstrapState = 'starting' | 'running' | 'restarting' | 'fencing' | 'stopping' | 'stopped' | 'failed'
@@ -113,7 +114,9 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
   let state: BootstrapState = 'starting'
   let child: ChildProcess | undefined
   let childReady = false
-  let lastStatus: unknown = null
+  /** The worker's last report, parsed as it came in (common/worker-report.ts). */
+  let lastStatus: WorkerReport | null = null
+  let badStatusLogged = false
   let restarts = 0
   let fences = 0
   // Served on the health listener's /metrics (the child serves its own: controller on its API port, worker on --metrics-port).
@@ -145,7 +148,7 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     ...(url ? { url } : {}),
   })
 
-  const liveMetrics = (): Record<string, unknown> => {
+  const liveMetrics = (): InstanceMetrics => {
     const memory = process.memoryUsage()
     return {
       childPid: child?.pid ?? null,
@@ -155,7 +158,7 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
       state,
       bootstrapRssBytes: memory.rss,
       uptimeSeconds: Math.round(process.uptime()),
-      ...(typeof lastStatus === 'object' && lastStatus !== null ? lastStatus : {}),
+      ...lastStatus,
     }
   }
 
@@ -285,7 +288,11 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     watchLiveness(created)
     created.on('message', (message: ChildMessage) => {
       if (child !== created) return
-      if (message.type === 'status') lastStatus = message.status
+      if (message.type === 'status') {
+        lastStatus = parseWorkerReport(message.status)
+        if (lastStatus === null && !badStatusLogged) logger.warn({ event: 'bootstrap.bad_status' }, `the ${options.role}'s status report does not parse; it is not reported`)
+        badStatusLogged ||= lastStatus === null
+      }
       if (message.type === 'ready') {
         url = message.url
         childReady = true

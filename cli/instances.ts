@@ -47,7 +47,7 @@ interface Io {
 export function instanceRows(records: readonly InstanceRecord[], nowMs: number): InstanceRow[] {
   return records
     .map((record) => {
-      const metrics = (record.metrics ?? {}) as { partitions?: unknown[]; restarts?: number; childPid?: number | null }
+      const metrics = record.metrics ?? {}
       const beat = Date.parse(record.lastHeartbeatAt)
       return {
         id: record.id,
@@ -61,9 +61,9 @@ export function instanceRows(records: readonly InstanceRecord[], nowMs: number):
         startedAt: record.startedAt,
         lastHeartbeatAt: record.lastHeartbeatAt,
         heartbeatAgeMs: Number.isNaN(beat) ? -1 : Math.max(0, nowMs - beat),
-        partitions: Array.isArray(metrics.partitions) ? metrics.partitions.length : null,
-        restarts: typeof metrics.restarts === 'number' ? metrics.restarts : null,
-        childPid: typeof metrics.childPid === 'number' ? metrics.childPid : null,
+        partitions: metrics.partitions?.length ?? null,
+        restarts: metrics.restarts ?? null,
+        childPid: metrics.childPid ?? null,
       }
     })
     .sort((a, b) => (a.role === b.role ? a.id.localeCompare(b.id) : a.role.localeCompare(b.role)))

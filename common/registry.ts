@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis'
 import { errorMessage } from './errors.js'
 import type { Keys } from './keys.js'
 import type { Logger } from './logger.js'
+import { parseInstanceMetrics, type InstanceMetrics } from './worker-report.js'
 
 export interface InstanceInfo {
   role: 'worker' | 'controller'
@@ -31,8 +32,11 @@ export interface InstanceInfo {
 export interface InstanceRecord extends InstanceInfo {
   id: string
   lastHeartbeatAt: string
-  /** Whatever the instance last reported (worker: per-partition progress and load). */
-  metrics: unknown
+  /**
+   * What the instance last reported (bootstrap's fields; a worker's per-partition progress and
+   * load), parsed when read (common/worker-report.ts); null when absent or not of that shape.
+   */
+  metrics: InstanceMetrics | null
 }
 
 const RENEW_SCRIPT = `
@@ -264,7 +268,7 @@ export async function listInstances(redis: Redis, keys: Keys): Promise<InstanceR
       id,
       ...(JSON.parse(fields.info) as InstanceInfo),
       lastHeartbeatAt: fields.lastHeartbeatAt ?? '',
-      metrics: fields.metrics ? (JSON.parse(fields.metrics) as unknown) : null,
+      metrics: fields.metrics ? parseInstanceMetrics(JSON.parse(fields.metrics)) : null,
     })
   })
   if (expired.length > 0) await redis.srem(keys.instances, ...expired)

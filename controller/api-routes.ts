@@ -271,13 +271,13 @@ const workers: ApiRoute[] = [
       const withLoad = instances
         .filter((i) => i.role === 'worker')
         .map((i) => {
-          const partitions = (i.metrics as { partitions?: Array<{ bytesPerSec?: number; recordsPerSec?: number }> } | null)?.partitions ?? []
+          const partitions = i.metrics?.partitions ?? []
           return {
             ...i,
             load: {
               partitions: partitions.length,
-              bytesPerSec: Math.round(partitions.reduce((sum, p) => sum + (p.bytesPerSec ?? 0), 0)),
-              recordsPerSec: Math.round(partitions.reduce((sum, p) => sum + (p.recordsPerSec ?? 0), 0)),
+              bytesPerSec: Math.round(partitions.reduce((sum, p) => sum + p.bytesPerSec, 0)),
+              recordsPerSec: Math.round(partitions.reduce((sum, p) => sum + p.recordsPerSec, 0)),
             },
           }
         })

@@ -16,6 +16,7 @@ import { FerryError, HTTP_STATUS_BY_CODE, errorMessage, isProgrammerError } from
 import type { Keys } from '../common/keys.js'
 import type { Logger } from '../common/logger.js'
 import { listInstances, type InstanceRecord } from '../common/registry.js'
+import { partitionKey as commonPartitionKey, type PartitionReport } from '../common/worker-report.js'
 import type { AssignedPartition, GroupRecord, GroupState, Store } from '../common/store.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import type { StableOffsets } from '../common/kafka/admin.js'
@@ -28,51 +29,22 @@ import { checkTargetEnds } from './target-check.js'
 import { createProgressTracker, type ProgressTracker } from './progress.js'
 import { DRIFT_GRACE_MS, classifyServed, countDrift, createNotServedTracker, emptyDriftCounts, mayBeStalled, type DriftCounts, type ServedKind } from './served.js'
 
-/** What a worker reports for each partition it mirrors (see worker/mirror-task.ts). */
-export interface ReportedPartition {
-  group: string
-  topic: string
-  partition: number
-  /** Next source offset to mirror (everything before it is on the target). */
-  position?: number
-  state?: string
-  error?: { code: string; message: string }
-  recordsMirrored?: number
-  deadLettered?: number
-  targetEnd?: number
-  bytesPerSec?: number
-  recordsPerSec?: number
-  latencyCounts?: number[]
-  latencyMaxMs?: number
-}
-
-/** A report with the worker that sent it. */
-export type WorkerReport = ReportedPartition & { worker: string }
+/** A partition's report (common/worker-report.ts) with the worker that sent it. */
+export type WorkerReport = PartitionReport & { worker: string }
 
 /** Which interface a change came through (it is in the event and the log line). */
 export type Via = 'api' | 'ureplicator'
 
 export function partitionKey(p: { group: string; topic: string; partition: number }): string {
-  return `${p.group}/${p.topic}/${p.partition}`
+  return commonPartitionKey(p, p.group)
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
-
-/**
- * Worker reports by partition key, read once at the boundary: entries that are not a report
- * (no group, topic or partition) are skipped rather than trusted.
- */
+/** Worker reports by partition key (parsed where the registry read them: common/worker-report.ts). */
 export function workerReports(instances: readonly InstanceRecord[]): Map<string, WorkerReport> {
   const reports = new Map<string, WorkerReport>()
   for (const instance of instances) {
-    if (instance.role !== 'worker' || !isRecord(instance.metrics)) continue
-    const partitions = instance.metrics.partitions
-    if (!Array.isArray(partitions)) continue
-    for (const p of partitions as unknown[]) {
-      if (!isRecord(p) || typeof p.group !== 'string' || typeof p.topic !== 'string' || typeof p.partition !== 'number') continue
-      const report = p as unknown as ReportedPartition
-      reports.set(partitionKey(report), { ...report, worker: instance.id })
-    }
+    if (instance.role !== 'worker') continue
+    for (const report of instance.metrics?.partitions ?? []) reports.set(partitionKey(report), { ...report, worker: instance.id })
   }
   return reports
 }
@@ -223,7 +195,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
     if (source === null) throw new FerryError('CLUSTER_NOT_FOUND', `source cluster "${spec.sourceCluster}" is not registered`)
     const admin = deps.admins.get(source.value)
     const offsets = new Map<string, StableOffsets>()
-    for (const topic of topics) for (const o of await admin.stableOffsets(topic)) offsets.set(`${topic}/${o.partition}`, o)
+    for (const topic of topics) for (const o of await admin.stableOffsets(topic)) offsets.set(commonPartitionKey({ topic, partition: o.partition }), o)
     return offsets
   }
 
@@ -296,7 +268,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
         try {
           const offsets = await sourceEnds(spec, [...new Set(rows.map((r) => r.topic))])
           for (const row of rows) {
-            const end = offsets.get(`${row.topic}/${row.partition}`)
+            const end = offsets.get(commonPartitionKey(row))
             // The end mirroring can reach now (equals the high watermark unless a source transaction is open), as the lag.
             row.highWatermark = end?.stable ?? null
             row.lag = end !== undefined && typeof row.position === 'number' ? Math.max(0, end.stable - row.position) : null
@@ -402,7 +374,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
           continue
         }
         for (const r of groupRows) {
-          const end = ends.get(`${r.topic}/${r.partition}`)
+          const end = ends.get(commonPartitionKey(r))
           if (end === undefined || r.position === null || end.stable <= r.position) continue
           result.push({ group, topic: r.topic, partition: r.partition, idealWorker: r.idealWorker, actualWorker: r.actualWorker, position: r.position, highWatermark: end.stable, stalledMs: progress.stalledForMs(r, r.idealWorker) })
         }

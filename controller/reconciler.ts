@@ -13,6 +13,7 @@ import type { Keys } from '../common/keys.js'
 import type { Paths } from '../common/paths.js'
 import type { Logger } from '../common/logger.js'
 import { redisInstanceReads, type InstanceReads, type InstanceRecord } from '../common/registry.js'
+import { partitionKey } from '../common/worker-report.js'
 import type { AssignedPartition, AssignmentRecord, GroupStatusRecord, Store, Versioned } from '../common/store.js'
 import type { Zk, ZkOp } from '../common/zk.js'
 import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
@@ -219,8 +220,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     // Reported load per partition (bytes/s), for load-aware groups; +1 so idle partitions still count.
     const weights = new Map<string, number>()
     for (const instance of live) {
-      const reported = (instance.metrics as { partitions?: Array<{ group: string; topic: string; partition: number; bytesPerSec?: number }> } | null)?.partitions ?? []
-      for (const p of reported) weights.set(`${p.group}/${p.topic}/${p.partition}`, 1 + Math.max(0, p.bytesPerSec ?? 0))
+      for (const p of instance.metrics?.partitions ?? []) weights.set(partitionKey(p, p.group), 1 + Math.max(0, p.bytesPerSec))
     }
 
     const clusterByName = new Map(clusters.map((c) => [c.name, c]))

@@ -8,6 +8,7 @@
  */
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
+import { partitionKey } from '../common/worker-report.js'
 
 /** The fields of a group status row this check reads and writes. */
 export interface TargetCheckedRow {
@@ -27,14 +28,14 @@ export async function checkTargetEnds(rows: TargetCheckedRow[], targetAdmin: Pic
   const ends = new Map<string, number>()
   try {
     for (const topic of new Set(rows.map((r) => String(r.targetTopic)))) {
-      for (const o of await targetAdmin.offsets(topic)) ends.set(`${topic}\u0000${o.partition}`, o.high)
+      for (const o of await targetAdmin.offsets(topic)) ends.set(partitionKey({ topic, partition: o.partition }), o.high)
     }
   } catch (error) {
     const ferry = error instanceof FerryError ? error : new FerryError('KAFKA_ERROR', errorMessage(error))
     return { code: ferry.code, message: ferry.message }
   }
   for (const row of rows) {
-    const high = ends.get(`${String(row.targetTopic)}\u0000${String(row.partition)}`)
+    const high = ends.get(partitionKey({ topic: String(row.targetTopic), partition: Number(row.partition) }))
     row.targetHighWatermark = high ?? null
     if (typeof row.targetEnd !== 'number' || row.error !== undefined) continue
     if (high === undefined || high < row.targetEnd) {

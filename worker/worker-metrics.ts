@@ -10,10 +10,12 @@
  *   createMirrorTask({ metrics: wm.mirror, producer: wm.producer(group, producer), checkpoints: wm.checkpoints(group, store), ... })
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { CheckpointStore } from '../common/kafka/checkpoint-store.js'
+import type { CheckpointStore } from './checkpoint-store.js'
 import type { SourceBatch } from '../common/kafka/source-consumer.js'
-import type { TargetProducer, TransactionalProducer } from '../common/kafka/target-producer.js'
-import type { MirrorMetrics } from './mirror-task.js'
+import type { TargetProducer } from './target-producer.js'
+import type { TransactionalProducer } from './transactional-producer.js'
+import { partitionKey } from '../common/worker-report.js'
+import type { MirrorMetrics } from './mirror-metrics.js'
 
 export interface WorkerMetrics {
   /** The mirror task's metrics, with the per-batch hook. */
@@ -23,7 +25,7 @@ export interface WorkerMetrics {
   checkpoints(group: string, store: CheckpointStore): CheckpointStore
 }
 
-const key = (group: string, topic: string, partition: number | string): string => `${group}\u0000${topic}\u0000${partition}`
+const key = (group: string, topic: string, partition: number | string): string => partitionKey({ topic, partition: Number(partition) }, group)
 
 export function createWorkerMetrics(registry: Registry, mirror: MirrorMetrics, now: () => number = Date.now): WorkerMetrics {
   const recordsIn = new Counter({ name: 'ferry_worker_consumed_records_total', help: 'Records fetched from the source', labelNames: ['group'], registers: [registry] })

@@ -11,9 +11,10 @@
 import { withinMs } from '../common/deadline.js'
 import { errorMessage } from '../common/errors.js'
 import type { ClusterSpec } from '../common/config.js'
-import { createCheckpointStore } from '../common/kafka/checkpoint-store.js'
+import { createCheckpointStore } from './checkpoint-store.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
-import { createTargetProducer, createTransactionalProducer, type TargetProducer } from '../common/kafka/target-producer.js'
+import { createTargetProducer, type TargetProducer } from './target-producer.js'
+import { createTransactionalProducer } from './transactional-producer.js'
 import type { Logger } from '../common/logger.js'
 import { createMetricsRegistry } from '../common/metrics.js'
 import { startMetricsServer, type MetricsServer } from '../common/metrics-server.js'
@@ -23,13 +24,11 @@ import type { ProcessConfig } from '../common/process-config.js'
 import { createStore, type AssignedPartition, type GroupRecord } from '../common/store.js'
 import { connectZk, readZkAuthFile } from '../common/zk.js'
 import type { Registry } from 'prom-client'
-import { createMirrorMetrics, createMirrorTask, type MirrorTask, type PartitionStatus } from './mirror-task.js'
+import { createMirrorMetrics, createMirrorTask, type MirrorTask } from './mirror-task.js'
+import type { WorkerReport } from '../common/worker-report.js'
 
-export interface WorkerStatus {
-  id: string
-  assignmentEpoch: number | null
-  partitions: PartitionStatus[]
-}
+/** What the worker reports (to bootstrap, which keeps it in Redis for the controller). */
+export type WorkerStatus = WorkerReport
 
 export interface Worker {
   readonly registry: Registry

@@ -15,6 +15,7 @@ import { AssignerProtocol, Kafka } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { partitionKey } from '../worker-report.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
 
 /** One record header. A value may be null (Java `new RecordHeader("k", null)`, `kcat -H k`). */
@@ -94,7 +95,7 @@ export interface SourceConsumerOptions {
 
 export interface SourceConsumer {
   start(partitions: readonly PartitionStart[], handler: (batch: SourceBatch) => Promise<void>): Promise<void>
-  /** Next offset to read for each consumed partition (after the batches handled so far), keyed `topic/partition`. */
+  /** Next offset to read for each consumed partition (after the batches handled so far), keyed by `partitionKey` (common/worker-report.ts). */
   positions(): ReadonlyMap<string, number>
   /** Seeks and resumes a paused partition; false when the consumer cannot right now (try later). */
   resumeAt(topic: string, partition: number, offset: number): boolean
@@ -117,10 +118,6 @@ export class PartialBatchError extends Error {
   }
 }
 
-export function partitionKey(topic: string, partition: number): string {
-  return `${topic}/${partition}`
-}
-
 export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsumerOptions): SourceConsumer {
   const positions = new Map<string, number>()
   /** The batch being handled per partition: resolves true when handled, false when it failed. */
@@ -134,7 +131,7 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
       const byTopic = new Map<string, number[]>()
       for (const p of partitions) {
         byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition])
-        positions.set(partitionKey(p.topic, p.partition), p.offset)
+        positions.set(partitionKey(p), p.offset)
       }
       const assignment = Object.fromEntries([...byTopic].map(([topic, list]) => [topic, [...list].sort((a, b) => a - b)]))
 
@@ -212,7 +209,7 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? Math.max(1, Math.min(partitions.length, 8)),
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
           if (stopped || !isRunning() || isStale()) return
-          const key = partitionKey(batch.topic, batch.partition)
+          const key = partitionKey(batch)
           // One batch per partition is handled at a time, in order; the next one waits here for
           // it while kafkajs already fetches, so fetching overlaps producing.
           const previous = inFlight.get(key)
@@ -269,7 +266,7 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
     },
     resumeAt(topic, partition, offset) {
       if (consumer === undefined) return false
-      positions.set(partitionKey(topic, partition), offset)
+      positions.set(partitionKey({ topic, partition }), offset)
       try {
         consumer.seek({ topic, partition, offset: String(offset) })
         consumer.resume([{ topic, partitions: [partition] }])

@@ -15,7 +15,7 @@ import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import { FerryProcess, freeze, http, sharedStack, stackSecretFlags, uniqueName, waitFor } from '../integration/harness.js'
 import { createSampleProducer, createTopic, partitionEnds, readAll } from '../integration/kafka-helpers.js'
-import { checkpointTopicName } from '../../common/kafka/checkpoint-store.js'
+import { checkpointTopicName } from '../../worker/checkpoint-store.js'
 import { writeSection } from '../report-section.js'
 
 const RECORDS_PER_TICK = 20

@@ -86,7 +86,7 @@ export function createSampleProducer(brokers: string, topic: string, partitions:
   // Idempotent: a send retried across a source broker restart must not write its records twice,
   // or the source would hold more records than were sent (the fault suite counts them). After a
   // failed send a new producer (new producer id): kafkajs would reuse the sequence numbers of
-  // records the broker may have written (see common/kafka/target-producer.ts, openLane).
+  // records the broker may have written (see worker/target-producer.ts, openLane).
   const open = () => kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 })
   let producer = open()
   const next = new Array<number>(partitions).fill(0)

@@ -10,6 +10,7 @@ import { restartDelayMs, shouldFence } from '../../bootstrap/bootstrap.js'
 import { formatInstances, instanceRows, runInstancesCli } from '../../cli/instances.js'
 import { loadSecretFiles, parseSecretFiles } from '../../common/secret-files.js'
 import type { InstanceRecord } from '../../common/registry.js'
+import { parseInstanceMetrics } from '../../common/worker-report.js'
 
 describe('bootstrap restart backoff', () => {
   it('doubles from the minimum per failure in a row, capped at the maximum, jittered within [half, full]', () => {
@@ -112,11 +113,12 @@ describe('ferry instances table', () => {
     zone: 'secure',
     startedAt: new Date(now - 3600000).toISOString(),
     lastHeartbeatAt: new Date(now - beatAgoMs).toISOString(),
-    metrics,
+    metrics: parseInstanceMetrics(metrics),
   })
+  const partition = (n: number): Record<string, unknown> => ({ group: 'g', topic: 't', partition: n, targetTopic: 't', state: 'mirroring' })
 
   it('computes the heartbeat age and the live metrics per instance, controllers first', () => {
-    const rows = instanceRows([record('w2', 'worker', 1500, { partitions: [{}, {}], restarts: 1, childPid: 7 }), record('c1', 'controller', 200, null)], now)
+    const rows = instanceRows([record('w2', 'worker', 1500, { partitions: [partition(0), partition(1)], restarts: 1, childPid: 7 }), record('c1', 'controller', 200, null)], now)
     expect(rows.map((r) => [r.id, r.heartbeatAgeMs, r.partitions, r.restarts, r.childPid])).to.deep.equal([
       ['c1', 200, null, null, null],
       ['w2', 1500, 2, 1, 7],
@@ -124,7 +126,7 @@ describe('ferry instances table', () => {
   })
 
   it('prints one aligned line per instance with the age of its heartbeat', () => {
-    const text = formatInstances(instanceRows([record('w1', 'worker', 2500, { partitions: [{}] }), record('c1', 'controller', 90000, null)], now), now)
+    const text = formatInstances(instanceRows([record('w1', 'worker', 2500, { partitions: [partition(0)] }), record('c1', 'controller', 90000, null)], now), now)
     const lines = text.split('\n')
     expect(lines[0]).to.match(/^ID\s+ROLE\s+HOST\s+PID\s+VERSION\s+ZONE\s+DC\s+UP\s+HEARTBEAT\s+PARTITIONS\s+RESTARTS$/)
     expect(lines[1]).to.match(/^c1\s+controller\s+host-a\s+100\s+0\.1\.0\s+secure\s+-\s+60m\s+90s ago\s+-\s+-$/)

@@ -5,7 +5,7 @@
 import { expect } from 'chai'
 import type { ClusterSpec } from '../../common/config.js'
 import type { KafkaAdmin } from '../../common/kafka/admin.js'
-import { CHECKPOINT_TOPIC_CONFIGS, createCheckpointStore } from '../../common/kafka/checkpoint-store.js'
+import { CHECKPOINT_TOPIC_CONFIGS, createCheckpointStore } from '../../worker/checkpoint-store.js'
 import { FerryError } from '../../common/errors.js'
 import { captureLogs } from '../log-capture.js'
 

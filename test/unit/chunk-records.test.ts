@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { chunkRecords, type TargetRecord } from '../../common/kafka/target-producer.js'
+import { chunkRecords, type TargetRecord } from '../../worker/target-producer.js'
 
 describe('target record chunks (record batches under the target size limit)', () => {
   const record = (i: number, valueBytes: number): TargetRecord => ({ topic: 't', partition: 0, key: `k${i}`, value: Buffer.alloc(valueBytes), headers: [{ key: 'h', value: Buffer.from('x') }] })

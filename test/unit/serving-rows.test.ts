@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import { servingRows, type WorkerReport } from '../../controller/groups-service.js'
 
 const p = (partition: number) => ({ group: 'g', topic: 't', partition })
-const report = (worker: string, partition: number, state: string, position = 10): WorkerReport => ({ ...p(partition), worker, state, position })
+const report = (worker: string, partition: number, state: 'mirroring' | 'retrying', position = 10): WorkerReport => ({ ...p(partition), worker, state, position, targetTopic: 't', recordsMirrored: 0, deadLettered: 0, latencyCounts: [], latencyMaxMs: 0, bytesPerSec: 0, recordsPerSec: 0 })
 
 describe('servingRows: who serves each assigned partition', () => {
   it('a stale owner reporting the partition does not hide its assigned worker serving it', () => {

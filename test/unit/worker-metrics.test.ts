@@ -8,9 +8,9 @@ import { expect } from 'chai'
 import { Registry } from 'prom-client'
 import { createMirrorMetrics } from '../../worker/mirror-task.js'
 import { createWorkerMetrics } from '../../worker/worker-metrics.js'
-import type { CheckpointStore } from '../../common/kafka/checkpoint-store.js'
+import type { CheckpointStore } from '../../worker/checkpoint-store.js'
 import type { SourceBatch } from '../../common/kafka/source-consumer.js'
-import type { TargetProducer, TargetRecord } from '../../common/kafka/target-producer.js'
+import type { TargetProducer, TargetRecord } from '../../worker/target-producer.js'
 
 function batch(topic: string, partition: number, highWatermark: number, offsets: number[]): SourceBatch {
   return { topic, partition, highWatermark, records: offsets.map((offset) => ({ offset, key: null, value: Buffer.from('v'), headers: {}, timestamp: '0' })) } as unknown as SourceBatch

@@ -10,7 +10,17 @@
  *   registry.leave('w1')            // graceful: a departed marker, like deregistration
  */
 import type { InstanceReads, InstanceRecord } from '../../../common/registry.js'
-import type { ReportedPartition } from '../../../controller/groups-service.js'
+import { parseInstanceMetrics } from '../../../common/worker-report.js'
+
+/** What a test says a worker reports of a partition; the rest is filled in as the registry's parser does. */
+export interface ReportedPartition {
+  group: string
+  topic: string
+  partition: number
+  state: 'starting' | 'mirroring' | 'retrying' | 'failed'
+  position?: number
+  bytesPerSec?: number
+}
 
 export interface FakeRegistry extends InstanceReads {
   /** Registers a worker (or re-registers it: its departed marker goes). */
@@ -57,7 +67,8 @@ export function createFakeRegistry(): FakeRegistry {
     report(id, partitions) {
       const instance = live.get(id)
       if (instance === undefined) throw new Error(`FakeRegistry: ${id} is not registered`)
-      instance.metrics = { partitions: structuredClone(partitions) }
+      // Through the real parser, as listInstances reads a lease: defaults filled, bad entries dropped.
+      instance.metrics = parseInstanceMetrics({ partitions: partitions.map((p) => ({ targetTopic: p.topic, ...p })) })
     },
     leave(id) {
       live.delete(id)

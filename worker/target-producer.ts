@@ -6,40 +6,16 @@
  *   const producer = await createTargetProducer(cluster, { clientId, logger })
  *   await producer.send([{ topic: 'orders', partition: 0, key, value, headers, timestamp }])
  */
-import type { Producer, Message, RecordMetadata } from 'kafkajs'
-import { Kafka, Partitioners } from './kafkajs.js'
-import type { ClusterSpec, TargetCompression } from '../config.js'
-import type { Logger } from '../logger.js'
-import { FerryError, errorMessage, isProgrammerError } from '../errors.js'
-import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from './client-config.js'
-import { compressionType } from './codecs.js'
-import type { RecordHeaders } from './source-consumer.js'
+import type { Producer, RecordMetadata } from 'kafkajs'
+import { Kafka, Partitioners } from '../common/kafka/kafkajs.js'
+import type { ClusterSpec, TargetCompression } from '../common/config.js'
+import type { Logger } from '../common/logger.js'
+import { FerryError } from '../common/errors.js'
+import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from '../common/kafka/client-config.js'
+import { compressionType } from '../common/kafka/codecs.js'
+import { DEFAULT_MAX_BATCH_BYTES, endKey, groupByTopic, noteEnds, partitionCount, produceError, sizedChunks, unacknowledged, type TargetRecord } from './produce-records.js'
 
-/**
- * Broker errors that refuse a record for what it is, so no retry can help: the record must be
- * reported (and the partition stopped) or dead-lettered.
- */
-const REJECTIONS = new Set([
-  'MESSAGE_TOO_LARGE',
-  'RECORD_LIST_TOO_LARGE',
-  'INVALID_RECORD',
-  'CORRUPT_MESSAGE',
-  'INVALID_TIMESTAMP',
-  'POLICY_VIOLATION',
-  'TOPIC_AUTHORIZATION_FAILED',
-])
-
-/** Why no retry can help: the broker's refusal, or UNENCODABLE when the client could not encode a record. */
-function rejectionType(error: unknown): string | undefined {
-  for (let current = error as { type?: string; cause?: unknown; originalError?: unknown } | undefined, depth = 0; current && depth < 6; depth++) {
-    if (current.type !== undefined && REJECTIONS.has(current.type)) return current.type
-    // kafkajs encodes records inside send: a TypeError or RangeError there comes from what a
-    // record holds, and would come again on every retry.
-    if (isProgrammerError(current)) return 'UNENCODABLE'
-    current = (current.originalError ?? current.cause) as typeof current
-  }
-  return undefined
-}
+export { chunkRecords, unacknowledged, type TargetRecord } from './produce-records.js'
 
 /** Leading records of a failed send that the target acknowledged (see acknowledgedCount). */
 const acknowledgedPrefix = new WeakMap<object, number>()
@@ -51,16 +27,6 @@ const acknowledgedPrefix = new WeakMap<object, number>()
  */
 export function acknowledgedCount(error: unknown): number {
   return typeof error === 'object' && error !== null ? (acknowledgedPrefix.get(error) ?? 0) : 0
-}
-
-export interface TargetRecord {
-  topic: string
-  /** Omit to let the producer partition by key. */
-  partition?: number
-  key: Buffer | string | null
-  value: Buffer | string | null
-  headers?: RecordHeaders
-  timestamp?: string
 }
 
 export interface TargetProducer {
@@ -113,39 +79,6 @@ interface PendingSend {
   send: { failed?: unknown }
 }
 
-/** Approximate encoded size of a record: key, value, header keys and values, framing. */
-function sizeOf(r: TargetRecord): number {
-  let bytes = 24 + (r.key?.length ?? 0) + (r.value?.length ?? 0)
-  for (const header of r.headers ?? []) bytes += header.key.length + 8 + (header.value?.length ?? 0)
-  return bytes
-}
-
-/** Splits records, in order, into chunks of at most `maxBytes` (a larger record is a chunk of its own), with their sizes. */
-function sizedChunks(records: readonly TargetRecord[], maxBytes: number): Array<{ records: TargetRecord[]; bytes: number }> {
-  const chunks: Array<{ records: TargetRecord[]; bytes: number }> = []
-  let current: TargetRecord[] = []
-  let bytes = 0
-  for (const r of records) {
-    const size = sizeOf(r)
-    if (current.length > 0 && bytes + size > maxBytes) {
-      chunks.push({ records: current, bytes })
-      current = []
-      bytes = 0
-    }
-    current.push(r)
-    bytes += size
-  }
-  if (current.length > 0) chunks.push({ records: current, bytes })
-  return chunks
-}
-
-/** Splits records, in order, into chunks of at most `maxBytes` (a larger record is a chunk of its own). */
-export function chunkRecords(records: readonly TargetRecord[], maxBytes: number): TargetRecord[][] {
-  return sizedChunks(records, maxBytes).map((chunk) => chunk.records)
-}
-
-/** Record batches stay under this by default (the target's message.max.bytes defaults to 1 MiB). */
-const DEFAULT_MAX_BATCH_BYTES = 512 * 1024
 
 /**
  * The kafkajs idempotent producer has one request in flight per broker, so concurrent sends (one
@@ -368,163 +301,3 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
   }
 }
 
-/**
- * `topic[partition]` of every explicit partition of `records` that has no error-free answer in
- * `acknowledged`, and `topic` for a topic without any answer (records the partitioner placed).
- */
-export function unacknowledged(records: readonly TargetRecord[], acknowledged: readonly RecordMetadata[]): string[] {
-  const answered = new Set<string>()
-  const topics = new Set<string>()
-  for (const a of acknowledged) {
-    if (a.errorCode !== 0) continue
-    answered.add(`${a.topicName}\u0000${a.partition}`)
-    topics.add(a.topicName)
-  }
-  const missing = new Set<string>()
-  for (const r of records) {
-    if (r.partition === undefined ? !topics.has(r.topic) : !answered.has(`${r.topic}\u0000${r.partition}`)) missing.add(r.partition === undefined ? r.topic : `${r.topic}[${r.partition}]`)
-  }
-  return [...missing]
-}
-
-function endKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`
-}
-
-/** Records in `ends` where each explicitly addressed partition of an acknowledged request now ends on the target. */
-function noteEnds(ends: Map<string, number>, records: readonly TargetRecord[], acknowledged: readonly RecordMetadata[]): void {
-  const counts = new Map<string, number>()
-  for (const r of records) if (r.partition !== undefined) counts.set(endKey(r.topic, r.partition), (counts.get(endKey(r.topic, r.partition)) ?? 0) + 1)
-  for (const a of acknowledged) {
-    const key = endKey(a.topicName, a.partition)
-    const count = counts.get(key)
-    if (count === undefined || a.baseOffset === undefined || Number(a.baseOffset) < 0) continue
-    ends.set(key, Number(a.baseOffset) + count)
-  }
-}
-
-/** Partitions a request writes to; `topic/*` (the partitioner decides) may be any number. */
-function partitionCount(keys: readonly string[]): number {
-  return keys.some((k) => k.endsWith('/*')) ? Infinity : new Set(keys).size
-}
-
-function groupByTopic(records: readonly TargetRecord[]): Map<string, Message[]> {
-  const byTopic = new Map<string, Message[]>()
-  for (const r of records) {
-    const messages = byTopic.get(r.topic) ?? []
-    messages.push({
-      key: r.key,
-      value: r.value,
-      ...(r.partition === undefined ? {} : { partition: r.partition }),
-      // Ferry's kafkajs patch writes a list in order, null values as null (the typings say object).
-      ...(r.headers === undefined ? {} : { headers: r.headers as unknown as Message['headers'] }),
-      ...(r.timestamp === undefined ? {} : { timestamp: r.timestamp }),
-    })
-    byTopic.set(r.topic, messages)
-  }
-  return byTopic
-}
-
-function produceError(error: unknown, cluster: string, topics: readonly string[]): FerryError {
-  const rejection = rejectionType(error)
-  if (rejection !== undefined) {
-    const what = rejection === 'UNENCODABLE' ? `could not encode records for ${topics.join(', ')} for cluster "${cluster}": ${errorMessage(error)}` : `cluster "${cluster}" rejected records for ${topics.join(', ')}: ${rejection}`
-    return new FerryError('TARGET_REJECTED', what, {
-      cause: error,
-      retriable: false,
-      context: { cluster, kafkaError: rejection },
-    })
-  }
-  const chain = JSON.stringify(String((error as Error)?.message ?? error)) + String((error as { type?: string })?.type ?? '')
-  if (/PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|fenced/i.test(chain)) {
-    return new FerryError('FENCED', `cluster "${cluster}": this transactional producer was fenced by a newer owner of the partition`, { cause: error, retriable: false, context: { cluster } })
-  }
-  return classifyKafkaError(error, cluster, `produce to ${topics.join(', ')}`)
-}
-
-/**
- * A transactional producer for exactly-once groups: `sendAtomically` writes records (data plus
- * the checkpoint) in one transaction. One per source partition, with a transactional id derived
- * from deployment, group and source partition: whoever owns the partition next opens the same
- * id, and the broker fences the previous owner (its open transaction is aborted, its commits
- * fail with FENCED).
- */
-export interface TransactionalProducer {
-  readonly transactionalId: string
-  /** Opens (and thereby fences) the transactional id; call before reading checkpoints. */
-  fence(): Promise<void>
-  sendAtomically(records: readonly TargetRecord[]): Promise<void>
-  /** As TargetProducer.acknowledgedEnd, for committed transactions (the commit marker follows). */
-  acknowledgedEnd(topic: string, partition: number): number | undefined
-  close(): Promise<void>
-}
-
-/**
- * How long the broker lets a transaction stay open before it aborts it: bounds how long a dead
- * owner's open transaction can hold back read_committed readers (see checkpoint-store.ts).
- */
-export const TRANSACTION_TIMEOUT_MS = 60000
-
-export function transactionalIdFor(deployment: string, group: string, topic: string, partition: number): string {
-  return `ferry.${deployment}.${group}.${topic}.${partition}`
-}
-
-export async function createTransactionalProducer(cluster: ClusterSpec, transactionalId: string, options: TargetProducerOptions): Promise<TransactionalProducer> {
-  const kafka = new Kafka(kafkaClientConfig(cluster, { clientId: options.clientId, logger: options.logger }))
-  const producer: Producer = kafka.producer({
-    transactionalId,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    transactionTimeout: TRANSACTION_TIMEOUT_MS,
-    retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10000 },
-  })
-  try {
-    await producer.connect()
-  } catch (error) {
-    await producer.disconnect().catch(() => undefined)
-    throw classifyKafkaError(error, cluster.name, 'connect transactional producer')
-  }
-  const ends = new Map<string, number>()
-  const inTransaction = async (topics: readonly string[], fn: (txn: Awaited<ReturnType<Producer['transaction']>>) => Promise<void>): Promise<void> => {
-    // The first transaction() runs InitProducerId: it fences older producers with this id.
-    const txn = await producer.transaction().catch((error: unknown) => {
-      throw produceError(error, cluster.name, topics)
-    })
-    try {
-      await fn(txn)
-      await txn.commit()
-    } catch (error) {
-      if (txn.isActive()) await txn.abort().catch(() => undefined)
-      throw error instanceof FerryError ? error : produceError(error, cluster.name, topics)
-    }
-  }
-  return {
-    transactionalId,
-    async fence() {
-      await inTransaction([], async () => undefined)
-    },
-    acknowledgedEnd: (topic, partition) => ends.get(endKey(topic, partition)),
-    async sendAtomically(records) {
-      const topics = [...new Set(records.map((r) => r.topic))]
-      const pending = new Map<string, number>()
-      await inTransaction(topics, async (txn) => {
-        // In record batches under the target's size limit, all in the one transaction.
-        for (const chunk of chunkRecords(records, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES)) {
-          const byTopic = groupByTopic(chunk)
-          const acknowledged = await txn.sendBatch({ acks: -1, timeout: options.requestTimeoutMs ?? 30000, compression: compressionType(options.compression ?? 'none'), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
-          const missing = unacknowledged(chunk, acknowledged)
-          // Aborts the transaction (inTransaction): nothing of it becomes visible.
-          if (missing.length > 0) throw new FerryError('NOT_ACKNOWLEDGED', `cluster "${cluster.name}" did not acknowledge ${missing.join(', ')} in a transaction`, { retriable: true, context: { cluster: cluster.name } })
-          noteEnds(pending, chunk, acknowledged)
-        }
-      })
-      // Committed: now they count.
-      for (const [key, end] of pending) ends.set(key, end)
-    },
-    async close() {
-      await producer.disconnect().catch(() => undefined)
-    },
-  }
-}

@@ -14,13 +14,15 @@
  * timeout, for a transaction whose owner died.
  */
 import { randomUUID } from 'node:crypto'
-import { Kafka } from './kafkajs.js'
-import type { ClusterSpec } from '../config.js'
-import type { Logger } from '../logger.js'
-import type { KafkaAdmin } from './admin.js'
-import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
-import { FerryError, errorMessage } from '../errors.js'
-import { TRANSACTION_TIMEOUT_MS, type TargetProducer, type TargetRecord } from './target-producer.js'
+import { Kafka } from '../common/kafka/kafkajs.js'
+import type { ClusterSpec } from '../common/config.js'
+import type { Logger } from '../common/logger.js'
+import type { KafkaAdmin } from '../common/kafka/admin.js'
+import { classifyKafkaError, kafkaClientConfig } from '../common/kafka/client-config.js'
+import { FerryError, errorMessage } from '../common/errors.js'
+import { partitionKey } from '../common/worker-report.js'
+import type { TargetProducer, TargetRecord } from './target-producer.js'
+import { TRANSACTION_TIMEOUT_MS } from './transactional-producer.js'
 
 export interface Checkpoint {
   /** Next source offset to mirror. */
@@ -90,7 +92,7 @@ export function checkpointTopicName(deployment: string): string {
 }
 
 export function checkpointKey(group: string, topic: string, partition: number): string {
-  return `${group}/${topic}/${partition}`
+  return partitionKey({ topic, partition }, group)
 }
 
 export function createCheckpointStore(options: CheckpointStoreOptions): CheckpointStore {
