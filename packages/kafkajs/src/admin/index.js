@@ -295,7 +295,9 @@ module.exports = ({
    * @param {string} topic
    */
 
-  const fetchTopicOffsets = async topic => {
+  // Ferry patch: `{ isolationLevel: 0 }` (READ_UNCOMMITTED) reads the high watermark; the
+  // default (READ_COMMITTED) reads the last stable offset, short of any open transaction.
+  const fetchTopicOffsets = async (topic, { isolationLevel } = {}) => {
     if (!topic || typeof topic !== 'string') {
       throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
     }
@@ -314,7 +316,7 @@ module.exports = ({
             fromBeginning: false,
             partitions: metadata.map(p => ({ partition: p.partitionId })),
           },
-        ])
+        ], isolationLevel)
 
         const low = await cluster.fetchTopicsOffset([
           {

@@ -15,10 +15,13 @@ const COORDINATOR_TYPES = require('../protocol/coordinatorTypes')
 
 const { keys } = Object
 
-const mergeTopics = (obj, { topic, partitions }) => ({
-  ...obj,
-  [topic]: [...(obj[topic] || []), ...partitions],
-})
+// Ferry patch: `obj` is a null-prototype object keyed by topic (see fetchTopicsOffset): on a plain
+// object `obj.constructor` is a function and `__proto__` is Object.prototype, so a topic named
+// like an Object.prototype member was merged into garbage or dropped.
+const mergeTopics = (obj, { topic, partitions }) => {
+  obj[topic] = [...(obj[topic] || []), ...partitions]
+  return obj
+}
 
 const PRIVATE = {
   CONNECT: Symbol('private:Cluster:connect'),
@@ -450,9 +453,9 @@ module.exports = class Cluster {
    *                            },
    *                          ]
    */
-  async fetchTopicsOffset(topics) {
+  async fetchTopicsOffset(topics, isolationLevel = this.isolationLevel) {
     const partitionsPerBroker = {}
-    const topicConfigurations = {}
+    const topicConfigurations = Object.create(null) // Ferry patch: keyed by topic
 
     const addDefaultOffset = topic => partition => {
       const { timestamp } = topicConfigurations[topic]
@@ -472,7 +475,7 @@ module.exports = class Cluster {
       topicConfigurations[topic] = { timestamp }
 
       keys(partitionsPerLeader).forEach(nodeId => {
-        partitionsPerBroker[nodeId] = partitionsPerBroker[nodeId] || {}
+        partitionsPerBroker[nodeId] = partitionsPerBroker[nodeId] || Object.create(null) // Ferry patch: keyed by topic
         partitionsPerBroker[nodeId][topic] = partitions.filter(p =>
           partitionsPerLeader[nodeId].includes(p.partition)
         )
@@ -485,7 +488,7 @@ module.exports = class Cluster {
       const partitions = partitionsPerBroker[nodeId]
 
       const { responses: topicOffsets } = await broker.listOffsets({
-        isolationLevel: this.isolationLevel,
+        isolationLevel,
         topics: keys(partitions).map(topic => ({
           topic,
           partitions: partitions[topic].map(addDefaultOffset(topic)),
@@ -497,7 +500,7 @@ module.exports = class Cluster {
 
     // Execute all requests, merge and normalize the responses
     const responses = await Promise.all(requests)
-    const partitionsPerTopic = responses.flat().reduce(mergeTopics, {})
+    const partitionsPerTopic = responses.flat().reduce(mergeTopics, Object.create(null)) // Ferry patch
 
     return keys(partitionsPerTopic).map(topic => ({
       topic,
@@ -516,7 +519,7 @@ module.exports = class Cluster {
    */
   committedOffsets({ groupId }) {
     if (!this.committedOffsetsByGroup.has(groupId)) {
-      this.committedOffsetsByGroup.set(groupId, {})
+      this.committedOffsetsByGroup.set(groupId, Object.create(null)) // Ferry patch: keyed by topic
     }
 
     return this.committedOffsetsByGroup.get(groupId)

@@ -66,8 +66,14 @@ const MemberAssignment = {
       topic: d.readString(),
       partitions: d.readArray(decodePartitions),
     })
-    const indexAssignment = (obj, { topic, partitions }) =>
-      Object.assign(obj, { [topic]: partitions })
+    // Ferry patch: a null-prototype object keyed by topic, written by assignment. Object.assign on
+    // a plain object ran the `__proto__` setter for a topic named `__proto__` (the assignment
+    // became the object's prototype and the topic was lost), and `constructor` & co. were
+    // inherited keys of every assignment.
+    const indexAssignment = (obj, { topic, partitions }) => {
+      obj[topic] = partitions
+      return obj
+    }
 
     if (!decoder.canReadInt16()) {
       return null
@@ -75,7 +81,7 @@ const MemberAssignment = {
 
     return {
       version: decoder.readInt16(),
-      assignment: decoder.readArray(decodeAssignment).reduce(indexAssignment, {}),
+      assignment: decoder.readArray(decodeAssignment).reduce(indexAssignment, Object.create(null)),
       userData: decoder.readBytes(),
     }
   },

@@ -123,7 +123,8 @@ module.exports = class ConsumerGroup {
      *
      * @type {{[topicName: string]: {[partition: number]: {nodeId: number, expireAt: number}}}}
      */
-    this.preferredReadReplicasPerTopicPartition = {}
+    // Ferry patch: keyed by topic, so no prototype (a topic may be named `constructor` or `__proto__`).
+    this.preferredReadReplicasPerTopicPartition = Object.create(null)
     this.offsetManager = null
     this.subscriptionState = new SubscriptionState()
 
@@ -239,7 +240,7 @@ module.exports = class ConsumerGroup {
 
     const decodedMemberAssignment = MemberAssignment.decode(memberAssignment)
     const decodedAssignment =
-      decodedMemberAssignment != null ? decodedMemberAssignment.assignment : {}
+      decodedMemberAssignment != null ? decodedMemberAssignment.assignment : Object.create(null) // Ferry patch
 
     this.logger.debug('Received assignment', {
       groupId,
@@ -311,13 +312,12 @@ module.exports = class ConsumerGroup {
       cluster: this.cluster,
       topicConfigurations: this.topicConfigurations,
       instrumentationEmitter: this.instrumentationEmitter,
-      memberAssignment: currentMemberAssignment.reduce(
-        (partitionsByTopic, { topic, partitions }) => ({
-          ...partitionsByTopic,
-          [topic]: partitions,
-        }),
-        {}
-      ),
+      // Ferry patch: keyed by topic, so no prototype (OffsetManager#seek read
+      // `memberAssignment.constructor.includes` for an unassigned topic named `constructor`).
+      memberAssignment: currentMemberAssignment.reduce((partitionsByTopic, { topic, partitions }) => {
+        partitionsByTopic[topic] = partitions
+        return partitionsByTopic
+      }, Object.create(null)),
       autoCommit: this.autoCommit,
       autoCommitInterval: this.autoCommitInterval,
       autoCommitThreshold: this.autoCommitThreshold,
@@ -335,10 +335,11 @@ module.exports = class ConsumerGroup {
         await this[PRIVATE.JOIN]()
         await this[PRIVATE.SYNC]()
 
-        const memberAssignment = this.assigned().reduce(
-          (result, { topic, partitions }) => ({ ...result, [topic]: partitions }),
-          {}
-        )
+        // Ferry patch: keyed by topic, so no prototype.
+        const memberAssignment = this.assigned().reduce((result, { topic, partitions }) => {
+          result[topic] = partitions
+          return result
+        }, Object.create(null))
 
         const payload = {
           groupId: this.groupId,
@@ -749,7 +750,7 @@ module.exports = class ConsumerGroup {
   getActiveTopicPartitions() {
     const activeSubscriptionState = this.subscriptionState.active()
 
-    const activeTopicPartitions = {}
+    const activeTopicPartitions = Object.create(null) // Ferry patch: keyed by topic
     activeSubscriptionState.forEach(({ topic, partitions }) => {
       activeTopicPartitions[topic] = new Set(partitions)
     })

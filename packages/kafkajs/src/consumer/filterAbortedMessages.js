@@ -37,12 +37,19 @@ module.exports = ({ messages, abortedTransactions }) => {
     return messages
   }
 
-  const remainingAbortedTransactions = [...abortedTransactions]
+  // Ferry patch: the broker lists aborted transactions in the order they ended (abort marker),
+  // not the order they began, and several can begin before one message (interleaved
+  // producers, or a fetch starting inside them). Sort by first offset and take every one that
+  // has begun, as the Java client does with its priority queue; otherwise records of aborted
+  // transactions reach read_committed readers.
+  const remainingAbortedTransactions = [...abortedTransactions].sort((a, b) =>
+    Long.fromValue(a.firstOffset).compare(Long.fromValue(b.firstOffset))
+  )
 
   return messages.filter(message => {
     // If the message offset is GTE the first offset of the next aborted transaction
     // then we have stepped into an aborted transaction.
-    if (
+    while (
       remainingAbortedTransactions.length &&
       Long.fromValue(message.offset).gte(remainingAbortedTransactions[0].firstOffset)
     ) {

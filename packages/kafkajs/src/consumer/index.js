@@ -74,7 +74,8 @@ module.exports = ({
   )
 
   /** @type {Record<string, { fromBeginning?: boolean }>} */
-  const topics = {}
+  // Ferry patch: keyed by topic, so no prototype (a topic may be named `constructor` or `__proto__`).
+  const topics = Object.create(null)
   let runner = null
   /** @type {ConsumerGroup} */
   let consumerGroup = null
@@ -360,9 +361,12 @@ module.exports = ({
 
         topicCommits.push({ partition, offset: commitOffset, metadata })
 
-        return { ...payload, [topic]: topicCommits }
+        // Ferry patch: one null-prototype object keyed by topic (on a plain one, `payload.constructor`
+        // is a function and a `__proto__` topic was lost).
+        payload[topic] = topicCommits
+        return payload
       },
-      {}
+      Object.create(null)
     )
 
     if (!consumerGroup) {

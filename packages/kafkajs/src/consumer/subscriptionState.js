@@ -7,8 +7,9 @@ const createState = topic => ({
 
 module.exports = class SubscriptionState {
   constructor() {
-    this.assignedPartitionsByTopic = {}
-    this.subscriptionStatesByTopic = {}
+    // Ferry patch: keyed by topic, so no prototype (a topic may be named `constructor` or `__proto__`).
+    this.assignedPartitionsByTopic = Object.create(null)
+    this.subscriptionStatesByTopic = Object.create(null)
   }
 
   /**
@@ -17,12 +18,11 @@ module.exports = class SubscriptionState {
    * @param {Array<TopicPartitions>} topicPartitions Example: [{ topic: 'topic-name', partitions: [1, 2] }]
    */
   assign(topicPartitions = []) {
-    this.assignedPartitionsByTopic = topicPartitions.reduce(
-      (assigned, { topic, partitions = [] }) => {
-        return { ...assigned, [topic]: { topic, partitions } }
-      },
-      {}
-    )
+    // Ferry patch: keyed by topic, so no prototype.
+    this.assignedPartitionsByTopic = topicPartitions.reduce((assigned, { topic, partitions = [] }) => {
+      assigned[topic] = { topic, partitions }
+      return assigned
+    }, Object.create(null))
   }
 
   /**

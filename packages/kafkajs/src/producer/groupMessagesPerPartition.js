@@ -3,9 +3,13 @@ module.exports = ({ topic, partitionMetadata, messages, partitioner }) => {
     return {}
   }
 
-  return messages.reduce((result, message) => {
+  // Ferry patch: append in place; copying the array for every message was quadratic in the batch.
+  const result = {}
+  for (const message of messages) {
     const partition = partitioner({ topic, partitionMetadata, message })
-    const current = result[partition] || []
-    return Object.assign(result, { [partition]: [...current, message] })
-  }, {})
+    const current = result[partition]
+    if (current) current.push(message)
+    else result[partition] = [message]
+  }
+  return result
 }

@@ -45,6 +45,17 @@ module.exports = ({ logger, cluster, partitioner, eosManager, retrier }) => {
         })
 
         const partitions = keys(messagesPerPartition)
+        // Ferry patch: a partition missing from our metadata (the topic gained partitions since it
+        // was read) had no leader, and its messages were silently left out of the request while
+        // the send resolved. Refresh the metadata and retry instead (KafkaJSMetadataNotLoaded is
+        // retried below after a refresh); the send fails if it never appears.
+        const known = new Set(partitionMetadata.map(p => p.partitionId))
+        const unknown = partitions.filter(p => !known.has(parseInt(p, 10)))
+        if (unknown.length > 0) {
+          throw new KafkaJSMetadataNotLoaded(
+            `Producing to partition(s) ${unknown.join(', ')} of topic "${topic}" not in the metadata`
+          )
+        }
         const partitionsPerLeader = cluster.findLeaderForPartitions(topic, partitions)
         const leaders = keys(partitionsPerLeader)
 

@@ -65,7 +65,8 @@ module.exports = class Encoder {
    * @param {number} [initialSize] initial size
    */
   constructor(initialSize = 511) {
-    this.buf = Buffer.alloc(Encoder.nextPowerOfTwo(initialSize))
+    // Ferry patch: nothing past `offset` is ever read (see \`buffer\`), so skip zero-filling.
+    this.buf = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(initialSize))
     this.offset = 0
   }
 
@@ -82,7 +83,7 @@ module.exports = class Encoder {
   ensureAvailable(length) {
     if (this.offset + length > this.buf.length) {
       const newLength = Encoder.nextPowerOfTwo(this.offset + length)
-      const newBuffer = Buffer.alloc(newLength)
+      const newBuffer = Buffer.allocUnsafe(newLength)
       this.buf.copy(newBuffer, 0, 0, this.offset)
       this.buf = newBuffer
     }

@@ -6,7 +6,9 @@ const {
 } = require('../instrumentationEvents')
 
 const { keys, assign } = Object
-const indexTopics = topics => topics.reduce((obj, topic) => assign(obj, { [topic]: {} }), {})
+// Ferry patch: maps keyed by topic have no prototype, so a topic named like an Object.prototype
+// member (`constructor`, `__proto__`, ...) is a key like any other.
+const indexTopics = topics => topics.reduce((obj, topic) => assign(obj, { [topic]: {} }), Object.create(null))
 
 const PRIVATE = {
   COMMITTED_OFFSETS: Symbol('private:OffsetManager:committedOffsets'),
@@ -376,7 +378,7 @@ module.exports = class OffsetManager {
     if (!this[PRIVATE.COMMITTED_OFFSETS]) {
       this[PRIVATE.COMMITTED_OFFSETS] = this.groupId
         ? this.cluster.committedOffsets({ groupId: this.groupId })
-        : {}
+        : Object.create(null) // Ferry patch: keyed by topic
     }
 
     return this[PRIVATE.COMMITTED_OFFSETS]

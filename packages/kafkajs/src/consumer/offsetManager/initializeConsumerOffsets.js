@@ -6,8 +6,9 @@ const indexTopics = (obj, { topic, partitions }) =>
   assign(obj, { [topic]: partitions.reduce(indexPartitions, {}) })
 
 module.exports = (consumerOffsets, topicOffsets) => {
-  const indexedConsumerOffsets = consumerOffsets.reduce(indexTopics, {})
-  const indexedTopicOffsets = topicOffsets.reduce(indexTopics, {})
+  // Ferry patch: keyed by topic, so no prototype (a topic may be named `constructor` or `__proto__`).
+  const indexedConsumerOffsets = consumerOffsets.reduce(indexTopics, Object.create(null))
+  const indexedTopicOffsets = topicOffsets.reduce(indexTopics, Object.create(null))
 
   return keys(indexedConsumerOffsets).map(topic => {
     const partitions = indexedConsumerOffsets[topic]

@@ -313,6 +313,10 @@ module.exports = class RequestQueue extends EventEmitter {
     if (!this.throttleCheckTimeoutId) {
       if (this.pending.length > 0) {
         scheduleAt = scheduleAt > 0 ? scheduleAt : CHECK_PENDING_REQUESTS_INTERVAL
+      } else if (scheduleAt <= 0) {
+        // Ferry patch (kafkajs#1556, PR #1667): nothing pending and not throttled, so there is
+        // nothing to check; rescheduling here spins a 1 ms timer forever per connection.
+        return
       }
       this.throttleCheckTimeoutId = setTimeout(() => {
         this.throttleCheckTimeoutId = null

@@ -63,7 +63,10 @@ module.exports = ({
    *
    * Sequences are sent with every Record Batch and tracked per Topic-Partition
    */
-  let producerSequence = {}
+  // Ferry patch: per-topic state lives in null-prototype objects, so a topic named like an
+  // Object.prototype member (`constructor`, `__proto__`, ...) is a key like any other (on a
+  // plain object, `__proto__` wrote the sequences into Object.prototype itself).
+  let producerSequence = Object.create(null)
 
   /**
    * Idempotent production requires a mutex lock per broker to serialize requests with sequence number handling
@@ -73,7 +76,7 @@ module.exports = ({
   /**
    * Topic partitions already participating in the transaction
    */
-  let transactionTopicPartitions = {}
+  let transactionTopicPartitions = Object.create(null)
 
   /**
    * Offsets have been added to the transaction
@@ -83,7 +86,7 @@ module.exports = ({
   const stateMachine = createStateMachine({ logger })
   stateMachine.on('transition', ({ to }) => {
     if (to === STATES.READY) {
-      transactionTopicPartitions = {}
+      transactionTopicPartitions = Object.create(null) // Ferry patch: see producerSequence
       hasOffsetsAddedToTransaction = false
     }
   })
@@ -161,7 +164,7 @@ module.exports = ({
             stateMachine.transitionTo(STATES.READY)
             producerId = result.producerId
             producerEpoch = result.producerEpoch
-            producerSequence = {}
+            producerSequence = Object.create(null) // Ferry patch: see its declaration
             brokerMutexLocks = {}
 
             logger.debug('Initialized producer id & epoch', { producerId, producerEpoch })
@@ -197,7 +200,7 @@ module.exports = ({
           return SEQUENCE_START
         }
 
-        producerSequence[topic] = producerSequence[topic] || {}
+        producerSequence[topic] = producerSequence[topic] || Object.create(null) // Ferry patch
         producerSequence[topic][partition] = producerSequence[topic][partition] || SEQUENCE_START
 
         return producerSequence[topic][partition]
@@ -252,10 +255,10 @@ module.exports = ({
        */
       async addPartitionsToTransaction(topicData) {
         transactionalGuard()
-        const newTopicPartitions = {}
+        const newTopicPartitions = Object.create(null) // Ferry patch: keyed by topic
 
         topicData.forEach(({ topic, partitions }) => {
-          transactionTopicPartitions[topic] = transactionTopicPartitions[topic] || {}
+          transactionTopicPartitions[topic] = transactionTopicPartitions[topic] || Object.create(null) // Ferry patch
 
           partitions.forEach(({ partition }) => {
             if (!transactionTopicPartitions[topic][partition]) {

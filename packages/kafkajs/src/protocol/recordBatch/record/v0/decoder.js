@@ -42,18 +42,20 @@ module.exports = (decoder, batchContext = {}) => {
 
   const key = decoder.readVarIntBytes()
   const value = decoder.readVarIntBytes()
-  const headers = decoder.readVarIntArray(HeaderDecoder).reduce(
-    (obj, { key, value }) => ({
-      ...obj,
-      [key]:
-        obj[key] === undefined
-          ? value
-          : Array.isArray(obj[key])
-          ? obj[key].concat([value])
-          : [obj[key], value],
-    }),
-    {}
-  )
+  // Ferry patch: headers are an ordered list in Kafka, with null values allowed. `headerList`
+  // keeps them exactly ({ key, value } in wire order, value null when null); `headers` is
+  // kafkajs' object view, built without re-spreading it for every header.
+  const headerList = decoder.readVarIntArray(HeaderDecoder)
+  const headers = {}
+  for (const { key, value } of headerList) {
+    const current = Object.prototype.hasOwnProperty.call(headers, key) ? headers[key] : undefined
+    const next = current === undefined ? value : Array.isArray(current) ? current.concat([value]) : [current, value]
+    if (key === '__proto__') {
+      Object.defineProperty(headers, key, { value: next, enumerable: true, writable: true, configurable: true })
+    } else {
+      headers[key] = next
+    }
+  }
 
   return {
     magicByte,
@@ -63,6 +65,7 @@ module.exports = (decoder, batchContext = {}) => {
     key,
     value,
     headers,
+    headerList,
     isControlRecord: isControlBatch,
     batchContext,
   }

@@ -23,11 +23,15 @@ const Header = require('../../header/v0')
  * @param [headers={}] {Object}
  */
 module.exports = ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }) => {
-  const headersArray = Object.keys(headers).flatMap(headerKey =>
-    !Array.isArray(headers[headerKey])
-      ? [{ key: headerKey, value: headers[headerKey] }]
-      : headers[headerKey].map(headerValue => ({ key: headerKey, value: headerValue }))
-  )
+  // Ferry patch: headers may also be an ordered list of { key, value } (value null allowed), so
+  // repeated keys keep their order and null values are written as null.
+  const headersArray = Array.isArray(headers)
+    ? headers
+    : Object.keys(headers).flatMap(headerKey =>
+        !Array.isArray(headers[headerKey])
+          ? [{ key: headerKey, value: headers[headerKey] }]
+          : headers[headerKey].map(headerValue => ({ key: headerKey, value: headerValue }))
+      )
 
   const sizeOfBody =
     1 + // always one byte for attributes
@@ -37,7 +41,9 @@ module.exports = ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {
     Encoder.sizeOfVarIntBytes(value) +
     sizeOfHeaders(headersArray)
 
-  return new Encoder()
+  // Ferry patch: size the buffer for the whole record (body + at most 5 bytes of length), instead
+  // of 512 bytes grown and copied for every record larger than that.
+  return new Encoder(sizeOfBody + 5)
     .writeVarInt(sizeOfBody)
     .writeInt8(0) // no used record attributes at the moment
     .writeVarLong(timestampDelta)
@@ -52,15 +58,10 @@ const sizeOfHeaders = headersArray => {
 
   for (const header of headersArray) {
     const keySize = Buffer.byteLength(header.key)
-    const valueSize = Buffer.byteLength(header.value)
 
     size += Encoder.sizeOfVarInt(keySize) + keySize
-
-    if (header.value === null) {
-      size += Encoder.sizeOfVarInt(-1)
-    } else {
-      size += Encoder.sizeOfVarInt(valueSize) + valueSize
-    }
+    // Ferry patch: a null (or undefined) value is written as length -1; measuring it threw.
+    size += Encoder.sizeOfVarIntBytes(header.value)
   }
 
   return size

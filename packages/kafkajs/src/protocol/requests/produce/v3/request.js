@@ -83,14 +83,20 @@ const partitionsEncoder = compression => async ({
   producerEpoch,
 }) => {
   const dateNow = Date.now()
-  const messageTimestamps = messages
-    .map(m => m.timestamp)
-    .filter(timestamp => timestamp != null)
-    .sort()
-
-  const timestamps = messageTimestamps.length === 0 ? [dateNow] : messageTimestamps
-  const firstTimestamp = timestamps[0]
-  const maxTimestamp = timestamps[timestamps.length - 1]
+  // Ferry patch: smallest and largest timestamp in one pass, compared as numbers (sorting the
+  // strings cost O(n log n) per batch and ordered timestamps of different lengths wrongly).
+  let firstTimestamp = null
+  let maxTimestamp = null
+  for (const m of messages) {
+    if (m.timestamp == null) continue
+    const t = Number(m.timestamp)
+    if (firstTimestamp === null || t < firstTimestamp) firstTimestamp = t
+    if (maxTimestamp === null || t > maxTimestamp) maxTimestamp = t
+  }
+  if (firstTimestamp === null) {
+    firstTimestamp = dateNow
+    maxTimestamp = dateNow
+  }
 
   const records = messages.map((message, i) =>
     Record({
