@@ -128,7 +128,7 @@ export function groupByTopic(records: readonly TargetRecord[]): Map<string, Mess
       key: r.key,
       value: r.value,
       ...(r.partition === undefined ? {} : { partition: r.partition }),
-      // Ferry's kafkajs patch writes a list in order, null values as null (the typings say object).
+      // Ferry's kafkajs fork (packages/kafkajs) writes a list in order, null values as null (the typings say object).
       ...(r.headers === undefined ? {} : { headers: r.headers as unknown as Message['headers'] }),
       ...(r.timestamp === undefined ? {} : { timestamp: r.timestamp }),
     })

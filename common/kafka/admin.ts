@@ -85,7 +85,7 @@ export interface AdminOptions {
 
 /** Without `withHigh` the high watermark is not asked for (one round trip fewer) and `high` is the last stable offset. */
 async function readOffsets(a: Admin, topic: string, withHigh: boolean): Promise<PartitionOffsets[]> {
-  // kafkajs asks for read_committed offsets unless told otherwise (our patch adds the option).
+  // kafkajs asks for read_committed offsets unless told otherwise (our fork, packages/kafkajs, adds the option).
   const fetch = a.fetchTopicOffsets as (topic: string, options?: { isolationLevel?: number }) => ReturnType<Admin['fetchTopicOffsets']>
   // In this order, not in parallel: the last stable offset read first cannot exceed the high watermark read after it.
   const committed = await fetch(topic)

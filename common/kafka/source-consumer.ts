@@ -27,14 +27,14 @@ export interface RecordHeader {
 /** A record's headers: an ordered list in which a key may repeat, kept exactly as on the wire. */
 export type RecordHeaders = readonly RecordHeader[]
 
-/** The ordered headers of a fetched message (kept by Ferry's kafkajs patch as `headerList`). */
+/** The ordered headers of a fetched message (kept by Ferry's kafkajs fork, packages/kafkajs, as `headerList`). */
 export function headerListOf(message: KafkaMessage): RecordHeaders {
   const list = (message as KafkaMessage & { headerList?: RecordHeaders }).headerList
   if (list !== undefined) return list
   // Old message formats (magic 0 and 1) have no headers. Anything else means kafkajs runs
-  // without Ferry's patch, and mirroring would drop headers: refuse rather than lose them.
+  // without Ferry's fork, and mirroring would drop headers: refuse rather than lose them.
   if (message.headers === undefined || Object.keys(message.headers).length === 0) return []
-  throw new Error('kafkajs returned headers without headerList: is patches/kafkajs+2.2.4.patch applied (npm ci runs patch-package)?')
+  throw new Error('kafkajs returned headers without headerList: is node_modules/kafkajs the fork in packages/kafkajs (linked by npm ci)?')
 }
 
 /** The last value of header `key`, as text; undefined when absent or null. */
