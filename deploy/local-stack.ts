@@ -24,6 +24,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs'
+import zookeeper from 'node-zookeeper-client'
 import { createLogger } from '../common/logger.js'
 
 const execFileAsync = promisify(execFile)
@@ -556,6 +557,7 @@ async function prepareKafka(spec: KafkaSpec): Promise<{ process: ManagedProcess;
   const formatAndStart = async (signal: AbortSignal): Promise<void> => {
     if (spec.zookeeperConnect !== undefined) {
       // ZooKeeper mode: nothing to format; the SCRAM user is a ZooKeeper config entry.
+      await createZnodePath(spec.zookeeperConnect)
       if (spec.scram !== undefined) {
         const args = [...spec.jvmArgs, 'kafka.admin.ConfigCommand', '--zookeeper', spec.zookeeperConnect, '--alter', '--add-config', `SCRAM-SHA-512=[password=${spec.scram.password}]`, '--entity-type', 'users', '--entity-name', spec.scram.username]
         try {
@@ -563,7 +565,8 @@ async function prepareKafka(spec: KafkaSpec): Promise<{ process: ManagedProcess;
           await fs.appendFile(logFile, `[scram user]\n${stdout}${stderr}`)
         } catch (error) {
           if (isAbortError(error)) throw error
-          throw new LocalStackError(`${spec.name}: creating the SCRAM user in ZooKeeper failed:\n${lastLines(outputOf(error), LOG_TAIL_LINES)}`, logFile, { cause: error })
+          // Not the error itself: its message holds the command line, password included.
+          throw new LocalStackError(`${spec.name}: creating the SCRAM user in ZooKeeper failed:\n${lastLines(outputOf(error), LOG_TAIL_LINES)}`, logFile)
         }
       }
       await kafkaProcess.start(signal)
@@ -585,6 +588,27 @@ async function prepareKafka(spec: KafkaSpec): Promise<{ process: ManagedProcess;
     await kafkaProcess.start(signal)
   }
   return { process: kafkaProcess, formatAndStart }
+}
+
+/** Creates the chroot of `host:port/chroot` (and its parents); Kafka 2.x's tools do not. */
+async function createZnodePath(connect: string): Promise<void> {
+  const slash = connect.indexOf('/')
+  const client = zookeeper.createClient(connect.slice(0, slash), { sessionTimeout: 10000, retries: 3 })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new LocalStackError(`ZooKeeper at ${connect.slice(0, slash)} did not answer within 10 s`)), 10000)
+      client.once('connected', () => {
+        client.mkdirp(connect.slice(slash), (error) => {
+          clearTimeout(timer)
+          if (error) reject(error)
+          else resolve()
+        })
+      })
+      client.connect()
+    })
+  } finally {
+    client.close()
+  }
 }
 
 function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
@@ -637,10 +661,12 @@ function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
   ]
   if (spec.certs !== undefined) {
     lines.push(
-      // PEM stores: the keystore file is the unencrypted PKCS#8 key followed by the chain, so
-      // neither ssl.keystore.password nor ssl.key.password may be set.
+      // PEM stores: the keystore file is the PKCS#8 key followed by the chain. Unencrypted (no
+      // ssl.key.password may then be set) except for Kafka before 3.0, which requires a password.
       'ssl.keystore.type=PEM',
-      `ssl.keystore.location=${spec.certs.brokerKeystoreFile}`,
+      ...(spec.zookeeperConnect === undefined
+        ? [`ssl.keystore.location=${spec.certs.brokerKeystoreFile}`]
+        : [`ssl.keystore.location=${spec.certs.encryptedBrokerKeystoreFile}`, `ssl.key.password=${spec.certs.brokerKeyPassword}`]),
       'ssl.truststore.type=PEM',
       `ssl.truststore.location=${spec.certs.caFile}`,
       'ssl.client.auth=required',
@@ -775,6 +801,12 @@ interface CertificateFiles {
   wrongCaFile: string
   /** Broker key (PKCS#8) + broker certificate + CA certificate, for ssl.keystore.type=PEM. */
   brokerKeystoreFile: string
+  /**
+   * The same with the key encrypted under `brokerKeyPassword`: Kafka before 3.0 refuses an
+   * unencrypted PEM key, and finds no PBES2 key factory on Java 17 (hence PKCS#12's SHA1-3DES).
+   */
+  encryptedBrokerKeystoreFile: string
+  brokerKeyPassword: string
   clientCertFile: string
   clientKeyFile: string
 }
@@ -831,12 +863,17 @@ async function createCertificates(dir: string): Promise<CertificateFiles> {
     newCa('wrong-ca', '/CN=Unrelated CA'),
   ])
 
-  const keystoreParts = await Promise.all(['broker.key', 'broker.pem', 'ca.pem'].map((name) => fs.readFile(file(name), 'utf8')))
-  await fs.writeFile(file('broker-keystore.pem'), keystoreParts.join(''), { mode: 0o600 })
+  const brokerKeyPassword = randomBytes(12).toString('hex')
+  await openssl('pkcs8', '-topk8', '-v1', 'PBE-SHA1-3DES', '-in', file('broker.key'), '-out', file('broker-encrypted.key'), '-passout', `pass:${brokerKeyPassword}`)
+  const [key, encryptedKey, cert, ca] = await Promise.all(['broker.key', 'broker-encrypted.key', 'broker.pem', 'ca.pem'].map((name) => fs.readFile(file(name), 'utf8')))
+  await fs.writeFile(file('broker-keystore.pem'), [key, cert, ca].join(''), { mode: 0o600 })
+  await fs.writeFile(file('broker-keystore-encrypted.pem'), [encryptedKey, cert, ca].join(''), { mode: 0o600 })
   return {
     caFile: file('ca.pem'),
     wrongCaFile: file('wrong-ca.pem'),
     brokerKeystoreFile: file('broker-keystore.pem'),
+    encryptedBrokerKeystoreFile: file('broker-keystore-encrypted.pem'),
+    brokerKeyPassword,
     clientCertFile: file('client.pem'),
     clientKeyFile: file('client.key'),
   }
