@@ -24,6 +24,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs'
+import zookeeper from 'node-zookeeper-client'
 import { createLogger } from '../common/logger.js'
 
 const execFileAsync = promisify(execFile)
@@ -39,12 +40,21 @@ export interface LocalStackOptions {
   log?: (line: string) => void
   /** Maximum heap of each Kafka JVM, in MiB. Default 512. */
   kafkaHeapMb?: number
+  /**
+   * Kafka release of the source cluster (the target always runs deploy/pom.xml's). Default
+   * `FERRY_SOURCE_KAFKA_VERSION`, else the pom's. A release before 3.0 runs in ZooKeeper mode,
+   * on a chroot of the stack's ZooKeeper; later ones in KRaft mode.
+   */
+  sourceKafkaVersion?: string
 }
 
 /** What any cluster of the stack offers; code that works with either cluster takes this. */
 export interface StackCluster {
   /** host:port of the PLAINTEXT listener (the same value as `plaintext`). */
   bootstrapPlaintext: string
+  /** The Kafka release it runs, and how its metadata is kept. */
+  kafkaVersion: string
+  mode: 'kraft' | 'zookeeper'
 }
 
 export interface SourceCluster extends StackCluster {
@@ -136,11 +146,10 @@ const MIN_SERVER_PORT = 15_000
  * `$FERRY_CACHE_DIR/kafka-<version>/lib` (default `~/.cache/ferry/...`); a `.complete` marker,
  * written after Maven succeeds, tells a finished copy from an interrupted one.
  */
-export async function ensureKafkaJars(log: LogFn = defaultLog()): Promise<string> {
+export async function ensureKafkaJars(log: LogFn = defaultLog(), release?: string): Promise<string> {
   const pomFile = findPomFile()
-  const pom = await fs.readFile(pomFile, 'utf8')
-  const version = /<kafka\.version>\s*([^<\s]+)\s*<\/kafka\.version>/.exec(pom)?.[1]
-  if (version === undefined) throw new LocalStackError(`no <kafka.version> property in ${pomFile}`)
+  const version = release ?? (await defaultKafkaVersion())
+  if (!/^\d+\.\d+\.\d+$/.test(version)) throw new LocalStackError(`Kafka release must look like 4.3.1, got ${JSON.stringify(version)}`)
   const cacheRoot = process.env.FERRY_CACHE_DIR || path.join(os.homedir(), '.cache', 'ferry')
   const libDir = path.join(cacheRoot, `kafka-${version}`, 'lib')
   const marker = path.join(libDir, '.complete')
@@ -152,7 +161,7 @@ export async function ensureKafkaJars(log: LogFn = defaultLog()): Promise<string
   try {
     await execFileAsync(
       'mvn',
-      ['-q', '-B', '-f', pomFile, 'dependency:copy-dependencies', `-DoutputDirectory=${libDir}`, '-DincludeScope=runtime'],
+      ['-q', '-B', '-f', pomFile, 'dependency:copy-dependencies', `-Dkafka.version=${version}`, ...(zookeeperMode(version) ? ['-Dkafka.legacy=true'] : []), `-DoutputDirectory=${libDir}`, '-DincludeScope=runtime'],
       { maxBuffer: 64 * 1024 * 1024 },
     )
   } catch (error) {
@@ -166,6 +175,19 @@ export async function ensureKafkaJars(log: LogFn = defaultLog()): Promise<string
   await fs.writeFile(marker, `${new Date().toISOString()}\n`)
   log(`Kafka jars ready in ${Date.now() - startedAtMs} ms`)
   return libDir
+}
+
+/** The release deploy/pom.xml pins (`<kafka.version>`): what the stack, demo and benchmark run by default. */
+export async function defaultKafkaVersion(): Promise<string> {
+  const pomFile = findPomFile()
+  const version = /<kafka\.version>\s*([^<\s]+)\s*<\/kafka\.version>/.exec(await fs.readFile(pomFile, 'utf8'))?.[1]
+  if (version === undefined) throw new LocalStackError(`no <kafka.version> property in ${pomFile}`)
+  return version
+}
+
+/** Releases before 3.0 run in ZooKeeper mode (KRaft was not ready for production before 3.3; 3.x lanes use KRaft). */
+export function zookeeperMode(version: string): boolean {
+  return Number(version.split('.')[0]) < 3
 }
 
 /**
@@ -212,14 +234,16 @@ export function ensureRedisServer(log: LogFn = defaultLog()): Promise<string> {
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const startedAtMs = Date.now()
   const log = options.log ?? defaultLog()
-  const [libDir, redisServer] = await Promise.all([ensureKafkaJars(log), ensureRedisServer(log), sweepAbandonedStacks(log)])
+  const targetVersion = await defaultKafkaVersion()
+  const sourceVersion = options.sourceKafkaVersion ?? (process.env.FERRY_SOURCE_KAFKA_VERSION || targetVersion)
+  const [libDir, sourceLibDir, redisServer] = await Promise.all([ensureKafkaJars(log, targetVersion), ensureKafkaJars(log, sourceVersion), ensureRedisServer(log), sweepAbandonedStacks(log)])
   for (let attempt = 1; ; attempt++) {
     const { dir, ownsDir } = await prepareStackDir(options.baseDir)
     const keepDir = process.env.FERRY_KEEP_STACK === '1' || !ownsDir
     const spawned: ManagedProcess[] = []
     try {
       const kafkaHeapMb = options.kafkaHeapMb ?? DEFAULT_KAFKA_HEAP_MB
-      const stack = await buildAndStart({ dir, keepDir, libDir, redisServer, kafkaHeapMb, log, spawned })
+      const stack = await buildAndStart({ dir, keepDir, libDir, source: { libDir: sourceLibDir, version: sourceVersion }, targetVersion, redisServer, kafkaHeapMb, log, spawned })
       log(`local stack ready in ${Date.now() - startedAtMs} ms (dir ${dir})`)
       return stack
     } catch (error) {
@@ -244,7 +268,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 interface BuildContext {
   dir: string
   keepDir: boolean
+  /** Jars of the target cluster, ZooKeeper and every tool (the default release). */
   libDir: string
+  targetVersion: string
+  /** The source cluster's release and jars. */
+  source: { libDir: string; version: string }
   redisServer: string
   kafkaHeapMb: number
   log: LogFn
@@ -285,22 +313,26 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
   }
 
   const classpath = await kafkaClasspath(ctx.libDir)
+  const sourceClasspath = await kafkaClasspath(ctx.source.libDir)
+  const sourceMode = zookeeperMode(ctx.source.version) ? 'zookeeper' : 'kraft'
   const log4jFile = path.join(dir, 'log4j.properties')
   await fs.writeFile(log4jFile, LOG4J_PROPERTIES)
   const certs = await createCertificates(path.join(dir, 'certs'))
   record.files = { ...certs, log4j: log4jFile }
   writeStackRecord(record)
-  const jvmArgs = (heapMb: number): string[] => [
+  const jvmArgs = (heapMb: number, cp = classpath): string[] => [
     `-Xmx${heapMb}m`,
     '-XX:+ExitOnOutOfMemoryError',
     '-Djava.awt.headless=true',
     `-Dlog4j.configuration=file:${log4jFile}`,
     '-cp',
-    classpath,
+    cp,
   ]
 
   const source: SourceCluster = {
     bootstrapPlaintext: hostPort(ports.sourcePlaintext),
+    kafkaVersion: ctx.source.version,
+    mode: sourceMode,
     plaintext: hostPort(ports.sourcePlaintext),
     ssl: hostPort(ports.sourceSsl),
     saslSsl: hostPort(ports.sourceSaslSsl),
@@ -310,7 +342,7 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
     sasl: { mechanism: 'scram-sha-512', username: SCRAM_USERNAME, password: randomBytes(16).toString('hex') },
     wrongCaFile: certs.wrongCaFile,
   }
-  const target: TargetCluster = { bootstrapPlaintext: hostPort(ports.targetPlaintext), plaintext: hostPort(ports.targetPlaintext) }
+  const target: TargetCluster = { bootstrapPlaintext: hostPort(ports.targetPlaintext), plaintext: hostPort(ports.targetPlaintext), kafkaVersion: ctx.targetVersion, mode: 'kraft' }
   const ca = await fs.readFile(certs.caFile, 'utf8')
   const clientTls = { ca: [ca], cert: await fs.readFile(certs.clientCertFile, 'utf8'), key: await fs.readFile(certs.clientKeyFile, 'utf8') }
 
@@ -328,7 +360,9 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
     ports: { plaintext: ports.sourcePlaintext, ssl: ports.sourceSsl, saslSsl: ports.sourceSaslSsl, controller: ports.sourceController },
     certs,
     scram: { username: source.sasl.username, password: source.sasl.password },
-    jvmArgs: jvmArgs(ctx.kafkaHeapMb),
+    jvmArgs: jvmArgs(ctx.kafkaHeapMb, sourceClasspath),
+    libDir: ctx.source.libDir,
+    ...(sourceMode === 'zookeeper' ? { zookeeperConnect: `${hostPort(ports.zookeeper)}/kafka-source` } : {}),
     probeConfigs: [
       { brokers: [source.plaintext] },
       { brokers: [source.ssl], ssl: clientTls },
@@ -342,6 +376,7 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
     dir: path.join(dir, 'target'),
     ports: { plaintext: ports.targetPlaintext, controller: ports.targetController },
     jvmArgs: jvmArgs(ctx.kafkaHeapMb),
+    libDir: ctx.libDir,
     probeConfigs: [{ brokers: [target.plaintext] }],
     onSpawn,
     log,
@@ -352,10 +387,12 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
   // One failed server aborts the others' waits, so a broken start fails in seconds, not after
   // every remaining readiness deadline.
   const abort = new AbortController()
+  const zookeeperStarted = zookeeper.start(abort.signal)
   const starts = [
-    zookeeper.start(abort.signal),
+    zookeeperStarted,
     redis.start(abort.signal),
-    sourceKafka.formatAndStart(abort.signal),
+    // A ZooKeeper-mode broker needs ZooKeeper first (its SCRAM user too).
+    sourceMode === 'zookeeper' ? zookeeperStarted.then(() => sourceKafka.formatAndStart(abort.signal)) : sourceKafka.formatAndStart(abort.signal),
     targetKafka.formatAndStart(abort.signal),
   ]
   const results = await Promise.allSettled(
@@ -487,8 +524,12 @@ interface KafkaSpec {
   ports: { plaintext: number; ssl?: number; saslSsl?: number; controller: number }
   certs?: CertificateFiles
   scram?: { username: string; password: string }
+  /** ZooKeeper mode (releases before 3.0): `host:port/chroot`; absent: KRaft. */
+  zookeeperConnect?: string
   /** JVM options and classpath, before the main class. */
   jvmArgs: string[]
+  /** Where the classpath's jars are (to find tools by class). */
+  libDir: string
   /** One client config per listener: the broker is ready when every one gets metadata. */
   probeConfigs: KafkaConfig[]
   onSpawn: (name: StackProcessName, pid: number) => void
@@ -514,9 +555,26 @@ async function prepareKafka(spec: KafkaSpec): Promise<{ process: ManagedProcess;
   })
 
   const formatAndStart = async (signal: AbortSignal): Promise<void> => {
+    if (spec.zookeeperConnect !== undefined) {
+      // ZooKeeper mode: nothing to format; the SCRAM user is a ZooKeeper config entry.
+      await createZnodePath(spec.zookeeperConnect)
+      if (spec.scram !== undefined) {
+        const args = [...spec.jvmArgs, 'kafka.admin.ConfigCommand', '--zookeeper', spec.zookeeperConnect, '--alter', '--add-config', `SCRAM-SHA-512=[password=${spec.scram.password}]`, '--entity-type', 'users', '--entity-name', spec.scram.username]
+        try {
+          const { stdout, stderr } = await execFileAsync('java', args, { cwd: spec.dir, signal, maxBuffer: 16 * 1024 * 1024 })
+          await fs.appendFile(logFile, `[scram user]\n${stdout}${stderr}`)
+        } catch (error) {
+          if (isAbortError(error)) throw error
+          // Not the error itself: its message holds the command line, password included.
+          throw new LocalStackError(`${spec.name}: creating the SCRAM user in ZooKeeper failed:\n${lastLines(outputOf(error), LOG_TAIL_LINES)}`, logFile)
+        }
+      }
+      await kafkaProcess.start(signal)
+      return
+    }
     // KRaft needs its metadata log formatted once. The SCRAM user goes in here too: kafkajs
     // cannot create one, and this spares a kafka-configs run against the live broker.
-    const formatArgs = [...spec.jvmArgs, 'kafka.tools.StorageTool', 'format', '-t', kafkaClusterId(), '-c', configFile]
+    const formatArgs = [...spec.jvmArgs, await kafkaToolClass(spec.libDir, ['kafka.tools.StorageTool', 'org.apache.kafka.tools.StorageTool']), 'format', '-t', kafkaClusterId(), '-c', configFile]
     if (spec.scram !== undefined) formatArgs.push('--add-scram', `SCRAM-SHA-512=[name=${spec.scram.username},password=${spec.scram.password}]`)
     try {
       const { stdout, stderr } = await execFileAsync('java', formatArgs, { cwd: spec.dir, signal, maxBuffer: 16 * 1024 * 1024 })
@@ -532,20 +590,60 @@ async function prepareKafka(spec: KafkaSpec): Promise<{ process: ManagedProcess;
   return { process: kafkaProcess, formatAndStart }
 }
 
+/** Creates the chroot of `host:port/chroot` (and its parents); Kafka 2.x's tools do not. */
+async function createZnodePath(connect: string): Promise<void> {
+  const slash = connect.indexOf('/')
+  const client = zookeeper.createClient(connect.slice(0, slash), { sessionTimeout: 10000, retries: 3 })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new LocalStackError(`ZooKeeper at ${connect.slice(0, slash)} did not answer within 10 s`)), 10000)
+      client.once('connected', () => {
+        client.mkdirp(connect.slice(slash), (error) => {
+          clearTimeout(timer)
+          if (error) reject(error)
+          else resolve()
+        })
+      })
+      client.connect()
+    })
+  } finally {
+    client.close()
+  }
+}
+
 function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
   const { ports } = spec
   const listeners = [`PLAINTEXT://127.0.0.1:${ports.plaintext}`]
   if (ports.ssl !== undefined) listeners.push(`SSL://127.0.0.1:${ports.ssl}`)
   if (ports.saslSsl !== undefined) listeners.push(`SASL_SSL://127.0.0.1:${ports.saslSsl}`)
+  const mode =
+    spec.zookeeperConnect === undefined
+      ? [
+          `# ${spec.name} cluster of the Ferry local stack: one KRaft node acting as broker and controller.`,
+          'process.roles=broker,controller',
+          'node.id=1',
+          `controller.quorum.voters=1@127.0.0.1:${ports.controller}`,
+          'controller.listener.names=CONTROLLER',
+          `listeners=${[...listeners, `CONTROLLER://127.0.0.1:${ports.controller}`].join(',')}`,
+          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT',
+          // After a kill -9 the restarted node's controller refuses the new broker incarnation
+          // (DUPLICATE_BROKER_REGISTRATION) until the old one's session expires: 9 s by default,
+          // which made restart() take ~17 s. Heartbeats are local, so a short session is cheap.
+          'broker.heartbeat.interval.ms=500',
+          'broker.session.timeout.ms=4000',
+        ]
+      : [
+          `# ${spec.name} cluster of the Ferry local stack: one ZooKeeper-mode broker (a release before 3.0).`,
+          'broker.id=1',
+          `zookeeper.connect=${spec.zookeeperConnect}`,
+          // A restarted broker re-registers once its previous session is gone.
+          'zookeeper.session.timeout.ms=6000',
+          `listeners=${listeners.join(',')}`,
+          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL',
+        ]
   const lines = [
-    `# ${spec.name} cluster of the Ferry local stack: one KRaft node acting as broker and controller.`,
-    'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${ports.controller}`,
-    'controller.listener.names=CONTROLLER',
-    `listeners=${[...listeners, `CONTROLLER://127.0.0.1:${ports.controller}`].join(',')}`,
+    ...mode,
     `advertised.listeners=${listeners.join(',')}`,
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT',
     'inter.broker.listener.name=PLAINTEXT',
     `log.dirs=${dataDir}`,
     'num.partitions=1',
@@ -560,18 +658,15 @@ function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
     'transaction.state.log.num.partitions=1',
     'min.insync.replicas=1',
     'group.initial.rebalance.delay.ms=0',
-    // After a kill -9 the restarted node's controller refuses the new broker incarnation
-    // (DUPLICATE_BROKER_REGISTRATION) until the old one's session expires: 9 s by default,
-    // which made restart() take ~17 s. Heartbeats are local, so a short session is cheap.
-    'broker.heartbeat.interval.ms=500',
-    'broker.session.timeout.ms=4000',
   ]
   if (spec.certs !== undefined) {
     lines.push(
-      // PEM stores: the keystore file is the unencrypted PKCS#8 key followed by the chain, so
-      // neither ssl.keystore.password nor ssl.key.password may be set.
+      // PEM stores: the keystore file is the PKCS#8 key followed by the chain. Unencrypted (no
+      // ssl.key.password may then be set) except for Kafka before 3.0, which requires a password.
       'ssl.keystore.type=PEM',
-      `ssl.keystore.location=${spec.certs.brokerKeystoreFile}`,
+      ...(spec.zookeeperConnect === undefined
+        ? [`ssl.keystore.location=${spec.certs.brokerKeystoreFile}`]
+        : [`ssl.keystore.location=${spec.certs.encryptedBrokerKeystoreFile}`, `ssl.key.password=${spec.certs.brokerKeyPassword}`]),
       'ssl.truststore.type=PEM',
       `ssl.truststore.location=${spec.certs.caFile}`,
       'ssl.client.auth=required',
@@ -631,6 +726,52 @@ export async function kafkaClasspath(libDir: string): Promise<string> {
   return jars.map((name) => path.join(libDir, name)).join(path.delimiter)
 }
 
+/** Names of the entries of a jar (zip), read from its central directory. */
+async function jarEntries(file: string): Promise<string[]> {
+  const data = await fs.readFile(file)
+  // The end-of-central-directory record: within the last 22 + 65,535 bytes (a comment may follow it).
+  let end = -1
+  for (let i = data.length - 22; i >= Math.max(0, data.length - 22 - 65535); i--) {
+    if (data.readUInt32LE(i) === 0x06054b50) {
+      end = i
+      break
+    }
+  }
+  if (end < 0) throw new LocalStackError(`${file} is not a jar (no zip central directory)`)
+  const count = data.readUInt16LE(end + 10)
+  let at = data.readUInt32LE(end + 16)
+  const names: string[] = []
+  for (let n = 0; n < count && at + 46 <= data.length && data.readUInt32LE(at) === 0x02014b50; n++) {
+    const nameLength = data.readUInt16LE(at + 28)
+    names.push(data.toString('utf8', at + 46, at + 46 + nameLength))
+    at += 46 + nameLength + data.readUInt16LE(at + 30) + data.readUInt16LE(at + 32)
+  }
+  return names
+}
+
+const classIndex = new Map<string, Promise<Set<string>>>()
+
+/**
+ * The first of `candidates` (fully qualified class names) that the jars in `libDir` hold: Kafka
+ * moved its tools between releases (`kafka.tools.ConsoleProducer` in 3.x is
+ * `org.apache.kafka.tools.ConsoleProducer` in 4.x), so tests name every home a tool has had.
+ */
+export async function kafkaToolClass(libDir: string, candidates: readonly string[]): Promise<string> {
+  let index = classIndex.get(libDir)
+  if (index === undefined) {
+    index = (async () => {
+      const jars = (await fs.readdir(libDir)).filter((name) => name.endsWith('.jar'))
+      const all = await Promise.all(jars.map((jar) => jarEntries(path.join(libDir, jar))))
+      return new Set(all.flat().filter((name) => name.endsWith('.class')))
+    })()
+    classIndex.set(libDir, index)
+  }
+  const classes = await index
+  const found = candidates.find((name) => classes.has(`${name.replaceAll('.', '/')}.class`))
+  if (found === undefined) throw new LocalStackError(`none of ${candidates.join(', ')} is in the jars of ${libDir}`)
+  return found
+}
+
 // ---------------------------------------------------------------------------------------------
 // Logging
 // ---------------------------------------------------------------------------------------------
@@ -660,6 +801,12 @@ interface CertificateFiles {
   wrongCaFile: string
   /** Broker key (PKCS#8) + broker certificate + CA certificate, for ssl.keystore.type=PEM. */
   brokerKeystoreFile: string
+  /**
+   * The same with the key encrypted under `brokerKeyPassword`: Kafka before 3.0 refuses an
+   * unencrypted PEM key, and finds no PBES2 key factory on Java 17 (hence PKCS#12's SHA1-3DES).
+   */
+  encryptedBrokerKeystoreFile: string
+  brokerKeyPassword: string
   clientCertFile: string
   clientKeyFile: string
 }
@@ -716,12 +863,17 @@ async function createCertificates(dir: string): Promise<CertificateFiles> {
     newCa('wrong-ca', '/CN=Unrelated CA'),
   ])
 
-  const keystoreParts = await Promise.all(['broker.key', 'broker.pem', 'ca.pem'].map((name) => fs.readFile(file(name), 'utf8')))
-  await fs.writeFile(file('broker-keystore.pem'), keystoreParts.join(''), { mode: 0o600 })
+  const brokerKeyPassword = randomBytes(12).toString('hex')
+  await openssl('pkcs8', '-topk8', '-v1', 'PBE-SHA1-3DES', '-in', file('broker.key'), '-out', file('broker-encrypted.key'), '-passout', `pass:${brokerKeyPassword}`)
+  const [key, encryptedKey, cert, ca] = await Promise.all(['broker.key', 'broker-encrypted.key', 'broker.pem', 'ca.pem'].map((name) => fs.readFile(file(name), 'utf8')))
+  await fs.writeFile(file('broker-keystore.pem'), [key, cert, ca].join(''), { mode: 0o600 })
+  await fs.writeFile(file('broker-keystore-encrypted.pem'), [encryptedKey, cert, ca].join(''), { mode: 0o600 })
   return {
     caFile: file('ca.pem'),
     wrongCaFile: file('wrong-ca.pem'),
     brokerKeystoreFile: file('broker-keystore.pem'),
+    encryptedBrokerKeystoreFile: file('broker-keystore-encrypted.pem'),
+    brokerKeyPassword,
     clientCertFile: file('client.pem'),
     clientKeyFile: file('client.key'),
   }

@@ -302,7 +302,7 @@ async function main(): Promise<void> {
       log(`  ${JSON.stringify(w3[w3.length - 1])}`)
     }
 
-    const results = { date: new Date().toISOString(), machine: machine(), records: RECORDS, valueBytes: VALUE_BYTES, partitions: PARTITIONS, limit: { recordsPerSec: Math.round(limit.recordsPerSec), mbPerSec: limit.mbPerSec }, w1, w2, w3 }
+    const results = { date: new Date().toISOString(), machine: machine(stack), records: RECORDS, valueBytes: VALUE_BYTES, partitions: PARTITIONS, limit: { recordsPerSec: Math.round(limit.recordsPerSec), mbPerSec: limit.mbPerSec }, w1, w2, w3 }
     mkdirSync(path.join(process.cwd(), 'bench', 'results'), { recursive: true })
     const jsonFile = path.join('bench', 'results', `mirror-${results.date.slice(0, 10)}.json`)
     writeFileSync(jsonFile, JSON.stringify(results, null, 2) + '\n')
@@ -328,8 +328,9 @@ async function freePort(): Promise<number> {
   })
 }
 
-function machine(): string {
-  return `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, Kafka 3.9.1`
+function machine(stack: LocalStack): string {
+  const kafka = stack.source.kafkaVersion === stack.target.kafkaVersion ? `Kafka ${stack.target.kafkaVersion}` : `Kafka ${stack.source.kafkaVersion} (source) and ${stack.target.kafkaVersion} (target)`
+  return `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${kafka}`
 }
 
 function report(r: { machine: string; limit: { recordsPerSec: number; mbPerSec: number }; w1: ThroughputRun[]; w2: LatencyRun[]; w3: RecoveryRun[] }): string {

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis'
 import '../../common/kafka/codecs.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
-import { ensureKafkaJars, kafkaClasspath, type LocalStack } from '../../deploy/local-stack.js'
+import { ensureKafkaJars, kafkaClasspath, kafkaToolClass, type LocalStack } from '../../deploy/local-stack.js'
 import { FerryProcess, http, sharedStack, stackSecretFlags, uniqueName, waitFor } from './harness.js'
 import { createTopic, readAll } from './kafka-helpers.js'
 
@@ -20,8 +20,11 @@ const CODECS = ['gzip', 'snappy', 'lz4', 'zstd'] as const
 const RECORDS = 400
 
 /** Runs a Kafka tool (Java) to completion with `input` on stdin; returns its output. */
-async function runKafkaTool(mainClass: string, args: readonly string[], input = ''): Promise<string> {
-  const classpath = await kafkaClasspath(await ensureKafkaJars(() => undefined))
+/** Runs a Kafka tool, found under whichever of `classes` (its homes over releases) the installed jars hold. */
+async function runKafkaTool(classes: readonly string[], args: readonly string[], input = ''): Promise<string> {
+  const libDir = await ensureKafkaJars(() => undefined)
+  const classpath = await kafkaClasspath(libDir)
+  const mainClass = await kafkaToolClass(libDir, classes)
   return new Promise((resolve, reject) => {
     const child = spawn('java', ['-Xmx256m', '-cp', classpath, mainClass, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
     let output = ''
@@ -59,7 +62,7 @@ describe('compressed sources and targets (real stack, Java producers)', function
     await Promise.all(
       [...topics].map(async ([codec, topic]) => {
         const lines = Array.from({ length: RECORDS }, (_, i) => `k-${i}\t${codec}-${i}-${'abc'.repeat(20 + (i % 30))}`).join('\n') + '\n'
-        await runKafkaTool('kafka.tools.ConsoleProducer', ['--bootstrap-server', stack.source.plaintext, '--topic', topic, '--compression-codec', codec, '--property', 'parse.key=true', '--property', 'key.separator=\t'], lines)
+        await runKafkaTool(['org.apache.kafka.tools.ConsoleProducer', 'kafka.tools.ConsoleProducer'], ['--bootstrap-server', stack.source.plaintext, '--topic', topic, '--compression-codec', codec, '--property', 'parse.key=true', '--property', 'key.separator=\t'], lines)
       }),
     )
   })
@@ -103,7 +106,7 @@ describe('compressed sources and targets (real stack, Java producers)', function
     const firstTopic = `lz4.${topics.get('zstd') as string}`
     const dir = path.join(stack.dir, 'target', 'data', `${firstTopic}-0`)
     const segment = readdirSync(dir).find((name) => name.endsWith('.log')) as string
-    const dump = await runKafkaTool('kafka.tools.DumpLogSegments', ['--files', path.join(dir, segment)])
+    const dump = await runKafkaTool(['kafka.tools.DumpLogSegments', 'org.apache.kafka.tools.DumpLogSegments'], ['--files', path.join(dir, segment)])
     const codecsSeen = new Set([...dump.matchAll(/compresscodec: (\w+)/g)].map((m) => m[1]))
     expect([...codecsSeen], dump.slice(0, 2000)).to.deep.equal(['lz4'])
   })

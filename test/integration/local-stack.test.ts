@@ -114,7 +114,9 @@ describe('local stack (real ZooKeeper, Redis and Kafka)', function () {
 
   it('source SSL without a client certificate is refused by the broker', async function () {
     const error = await connectError({ brokers: [started().source.ssl], ssl: { ca: sourceTls().ca } })
-    expect(errorChainText(error)).to.match(/bad certificate|certificate required/i)
+    // A Kafka 2.x broker on Java 17 ends the TLS 1.3 handshake without a readable alert.
+    const refusal = started().source.mode === 'zookeeper' ? /bad certificate|certificate required|bad record mac/i : /bad certificate|certificate required/i
+    expect(errorChainText(error), errorChainText(error)).to.match(refusal)
   })
 
   it('source SSL trusting the wrong CA fails with a certificate error', async function () {
