@@ -16,7 +16,7 @@ import type { ClusterSpec } from '../common/config.js'
 import { FerryError } from '../common/errors.js'
 import { classifyKafkaError, kafkaClientConfig } from '../common/kafka/client-config.js'
 import { compressionType } from '../common/kafka/codecs.js'
-import { DEFAULT_MAX_BATCH_BYTES, chunkRecords, endKey, groupByTopic, noteEnds, produceError, unacknowledged, type TargetRecord } from './produce-records.js'
+import { DEFAULT_MAX_BATCH_BYTES, chunkRecords, endKey, groupByTopic, noteEnds, produceError, unacknowledged } from './produce-records.js'
 import type { TargetProducerOptions } from './target-producer.js'
 import type { TransactionalProducer } from '../common/kafka/port.js'
 

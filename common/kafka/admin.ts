@@ -9,7 +9,6 @@ import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ConfigResource
 import type { AdminOptions, GroupOffset, KafkaAdmin, PartitionOffsets, TopicReadAcl } from './port.js'
 import type { ClusterSpec } from '../config.js'
 import { FerryError } from '../errors.js'
-import type { Logger } from '../logger.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
 
 export type { AdminOptions, CreateTopicRequest, GroupOffset, KafkaAdmin, PartitionOffsets, StableOffsets, TopicReadAcl } from './port.js'
