@@ -82,7 +82,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
       sourceAdmin: admins.get(source),
       targetAdmin,
       producer: workerMetrics.producer(record.spec.name, producer),
-      checkpoints: workerMetrics.checkpoints(record.spec.name, createCheckpointStore({ target, admin: targetAdmin, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger })),
+      checkpoints: workerMetrics.checkpoints(record.spec.name, createCheckpointStore({ target, admin: targetAdmin, createConsumer: clients.sourceConsumer, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger })),
       logger,
       metrics,
       baseline: async () => (await bounded(store.getStatus(record.spec.name), `reading the status of group "${record.spec.name}"`))?.baseline ?? null,
