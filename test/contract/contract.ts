@@ -113,6 +113,8 @@ export function describeKafkaContract(subject: ContractSubject): void {
     let sourceAdmin: KafkaAdmin
     let targetAdmin: KafkaAdmin
     const closers: Array<() => Promise<void>> = []
+    // Record timestamps: recent, or the broker's retention (7 days by default) could delete them mid-test.
+    const baseMs = Date.now() - 60_000
 
     before(async function () {
       this.timeout(300000)
@@ -141,7 +143,7 @@ export function describeKafkaContract(subject: ContractSubject): void {
     }
 
     const recordsFor = (topic: string, partition: number, prefix: string, count: number): TargetRecord[] =>
-      Array.from({ length: count }, (_, i) => ({ topic, partition, key: `${prefix}-${i}`, value: `${prefix}-value-${i}`, headers: [{ key: 'n', value: Buffer.from(String(i)) }, { key: 'n', value: null }], timestamp: String(1_700_000_000_000 + i) }))
+      Array.from({ length: count }, (_, i) => ({ topic, partition, key: `${prefix}-${i}`, value: `${prefix}-value-${i}`, headers: [{ key: 'n', value: Buffer.from(String(i)) }, { key: 'n', value: null }], timestamp: String(baseMs + i) }))
     const keysIn = async (topic: string, isolation: 'read_committed' | 'read_uncommitted' = 'read_committed'): Promise<Map<number, string[]>> =>
       new Map([...(await oracleDump(stack.target.plaintext, topic, isolation))].map(([p, list]) => [p, list.map((r) => Buffer.from(r.k ?? '', 'base64').toString())]))
 
@@ -184,8 +186,11 @@ export function describeKafkaContract(subject: ContractSubject): void {
         await sourceAdmin.replaceTopicConfigs(topic, { 'max.message.bytes': '4096' })
         const refused = await expectRejection(sourceTxn.sendAtomically([{ topic, partition: 1, key: 'k', value: 'aborted' }, { topic, partition: 1, key: 'big', value: Buffer.alloc(8192) }]))
         expect(refused).to.be.instanceOf(FerryError)
-        const offsets = await sourceAdmin.offsets(topic)
-        expect(offsets.map((o) => o.high), 'each log ends with a marker after its records').to.deep.equal([2, 2])
+        // Markers are written after commit/abort returns (the coordinator sends them): wait for them.
+        const offsets = await waitFor('each log ends with a marker after its record', async () => {
+          const now = await sourceAdmin.offsets(topic)
+          return now.every((o) => o.high === 2) ? now : undefined
+        }, 20000, 50)
         const fetched = await fetchToEnd(clients, source, sourceAdmin, offsets.map((o) => ({ topic, partition: o.partition, offset: 0 })))
         expect(fetched.batchEnds.get(0)).to.equal(1)
         expect(fetched.batchEnds.get(1)).to.equal(1)
@@ -242,7 +247,7 @@ export function describeKafkaContract(subject: ContractSubject): void {
         expect((dump.get(0) ?? []).map((r) => Buffer.from(r.k ?? '', 'base64').toString())).to.deep.equal(recordsFor(topic, 0, 'a', 50).map((r) => r.key))
         expect((dump.get(2) ?? []).length).to.equal(3)
         const r7 = dump.get(0)?.[7]
-        expect(r7?.ts).to.equal(1_700_000_000_007)
+        expect(r7?.ts).to.equal(baseMs + 7)
         expect(r7?.h).to.deep.equal([[b64('n'), b64('7')], [b64('n'), null]])
       })
 
@@ -339,7 +344,8 @@ export function describeKafkaContract(subject: ContractSubject): void {
         } finally {
           await open.abort()
         }
-        // Aborted: its record, the two after it and the abort marker are below the new high watermark.
+        // Aborted: its record, the two after it and the abort marker (written after abort returns) are below the new high watermark.
+        await waitFor('the abort marker written', async () => (await targetAdmin.offsets(topic))[0]?.high === 8, 20000, 50)
         expect(await targetAdmin.offsets(topic)).to.deep.equal([{ partition: 0, low: 0, stable: 8, high: 8 }])
       })
 
@@ -347,11 +353,12 @@ export function describeKafkaContract(subject: ContractSubject): void {
         const topic = uniqueName('contract-by-time')
         await targetAdmin.createTopic({ topic, partitions: 2 })
         const p = await producer()
-        await p.send([1000, 2000, 3000, 3000, 4000].map((ts, i) => ({ topic, partition: 0, key: `k${i}`, value: 'v', timestamp: String(1_700_000_000_000 + ts) })))
-        expect([...(await targetAdmin.offsetsForTime(topic, 1_700_000_002_500))].sort()).to.deep.equal([[0, 2], [1, 0]])
-        expect([...(await targetAdmin.offsetsForTime(topic, 1_700_000_003_000))].sort()).to.deep.equal([[0, 2], [1, 0]])
-        expect([...(await targetAdmin.offsetsForTime(topic, 1_700_000_000_000))].sort()).to.deep.equal([[0, 0], [1, 0]])
-        expect([...(await targetAdmin.offsetsForTime(topic, 1_800_000_000_000))].sort()).to.deep.equal([[0, 5], [1, 0]])
+        await p.send([1000, 2000, 3000, 3000, 4000].map((ts, i) => ({ topic, partition: 0, key: `k${i}`, value: 'v', timestamp: String(baseMs + ts) })))
+        const at = async (timestampMs: number): Promise<Array<[number, number]>> => [...(await targetAdmin.offsetsForTime(topic, timestampMs))].sort((x, y) => x[0] - y[0])
+        expect(await at(baseMs + 2500)).to.deep.equal([[0, 2], [1, 0]])
+        expect(await at(baseMs + 3000)).to.deep.equal([[0, 2], [1, 0]])
+        expect(await at(baseMs)).to.deep.equal([[0, 0], [1, 0]])
+        expect(await at(baseMs + 3_600_000)).to.deep.equal([[0, 5], [1, 0]])
       })
 
       it('[G-GROUP-OFFSETS] what setGroupOffsets wrote for a group without members is what groupOffsets reads', async () => {
