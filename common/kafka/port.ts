@@ -71,6 +71,20 @@ export interface PartitionStart {
   offset: number
 }
 
+/**
+ * Thrown by a batch handler that handled part of a batch: the partition resumes at
+ * `resumeOffset` (not at the batch start) once `resumeAt` is called.
+ */
+export class PartialBatchError extends Error {
+  constructor(
+    readonly resumeOffset: number,
+    readonly reason: unknown,
+  ) {
+    super(reason instanceof Error ? reason.message : String(reason))
+    this.name = 'PartialBatchError'
+  }
+}
+
 export interface SourceConsumerOptions {
   clientId: string
   /** Private group id, unique to this consumer instance (a client that can assign partitions without a group may ignore it). */

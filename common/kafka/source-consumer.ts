@@ -17,8 +17,9 @@ import type { ClusterSpec } from '../config.js'
 import { errorMessage } from '../errors.js'
 import { partitionKey } from '../worker-report.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
-import type { RecordHeader, RecordHeaders, SourceConsumer, SourceConsumerOptions, SourceRecord } from './port.js'
+import { PartialBatchError, type RecordHeader, type RecordHeaders, type SourceConsumer, type SourceConsumerOptions, type SourceRecord } from './port.js'
 
+export { PartialBatchError } from './port.js'
 export type { PartitionStart, RecordHeader, RecordHeaders, SourceBatch, SourceConsumer, SourceConsumerOptions, SourceRecord } from './port.js'
 
 /** The ordered headers of a fetched message (kept by Ferry's kafkajs fork, packages/kafkajs, as `headerList`). */
@@ -41,20 +42,6 @@ export function headerText(headers: RecordHeaders, key: string): string | undefi
 }
 
 const ASSIGNER_NAME = 'FerryStaticAssigner'
-
-/**
- * Thrown by a batch handler that handled part of a batch: the partition resumes at
- * `resumeOffset` (not at the batch start) once `resumeAt` is called.
- */
-export class PartialBatchError extends Error {
-  constructor(
-    readonly resumeOffset: number,
-    readonly reason: unknown,
-  ) {
-    super(reason instanceof Error ? reason.message : String(reason))
-    this.name = 'PartialBatchError'
-  }
-}
 
 export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsumerOptions): SourceConsumer {
   const positions = new Map<string, number>()
