@@ -160,8 +160,9 @@ export interface ProducerOptions {
  *   retry of the very same batch (which idempotence makes safe); otherwise the producer id is
  *   replaced. The unanswered records may be written once (at-least-once).
  * - [G-REJECTED] A record the broker refuses for what it is (too large, invalid) fails the send
- *   with `FerryError` code TARGET_REJECTED, retriable false; `acknowledgedCount(error)` tells how
- *   many leading records were written.
+ *   with `FerryError` code TARGET_REJECTED, retriable false, and the partition takes the next
+ *   records. (The kafkajs producer also tells how many leading records of a failed send were
+ *   written, `acknowledgedCount` in worker/target-producer.ts; the contract does not check it.)
  */
 export interface TargetProducer {
   /** Resolves once every record is acknowledged by the target (acks=all). */
@@ -182,6 +183,11 @@ export interface TargetProducer {
  * - [G-FENCED] Opening the same transactional id elsewhere (`fence`) aborts this producer's open
  *   transaction; every later `sendAtomically` of this producer fails with `FerryError` code
  *   FENCED (not retriable) and writes nothing a read_committed reader sees.
+ * - [G-ATOMIC-AFTER-FAILURE] After a failed `sendAtomically` (a record refused while other
+ *   partitions of the same request were written), the next one commits all its records: none is
+ *   taken for a duplicate of the aborted ones, none refused as out of order. The data path relies
+ *   on it (batch-mirror.ts retries the halves of a refused batch with the same producer);
+ *   kafkajs breaks it today (test/contract/kafkajs.test.ts, docs/design-notes.md).
  */
 export interface TransactionalProducer {
   readonly transactionalId: string
