@@ -2,7 +2,7 @@
  * A real local stack for integration tests and demos, without Docker: ZooKeeper, Redis and two
  * single-node KRaft Kafka clusters. "source" has a PLAINTEXT listener, an SSL listener that
  * requires a client certificate (mTLS) and a SASL_SSL listener with SCRAM-SHA-512; "target"
- * has PLAINTEXT only. Every server binds free ports on 127.0.0.1 and keeps its files in one
+ * has PLAINTEXT only, with the ACL authorizer on (everyone a super user). Every server binds free ports on 127.0.0.1 and keeps its files in one
  * private directory, so stacks of several developers or test runs never collide.
  *
  * @example
@@ -375,6 +375,7 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
     name: 'target',
     dir: path.join(dir, 'target'),
     ports: { plaintext: ports.targetPlaintext, controller: ports.targetController },
+    authorizer: true,
     jvmArgs: jvmArgs(ctx.kafkaHeapMb),
     libDir: ctx.libDir,
     probeConfigs: [{ brokers: [target.plaintext] }],
@@ -526,6 +527,12 @@ interface KafkaSpec {
   scram?: { username: string; password: string }
   /** ZooKeeper mode (releases before 3.0): `host:port/chroot`; absent: KRaft. */
   zookeeperConnect?: string
+  /**
+   * Run KRaft's ACL authorizer, so ACLs can be created and described (the Kafka port's admin
+   * does both, test/contract/). Every client is anonymous here and a super user, so nothing is
+   * refused: the stack still needs no credentials on its PLAINTEXT listener.
+   */
+  authorizer?: boolean
   /** JVM options and classpath, before the main class. */
   jvmArgs: string[]
   /** Where the classpath's jars are (to find tools by class). */
@@ -659,6 +666,14 @@ function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
     'min.insync.replicas=1',
     'group.initial.rebalance.delay.ms=0',
   ]
+  if (spec.authorizer === true && spec.zookeeperConnect === undefined) {
+    lines.push(
+      'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+      // The controller and broker talk to each other as User:ANONYMOUS (PLAINTEXT) too.
+      'super.users=User:ANONYMOUS',
+      'allow.everyone.if.no.acl.found=true',
+    )
+  }
   if (spec.certs !== undefined) {
     lines.push(
       // PEM stores: the keystore file is the PKCS#8 key followed by the chain. Unencrypted (no

@@ -22,11 +22,14 @@ export const LANE_TESTS = [
   'healing',
 ] as const
 
+/** The Kafka port's contract (test/contract/): its fetch guarantees are checked against each lane's source. */
+export const LANE_CONTRACT_TESTS = ['kafkajs'] as const
+
 export const DEFAULT_LANES = ['3.9.1', '2.8.2'] as const
 
 async function runLane(version: string): Promise<{ passed: number; failed: number }> {
   process.stdout.write(`\n=== lane: source Kafka ${version} -> target on the default release ===\n`)
-  const files = LANE_TESTS.map((name) => `dist/test/integration/${name}.test.js`)
+  const files = [...LANE_CONTRACT_TESTS.map((name) => `dist/test/contract/${name}.test.js`), ...LANE_TESTS.map((name) => `dist/test/integration/${name}.test.js`)]
   const child = spawn(process.execPath, ['node_modules/mocha/bin/mocha.js', '--config', '.mocharc.cjs', ...files], {
     env: { ...process.env, FERRY_SOURCE_KAFKA_VERSION: version },
     stdio: ['ignore', 'pipe', 'inherit'],

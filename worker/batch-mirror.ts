@@ -16,7 +16,7 @@
  */
 import { targetTopicName, type TopicGroupSpec } from '../common/config.js'
 import { FerryError } from '../common/errors.js'
-import { PartialBatchError, type SourceBatch, type SourceRecord } from '../common/kafka/source-consumer.js'
+import { PartialBatchError, type SourceBatch, type SourceRecord } from '../common/kafka/port.js'
 import type { Logger } from '../common/logger.js'
 import type { DeadLetters } from './dead-letter.js'
 import type { Delivery } from './delivery.js'

@@ -14,11 +14,12 @@
  * timeout, for a transaction whose owner died.
  */
 import { randomUUID } from 'node:crypto'
-import { Kafka } from '../common/kafka/kafkajs.js'
 import type { ClusterSpec } from '../common/config.js'
 import type { Logger } from '../common/logger.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
-import { classifyKafkaError, kafkaClientConfig } from '../common/kafka/client-config.js'
+import { classifyKafkaError } from '../common/kafka/client-config.js'
+import type { KafkaClientFactory } from '../common/kafka/port.js'
+import { createSourceConsumer } from '../common/kafka/source-consumer.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import { partitionKey } from '../common/worker-report.js'
 import type { TargetProducer, TargetRecord } from './target-producer.js'
@@ -62,6 +63,8 @@ export interface CheckpointStoreOptions {
   sourceCluster: string
   worker: string
   logger: Logger
+  /** Reads the checkpoint topic (through the Kafka port); default the kafkajs source consumer. */
+  createConsumer?: KafkaClientFactory['sourceConsumer']
   /** Longest a full read may take; default the transaction timeout + 30 s (see above). */
   readTimeoutMs?: number
   /** A read still waiting after this long is logged (an open transaction holds it); default 5000 ms. */
@@ -152,68 +155,66 @@ export function createCheckpointStore(options: CheckpointStoreOptions): Checkpoi
               options.logger.warn({ event: 'checkpoint.read_waiting', topic, partitions: waitingOn }, 'reading checkpoints waits for open transactions on the checkpoint topic to end')
             }, options.slowReadMs ?? 5000)
       const prefix = `${group}/`
-      const kafka = new Kafka(kafkaClientConfig(options.target, { clientId: `ferry-checkpoint-reader-${options.worker}`, logger: options.logger }))
-      // kafkajs can only read through a consumer group; a throwaway one that never commits.
-      const consumer = kafka.consumer({ groupId: `_ferry.${options.deployment}.checkpoint-reader.${randomUUID()}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false })
+      // A throwaway reader of every partition from its log start, that never commits.
+      const consumer = (options.createConsumer ?? createSourceConsumer)(options.target, {
+        clientId: `ferry-checkpoint-reader-${options.worker}`,
+        groupId: `_ferry.${options.deployment}.checkpoint-reader.${randomUUID()}`,
+        logger: options.logger,
+        maxWaitMs: 100,
+        // Exactly-once groups write checkpoints in transactions: the topic ends with a commit
+        // marker that no handler sees, so completion is judged from batch ends.
+        onBatchEnd: (_topic, partition, lastOffset) => {
+          const high = pending.get(partition)
+          if (high !== undefined && lastOffset + 1 >= high) pending.delete(partition)
+          if (pending.size === 0) done?.()
+        },
+        onCrash: (error) => failed?.(error),
+        onPartitionError: (_topic, _partition, error) => failed?.(error),
+      })
+      let done: (() => void) | undefined
+      let failed: ((error: unknown) => void) | undefined
       try {
-        await consumer.connect()
-        await consumer.subscribe({ topics: [topic], fromBeginning: true })
         await new Promise<void>((resolve, reject) => {
           const stuck =
             held.length === 0
               ? ''
               : ` (a transaction open since offset ${waitingOn.map((o) => o.stable).join(', ')} has not ended; if it never does, find and abort it with kafka-transactions.sh find-hanging / abort)`
           const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than ${readTimeoutMs} ms${stuck}`)), readTimeoutMs)
+          done = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+          failed = (error) => {
+            clearTimeout(timer)
+            reject(error)
+          }
           if (signal?.aborted) reject(new FerryError('UNAVAILABLE', `reading ${topic} was cancelled`))
           signal?.addEventListener('abort', () => {
             clearTimeout(timer)
             reject(new FerryError('UNAVAILABLE', `reading ${topic} was cancelled`))
           }, { once: true })
-          // Exactly-once groups write checkpoints in transactions: the topic ends with a commit
-          // marker that no handler sees, so completion is judged from batch ends.
-          consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
-            const { partition, lastOffset } = event.payload as { partition: number; lastOffset: string }
-            const high = pending.get(partition)
-            if (high !== undefined && Number(lastOffset) + 1 >= high) pending.delete(partition)
-            if (pending.size === 0) {
-              clearTimeout(timer)
-              resolve()
-            }
-          })
-          consumer.on(consumer.events.CRASH, (event) => {
-            clearTimeout(timer)
-            reject((event.payload as { error: unknown }).error)
-          })
+          const starts = offsets.filter((o) => pending.has(o.partition)).map((o) => ({ topic, partition: o.partition, offset: o.low }))
           consumer
-            .run({
-              autoCommit: false,
-              eachBatch: async ({ batch }) => {
-                for (const message of batch.messages) {
-                  const key = message.key?.toString('utf8')
-                  if (key === undefined || !key.startsWith(prefix)) continue
-                  if (Number(message.offset) >= (stableOf.get(batch.partition) ?? Infinity)) late++
-                  if (message.value === null) result.delete(key.slice(prefix.length))
-                  else result.set(key.slice(prefix.length), JSON.parse(message.value.toString('utf8')) as Checkpoint)
-                }
-                const high = pending.get(batch.partition)
-                const last = batch.messages[batch.messages.length - 1]
-                if (high !== undefined && last !== undefined && Number(last.offset) + 1 >= high) pending.delete(batch.partition)
-                if (pending.size === 0) {
-                  clearTimeout(timer)
-                  resolve()
-                }
-              },
+            .start(starts, async (batch) => {
+              for (const message of batch.records) {
+                const key = message.key?.toString('utf8')
+                if (key === undefined || !key.startsWith(prefix)) continue
+                if (message.offset >= (stableOf.get(batch.partition) ?? Infinity)) late++
+                if (message.value === null) result.delete(key.slice(prefix.length))
+                else result.set(key.slice(prefix.length), JSON.parse(message.value.toString('utf8')) as Checkpoint)
+              }
+              const high = pending.get(batch.partition)
+              const last = batch.records[batch.records.length - 1]
+              if (high !== undefined && last !== undefined && last.offset + 1 >= high) pending.delete(batch.partition)
+              if (pending.size === 0) done?.()
             })
-            .catch((error: unknown) => {
-              clearTimeout(timer)
-              reject(error)
-            })
+            .catch((error: unknown) => failed?.(error))
         })
       } catch (error) {
         throw classifyKafkaError(error, options.target.name, `read checkpoints from ${topic}`)
       } finally {
         clearTimeout(slow)
-        await consumer.disconnect().catch(() => undefined)
+        await consumer.stop()
       }
       if (held.length > 0) {
         const records = held.reduce((sum, o) => sum + o.high - o.stable, 0)

@@ -20,6 +20,7 @@
 import type { ClusterSpec, TopicGroupSpec } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
+import type { KafkaClientFactory } from '../common/kafka/port.js'
 import { createSourceConsumer, type SourceConsumer } from '../common/kafka/source-consumer.js'
 import type { Logger } from '../common/logger.js'
 import type { AssignedPartition } from '../common/store.js'
@@ -69,8 +70,8 @@ export interface MirrorTaskDeps {
    * 1000 ms. A crash replays at most about this much; a stop or hand-off writes them at once.
    */
   checkpointIntervalMs?: number
-  /** Opens the source consumer; default createSourceConsumer (unit tests pass a fake). */
-  createConsumer?: typeof createSourceConsumer
+  /** Opens the source consumer; default createSourceConsumer, the kafkajs one (unit tests pass a fake). */
+  createConsumer?: KafkaClientFactory['sourceConsumer']
   /** Retry delay bounds for a failed partition or consumer; defaults 1000 and 30000 ms. */
   minRetryMs?: number
   maxRetryMs?: number

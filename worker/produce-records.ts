@@ -6,8 +6,10 @@
 import type { Message, RecordMetadata } from 'kafkajs'
 import { FerryError, errorMessage, isProgrammerError } from '../common/errors.js'
 import { classifyKafkaError } from '../common/kafka/client-config.js'
-import type { RecordHeaders } from '../common/kafka/source-consumer.js'
+import type { TargetRecord } from '../common/kafka/port.js'
 import { partitionKey } from '../common/worker-report.js'
+
+export type { TargetRecord } from '../common/kafka/port.js'
 
 /**
  * Broker errors that refuse a record for what it is, so no retry can help: the record must be
@@ -35,16 +37,6 @@ function rejectionType(error: unknown): string | undefined {
   return undefined
 }
 
-
-export interface TargetRecord {
-  topic: string
-  /** Omit to let the producer partition by key. */
-  partition?: number
-  key: Buffer | string | null
-  value: Buffer | string | null
-  headers?: RecordHeaders
-  timestamp?: string
-}
 
 /** Approximate encoded size of a record: key, value, header keys and values, framing. */
 function sizeOf(r: TargetRecord): number {

@@ -1,4 +1,5 @@
 /**
+ * The kafkajs implementation of the port's `TargetProducer` (common/kafka/port.ts).
  * Writes mirrored records to the target cluster: idempotent, acks from all in-sync replicas,
  * one in-flight request (ordering per partition survives retries), no auto topic creation.
  *
@@ -8,14 +9,15 @@
  */
 import type { Producer, RecordMetadata } from 'kafkajs'
 import { Kafka, Partitioners } from '../common/kafka/kafkajs.js'
-import type { ClusterSpec, TargetCompression } from '../common/config.js'
-import type { Logger } from '../common/logger.js'
+import type { ClusterSpec } from '../common/config.js'
+import type { ProducerOptions, TargetProducer } from '../common/kafka/port.js'
 import { FerryError } from '../common/errors.js'
 import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from '../common/kafka/client-config.js'
 import { compressionType } from '../common/kafka/codecs.js'
 import { DEFAULT_MAX_BATCH_BYTES, endKey, groupByTopic, noteEnds, partitionCount, produceError, sizedChunks, unacknowledged, type TargetRecord } from './produce-records.js'
 
 export { chunkRecords, unacknowledged, type TargetRecord } from './produce-records.js'
+export type { TargetProducer } from '../common/kafka/port.js'
 
 /** Leading records of a failed send that the target acknowledged (see acknowledgedCount). */
 const acknowledgedPrefix = new WeakMap<object, number>()
@@ -29,25 +31,8 @@ export function acknowledgedCount(error: unknown): number {
   return typeof error === 'object' && error !== null ? (acknowledgedPrefix.get(error) ?? 0) : 0
 }
 
-export interface TargetProducer {
-  /** Resolves once every record is acknowledged by the target (acks=all). */
-  send(records: readonly TargetRecord[]): Promise<void>
-  /**
-   * The target offset after the last record this producer had acknowledged in `topic`
-   * `partition` (its base offset plus its records), or undefined before any: the target's log
-   * must reach at least this far, or acknowledged records are gone from it.
-   */
-  acknowledgedEnd(topic: string, partition: number): number | undefined
-  close(): Promise<void>
-}
-
-export interface TargetProducerOptions {
-  clientId: string
-  logger: Logger
-  /** How long the broker may take to gather acknowledgements of a request; default 30000. */
-  requestTimeoutMs?: number
-  /** Codec of the batches written; default none. */
-  compression?: TargetCompression
+/** The port's producer options, plus what is particular to the kafkajs implementation. */
+export interface TargetProducerOptions extends ProducerOptions {
   /**
    * Independent producers (connections) sends are spread over by partition, so that several
    * produce requests can be in flight at once; default 4. Sends that mix partitions must always
@@ -56,12 +41,6 @@ export interface TargetProducerOptions {
   lanes?: number
   /** Most bytes (approximate encoded size) merged into one produce request; default 4 MiB. */
   maxRequestBytes?: number
-  /**
-   * Records of one send are split into record batches of about this many bytes at most, so a
-   * large fetched batch stays under the target's message.max.bytes (1 MiB by default); default
-   * 512 KiB. A single larger record goes alone.
-   */
-  maxBatchBytes?: number
   /** Retries of one request inside the client (kafkajs) before a send fails; default 8. */
   retries?: number
   /** How connections are opened; default plain TCP or TLS. Tests use it to inject network faults. */

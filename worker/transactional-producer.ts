@@ -1,5 +1,9 @@
 /**
- * The transactional producer of exactly-once groups (see below).
+ * The kafkajs implementation of the port's `TransactionalProducer` (common/kafka/port.ts), for
+ * exactly-once groups: `sendAtomically` writes records (data plus the checkpoint) in one
+ * transaction. One per source partition, with a transactional id derived from deployment, group
+ * and source partition: whoever owns the partition next opens the same id, and the broker fences
+ * the previous owner (its open transaction is aborted, its commits fail with FENCED).
  *
  * @example
  *   const producer = await createTransactionalProducer(cluster, transactionalIdFor(deployment, group, 'orders', 3), { clientId, logger })
@@ -12,25 +16,11 @@ import type { ClusterSpec } from '../common/config.js'
 import { FerryError } from '../common/errors.js'
 import { classifyKafkaError, kafkaClientConfig } from '../common/kafka/client-config.js'
 import { compressionType } from '../common/kafka/codecs.js'
-import { DEFAULT_MAX_BATCH_BYTES, chunkRecords, endKey, groupByTopic, noteEnds, produceError, unacknowledged, type TargetRecord } from './produce-records.js'
+import { DEFAULT_MAX_BATCH_BYTES, chunkRecords, endKey, groupByTopic, noteEnds, produceError, unacknowledged } from './produce-records.js'
 import type { TargetProducerOptions } from './target-producer.js'
+import type { TransactionalProducer } from '../common/kafka/port.js'
 
-/**
- * A transactional producer for exactly-once groups: `sendAtomically` writes records (data plus
- * the checkpoint) in one transaction. One per source partition, with a transactional id derived
- * from deployment, group and source partition: whoever owns the partition next opens the same
- * id, and the broker fences the previous owner (its open transaction is aborted, its commits
- * fail with FENCED).
- */
-export interface TransactionalProducer {
-  readonly transactionalId: string
-  /** Opens (and thereby fences) the transactional id; call before reading checkpoints. */
-  fence(): Promise<void>
-  sendAtomically(records: readonly TargetRecord[]): Promise<void>
-  /** As TargetProducer.acknowledgedEnd, for committed transactions (the commit marker follows). */
-  acknowledgedEnd(topic: string, partition: number): number | undefined
-  close(): Promise<void>
-}
+export type { TransactionalProducer } from '../common/kafka/port.js'
 
 /**
  * How long the broker lets a transaction stay open before it aborts it: bounds how long a dead

@@ -13,8 +13,8 @@ import { errorMessage } from '../common/errors.js'
 import type { ClusterSpec } from '../common/config.js'
 import { createCheckpointStore } from './checkpoint-store.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
-import { createTargetProducer, type TargetProducer } from './target-producer.js'
-import { createTransactionalProducer } from './transactional-producer.js'
+import type { KafkaClientFactory, TargetProducer } from '../common/kafka/port.js'
+import { kafkajsClients } from './kafka-clients.js'
 import type { Logger } from '../common/logger.js'
 import { createMetricsRegistry } from '../common/metrics.js'
 import { startMetricsServer, type MetricsServer } from '../common/metrics-server.js'
@@ -48,6 +48,8 @@ export interface WorkerOptions {
   /** Periodic resync; default 10000 ms. */
   resyncIntervalMs?: number
   onFatal: (reason: string) => void
+  /** The Kafka client behind the port (common/kafka/port.ts); default kafkajs (worker/kafka-clients.ts). */
+  clients?: KafkaClientFactory
 }
 
 export async function startWorker(config: ProcessConfig, logger: Logger, options: WorkerOptions): Promise<Worker> {
@@ -59,7 +61,8 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), renewSession: true, logger })
   const paths = createPaths(config.deployment)
   const store = createStore(zk, paths)
-  const admins = createClusterAdmins(`ferry-worker-${config.id}`, logger)
+  const clients: KafkaClientFactory = options.clients ?? kafkajsClients
+  const admins = createClusterAdmins(`ferry-worker-${config.id}`, logger, clients.admin)
   const tasks = new Map<string, RunningTask>()
   let epoch: number | null = null
   let stopped = false
@@ -68,7 +71,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   let resyncTimer: NodeJS.Timeout | undefined
 
   const startTask = async (record: GroupRecord, source: ClusterSpec, target: ClusterSpec, fingerprint: string): Promise<RunningTask> => {
-    const producer = await createTargetProducer(target, { clientId: `ferry-${config.id}`, logger, compression: record.spec.compression })
+    const producer = await clients.targetProducer(target, { clientId: `ferry-${config.id}`, logger, compression: record.spec.compression })
     const targetAdmin = admins.get(target)
     const task = createMirrorTask({
       deployment: config.deployment,
@@ -79,11 +82,12 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
       sourceAdmin: admins.get(source),
       targetAdmin,
       producer: workerMetrics.producer(record.spec.name, producer),
-      checkpoints: workerMetrics.checkpoints(record.spec.name, createCheckpointStore({ target, admin: targetAdmin, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger })),
+      checkpoints: workerMetrics.checkpoints(record.spec.name, createCheckpointStore({ target, admin: targetAdmin, createConsumer: clients.sourceConsumer, deployment: config.deployment, sourceCluster: source.name, worker: config.id, logger })),
       logger,
       metrics,
       baseline: async () => (await bounded(store.getStatus(record.spec.name), `reading the status of group "${record.spec.name}"`))?.baseline ?? null,
-      createTransactional: (transactionalId) => createTransactionalProducer(target, transactionalId, { clientId: `ferry-${config.id}`, logger, compression: record.spec.compression }).then((p) => workerMetrics.transactional(record.spec.name, p)),
+      createConsumer: clients.sourceConsumer,
+      createTransactional: (transactionalId) => clients.transactionalProducer(target, transactionalId, { clientId: `ferry-${config.id}`, logger, compression: record.spec.compression }).then((p) => workerMetrics.transactional(record.spec.name, p)),
     })
     return { task, producer, fingerprint }
   }

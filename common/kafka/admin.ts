@@ -1,67 +1,20 @@
 /**
- * The admin operations Ferry needs, behind a small interface (kafkajs today): topic and
- * partition discovery, offsets, topic configs and creation. Connects lazily, reconnects
- * after a failure, and turns every error into a classified FerryError.
+ * The kafkajs implementation of the port's `KafkaAdmin` (common/kafka/port.ts): topic and
+ * partition discovery, offsets, topic configs and creation, consumer group offsets and topic
+ * ACLs. Connects lazily, reconnects after a failure, and turns every error into a classified
+ * FerryError.
  */
 import type { Admin } from 'kafkajs'
-import { Kafka, ConfigResourceTypes } from './kafkajs.js'
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ConfigResourceTypes, Kafka, ResourcePatternTypes } from './kafkajs.js'
+import type { AdminOptions, GroupOffset, KafkaAdmin, PartitionOffsets, TopicReadAcl } from './port.js'
 import type { ClusterSpec } from '../config.js'
 import { FerryError } from '../errors.js'
-import type { Logger } from '../logger.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+
+export type { AdminOptions, CreateTopicRequest, GroupOffset, KafkaAdmin, PartitionOffsets, StableOffsets, TopicReadAcl } from './port.js'
 
 /** Kafka's isolation level 0: offsets counting records of transactions still open. */
 const READ_UNCOMMITTED = 0
-
-export interface StableOffsets {
-  partition: number
-  /** Log start offset. */
-  low: number
-  /**
-   * Last stable offset: the end of what a read_committed reader can see now. Short of the high
-   * watermark while a transaction is open (its first record and everything after it wait for its end).
-   */
-  stable: number
-}
-
-export interface PartitionOffsets extends StableOffsets {
-  /** High watermark: the offset the next record will get (records of open transactions included). */
-  high: number
-}
-
-export interface CreateTopicRequest {
-  topic: string
-  partitions: number
-  configs?: Record<string, string>
-}
-
-export interface KafkaAdmin {
-  readonly cluster: string
-  listTopics(): Promise<string[]>
-  /** Partition count per topic; topics that do not exist are absent from the map. */
-  partitionCounts(topics: readonly string[]): Promise<Map<string, number>>
-  /** Log start and last stable offset per partition: what consumers can read now (one round trip fewer than `offsets`). */
-  stableOffsets(topic: string): Promise<StableOffsets[]>
-  /** Log start, last stable offset and high watermark per partition. */
-  offsets(topic: string): Promise<PartitionOffsets[]>
-  /**
-   * Per partition, the first offset whose record timestamp is at or after `timestampMs`
-   * (the high watermark when there is none).
-   */
-  offsetsForTime(topic: string, timestampMs: number): Promise<Map<number, number>>
-  /** Configs set explicitly on the topic (not broker defaults). */
-  topicConfigs(topic: string): Promise<Record<string, string>>
-  /**
-   * Replaces every config set on the topic with `configs` (AlterConfigs is not incremental: a
-   * config left out returns to the broker default), so pass the topic's current ones too.
-   */
-  replaceTopicConfigs(topic: string, configs: Record<string, string>): Promise<void>
-  /** Creates the topic; false when it already existed. */
-  createTopic(request: CreateTopicRequest): Promise<boolean>
-  /** Adds partitions up to `partitions` (never removes). */
-  expandTopic(topic: string, partitions: number): Promise<void>
-  disconnect(): Promise<void>
-}
 
 /** Topic configs worth carrying from a source topic to the target topic it is mirrored into. */
 export const MIRRORED_TOPIC_CONFIGS: ReadonlySet<string> = new Set([
@@ -78,11 +31,6 @@ export const MIRRORED_TOPIC_CONFIGS: ReadonlySet<string> = new Set([
   'segment.ms',
 ])
 
-export interface AdminOptions {
-  clientId: string
-  logger: Logger
-}
-
 /** Without `withHigh` the high watermark is not asked for (one round trip fewer) and `high` is the last stable offset. */
 async function readOffsets(a: Admin, topic: string, withHigh: boolean): Promise<PartitionOffsets[]> {
   // kafkajs asks for read_committed offsets unless told otherwise (our fork, packages/kafkajs, adds the option).
@@ -97,6 +45,8 @@ async function readOffsets(a: Admin, topic: string, withHigh: boolean): Promise<
   if (bad) throw new FerryError('KAFKA_ERROR', `inconsistent offsets for ${topic}[${bad.partition}]: log start ${bad.low}, last stable ${bad.stable}, high watermark ${bad.high}`, { retriable: true })
   return offsets
 }
+
+const ACL_OPERATIONS = { READ: AclOperationTypes.READ, DESCRIBE: AclOperationTypes.DESCRIBE } as const
 
 export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): KafkaAdmin {
   let admin: Admin | undefined
@@ -203,6 +153,54 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
     expandTopic: (topic, partitions) =>
       run(`add partitions to "${topic}"`, async (a) => {
         await a.createPartitions({ topicPartitions: [{ topic, count: partitions }] })
+      }),
+    groupOffsets: (groupId, topic) =>
+      run(`read offsets of group "${groupId}"`, async (a) => {
+        const [found] = await a.fetchOffsets({ groupId, topics: [topic] })
+        // kafkajs reports -1 for a partition the group has no offset for.
+        return (found?.partitions ?? [])
+          .map((p) => ({ topic, partition: p.partition, offset: Number(p.offset) }))
+          .filter((p) => p.offset >= 0)
+          .sort((x, y) => x.partition - y.partition)
+      }),
+    setGroupOffsets: (groupId, offsets) =>
+      run(`set offsets of group "${groupId}"`, async (a) => {
+        const byTopic = new Map<string, GroupOffset[]>()
+        for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o])
+        for (const [topic, list] of byTopic) await a.setOffsets({ groupId, topic, partitions: list.map((o) => ({ partition: o.partition, offset: String(o.offset) })) })
+      }),
+    createTopicReadAcls: (acls) =>
+      run('create ACLs', async (a) => {
+        if (acls.length === 0) return
+        await a.createAcls({
+          acl: acls.map((acl) => ({
+            resourceType: AclResourceTypes.TOPIC,
+            resourceName: acl.topic,
+            resourcePatternType: ResourcePatternTypes.LITERAL,
+            principal: acl.principal,
+            host: '*',
+            operation: ACL_OPERATIONS[acl.operation],
+            permissionType: AclPermissionTypes.ALLOW,
+          })),
+        })
+      }),
+    describeTopicAcls: (topic) =>
+      run(`describe ACLs of "${topic}"`, async (a) => {
+        const result = await a.describeAcls({
+          resourceType: AclResourceTypes.TOPIC,
+          resourceName: topic,
+          resourcePatternType: ResourcePatternTypes.LITERAL,
+          operation: AclOperationTypes.ANY,
+          permissionType: AclPermissionTypes.ALLOW,
+        })
+        const acls: TopicReadAcl[] = []
+        for (const resource of result.resources) {
+          for (const acl of resource.acls) {
+            const operation = acl.operation === AclOperationTypes.READ ? 'READ' : acl.operation === AclOperationTypes.DESCRIBE ? 'DESCRIBE' : undefined
+            if (operation !== undefined && acl.host === '*') acls.push({ principal: acl.principal, topic: resource.resourceName, operation })
+          }
+        }
+        return acls
       }),
     async disconnect() {
       const current = admin

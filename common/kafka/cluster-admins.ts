@@ -3,7 +3,8 @@
  * replaced when the definition changes (e.g. a fixed CA path).
  */
 import type { ClusterSpec } from '../config.js'
-import { createKafkaAdmin, type KafkaAdmin } from './admin.js'
+import { createKafkaAdmin } from './admin.js'
+import type { KafkaAdmin, KafkaClientFactory } from './port.js'
 import type { Logger } from '../logger.js'
 
 export interface ClusterAdmins {
@@ -11,7 +12,8 @@ export interface ClusterAdmins {
   closeAll(): Promise<void>
 }
 
-export function createClusterAdmins(clientId: string, logger: Logger): ClusterAdmins {
+/** `createAdmin` is the port factory's admin; default the kafkajs one. */
+export function createClusterAdmins(clientId: string, logger: Logger, createAdmin: KafkaClientFactory['admin'] = createKafkaAdmin): ClusterAdmins {
   const admins = new Map<string, { fingerprint: string; admin: KafkaAdmin }>()
   return {
     get(cluster) {
@@ -19,7 +21,7 @@ export function createClusterAdmins(clientId: string, logger: Logger): ClusterAd
       const existing = admins.get(cluster.name)
       if (existing && existing.fingerprint === fingerprint) return existing.admin
       void existing?.admin.disconnect()
-      const admin = createKafkaAdmin(cluster, { clientId, logger })
+      const admin = createAdmin(cluster, { clientId, logger })
       admins.set(cluster.name, { fingerprint, admin })
       return admin
     },

@@ -6,4 +6,4 @@ import kafkajs from 'kafkajs'
 // Registers snappy, lz4 and zstd with kafkajs before any client exists.
 import './codecs.js'
 
-export const { Kafka, logLevel, AssignerProtocol, ConfigResourceTypes, Partitioners } = kafkajs
+export const { Kafka, logLevel, AssignerProtocol, ConfigResourceTypes, Partitioners, AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs

@@ -1,4 +1,5 @@
 /**
+ * The kafkajs implementation of the port's `SourceConsumer` (common/kafka/port.ts).
  * Consumes exactly a given set of source partitions, from given offsets (kafkajs has no
  * `assign()`, see shared/reference/clients.md §1.2). Each consumer has a private group id,
  * new per start, and a static assigner that hands its one member exactly our partitions; start
@@ -14,18 +15,12 @@ import type { Consumer, PartitionAssigner, KafkaMessage } from 'kafkajs'
 import { AssignerProtocol, Kafka } from './kafkajs.js'
 import type { ClusterSpec } from '../config.js'
 import { errorMessage } from '../errors.js'
-import type { Logger } from '../logger.js'
 import { partitionKey } from '../worker-report.js'
 import { classifyKafkaError, kafkaClientConfig } from './client-config.js'
+import { PartialBatchError, type RecordHeader, type RecordHeaders, type SourceConsumer, type SourceConsumerOptions, type SourceRecord } from './port.js'
 
-/** One record header. A value may be null (Java `new RecordHeader("k", null)`, `kcat -H k`). */
-export interface RecordHeader {
-  key: string
-  value: Buffer | null
-}
-
-/** A record's headers: an ordered list in which a key may repeat, kept exactly as on the wire. */
-export type RecordHeaders = readonly RecordHeader[]
+export { PartialBatchError } from './port.js'
+export type { PartitionStart, RecordHeader, RecordHeaders, SourceBatch, SourceConsumer, SourceConsumerOptions, SourceRecord } from './port.js'
 
 /** The ordered headers of a fetched message (kept by Ferry's kafkajs fork, packages/kafkajs, as `headerList`). */
 export function headerListOf(message: KafkaMessage): RecordHeaders {
@@ -46,77 +41,7 @@ export function headerText(headers: RecordHeaders, key: string): string | undefi
   return undefined
 }
 
-export interface SourceRecord {
-  offset: number
-  key: Buffer | null
-  value: Buffer | null
-  headers: RecordHeaders
-  /** Milliseconds since the epoch, as Kafka stores it. */
-  timestamp: string
-}
-
-export interface SourceBatch {
-  topic: string
-  partition: number
-  /** Source high watermark when the batch was fetched. */
-  highWatermark: number
-  records: SourceRecord[]
-}
-
-export interface PartitionStart {
-  topic: string
-  partition: number
-  /** First offset to read. */
-  offset: number
-}
-
-export interface SourceConsumerOptions {
-  clientId: string
-  /** Private group id; must be unique to this consumer instance. */
-  groupId: string
-  logger: Logger
-  /** Longest a fetch waits for data; default 250 ms (kafkajs default 5000 adds latency). */
-  maxWaitMs?: number
-  /** Batches processed at once, each from a different partition; default min(partitions, 8). */
-  partitionsConsumedConcurrently?: number
-  /** Per-partition fetch size; default 1 MiB. */
-  maxBytesPerPartition?: number
-  /** The handler failed for a partition: it is paused at its position until `resumeAt`. */
-  onPartitionError?: (topic: string, partition: number, error: unknown) => void
-  /** The consumer died and will not restart by itself. */
-  onCrash?: (error: unknown) => void
-  /**
-   * After every fetched batch, even one that held only transaction markers or aborted records
-   * (those never reach the handler): the last offset it covered. Lets a reader that stops at a
-   * high watermark see that it got there.
-   */
-  onBatchEnd?: (topic: string, partition: number, lastOffset: number) => void
-}
-
-export interface SourceConsumer {
-  start(partitions: readonly PartitionStart[], handler: (batch: SourceBatch) => Promise<void>): Promise<void>
-  /** Next offset to read for each consumed partition (after the batches handled so far), keyed by `partitionKey` (common/worker-report.ts). */
-  positions(): ReadonlyMap<string, number>
-  /** Seeks and resumes a paused partition; false when the consumer cannot right now (try later). */
-  resumeAt(topic: string, partition: number, offset: number): boolean
-  stop(): Promise<void>
-}
-
 const ASSIGNER_NAME = 'FerryStaticAssigner'
-
-/**
- * Thrown by a batch handler that handled part of a batch: the partition resumes at
- * `resumeOffset` (not at the batch start) once `resumeAt` is called.
- */
-export class PartialBatchError extends Error {
-  constructor(
-    readonly resumeOffset: number,
-    readonly reason: unknown,
-  ) {
-    super(reason instanceof Error ? reason.message : String(reason))
-    this.name = 'PartialBatchError'
-  }
-}
 
 export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsumerOptions): SourceConsumer {
   const positions = new Map<string, number>()

@@ -10,49 +10,14 @@
  * duplicates without writing them: records lost. The lane must start over with a new producer id.
  */
 import { expect } from 'chai'
-import net from 'node:net'
-import tls from 'node:tls'
-import type { ISocketFactory } from 'kafkajs'
 import type { ClusterSpec } from '../../common/config.js'
 import { createTargetProducer, type TargetProducer, type TargetRecord } from '../../worker/target-producer.js'
 import { createTransactionalProducer } from '../../worker/transactional-producer.js'
 import { silentLogger } from '../../common/logger.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { sharedStack, uniqueName, waitFor } from './harness.js'
+import { AnswerDropper } from './answer-dropper.js'
 import { addPartitions, createTopic, partitionEnds, readAll } from './kafka-helpers.js'
-
-/**
- * Opens real connections, and can stop delivering what the broker sends back on them: requests
- * still reach the broker and are written, their answers never come (until healed).
- */
-class AnswerDropper {
-  private readonly sockets = new Set<net.Socket>()
-  private dropping = false
-
-  readonly factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
-    const socket = ssl ? tls.connect({ host, port, ...ssl }, onConnect) : net.connect({ host, port }, onConnect)
-    this.sockets.add(socket)
-    socket.once('close', () => this.sockets.delete(socket))
-    // Explicitly paused, a socket stays paused when the client then listens for data.
-    if (this.dropping) socket.pause()
-    return socket
-  }
-
-  drop(): void {
-    this.dropping = true
-    for (const socket of this.sockets) socket.pause()
-  }
-
-  heal(): void {
-    this.dropping = false
-    for (const socket of this.sockets) socket.resume()
-  }
-
-  /** Connections not yet closed. */
-  get open(): number {
-    return [...this.sockets].filter((s) => !s.destroyed).length
-  }
-}
 
 describe('target producer after a send the broker wrote but never answered (real target)', function () {
   this.timeout(120000)

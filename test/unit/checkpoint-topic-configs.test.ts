@@ -30,6 +30,10 @@ function fakeAdmin(configs: Record<string, string>, alterError?: Error): KafkaAd
     offsets: unused,
     offsetsForTime: unused,
     expandTopic: unused,
+    groupOffsets: unused,
+    setGroupOffsets: unused,
+    createTopicReadAcls: unused,
+    describeTopicAcls: unused,
     disconnect: async () => undefined,
   }
 }

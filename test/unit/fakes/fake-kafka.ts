@@ -64,6 +64,10 @@ export function createFakeKafka(): FakeKafka {
     replaceTopicConfigs: notFaked('replaceTopicConfigs'),
     createTopic: notFaked('createTopic'),
     expandTopic: notFaked('expandTopic'),
+    groupOffsets: notFaked('groupOffsets'),
+    setGroupOffsets: notFaked('setGroupOffsets'),
+    createTopicReadAcls: notFaked('createTopicReadAcls'),
+    describeTopicAcls: notFaked('describeTopicAcls'),
     disconnect: async () => undefined,
   })
   return {
