@@ -44,7 +44,7 @@ export const processConfigSchema = z
      * other workers move data between the same clusters, before the leader moves them away
      * (controller/healer.ts). 0 turns healing off.
      */
-    healAfterMs: z.coerce.number().int().refine((v) => v === 0 || v >= 1000, 'must be 0 (off) or at least 1000').default(6000),
+    healAfterMs: z.coerce.number().int().refine((v) => v === 0 || v >= 1000, 'must be 0 (off) or at least 1000').default(5000),
     /** Controller: partitions moved between live workers per reconcile pass. */
     maxMovesPerPass: z.coerce.number().int().min(1).default(100),
     /** Bootstrap: how long a SIGTERM'd child may drain (finish batches, checkpoint) before SIGKILL. */

@@ -49,13 +49,14 @@
 import type { PartitionRef } from './strategies/index.js'
 
 /**
- * Defaults: stuck 6 s, plus up to one reconcile interval (2 s) and the reports' delay, keeps
+ * Defaults: stuck 5 s (counted from `retrying`; a worker's first report of a partition it cannot
+ * read is `starting`), plus up to one reconcile interval (2 s) and the reports' delay, keeps
  * "loses them" within 10 s.
  * `sharedGraceMs` (45 s): the worker's longest retry backoff (30 s) plus the heal time, given to
  * a worker that got stuck in an incident that hit everyone (see `decide`).
  */
 export const HEAL_DEFAULTS = Object.freeze({
-  healAfterMs: 6000,
+  healAfterMs: 5000,
   startGraceMs: 8000,
   cooldownMs: 60000,
   maxCooldownMs: 900000,

@@ -65,7 +65,7 @@ export interface ReconcilerOptions {
   leaseTtlMs?: number
   /**
    * Healing of live workers that hold partitions without progress (healer.ts): how long a
-   * partition may be stuck before its worker is quarantined for the group. Default 6000 ms;
+   * partition may be stuck before its worker is quarantined for the group. Default 5000 ms;
    * 0 turns healing off.
    */
   healAfterMs?: number
