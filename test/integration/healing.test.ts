@@ -10,6 +10,7 @@
 import { expect } from 'chai'
 import { Redis } from 'ioredis'
 import path from 'node:path'
+import type { PartitionRow } from '../../common/api-schemas.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
@@ -17,13 +18,8 @@ import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.
 import { createSampleProducer, createTopic } from './kafka-helpers.js'
 import { compareMirror, countRecords, describeComparison, oracleDump } from './oracle.js'
 
-interface Row {
-  topic: string
-  partition: number
-  worker: string
-  state: string
-  position: number | null
-}
+/** The fields of a group view's partition row (the API's own type) these tests read. */
+type Row = Pick<PartitionRow, 'topic' | 'partition' | 'worker' | 'state' | 'position'>
 
 describe('healing a live worker that cannot serve its partitions (real stack, defaults)', function () {
   this.timeout(300000)

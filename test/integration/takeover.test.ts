@@ -7,19 +7,15 @@
  */
 import { expect } from 'chai'
 import { Redis } from 'ioredis'
+import type { PartitionRow } from '../../common/api-schemas.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
 import { createSampleProducer, createTopic } from './kafka-helpers.js'
 
-interface Row {
-  topic: string
-  partition: number
-  worker: string
-  state: string
-  position: number | null
-}
+/** The fields of a group view's partition row (the API's own type) these tests read. */
+type Row = Pick<PartitionRow, 'topic' | 'partition' | 'worker' | 'state' | 'position'>
 
 describe('takeover with the default settings (real stack)', function () {
   this.timeout(240000)
