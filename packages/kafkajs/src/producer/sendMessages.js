@@ -1,10 +1,26 @@
-const { KafkaJSMetadataNotLoaded } = require('../errors')
+const { KafkaJSMetadataNotLoaded, KafkaJSNonRetriableError } = require('../errors')
 const { staleMetadata } = require('../protocol/error')
 const groupMessagesPerPartition = require('./groupMessagesPerPartition')
 const createTopicData = require('./createTopicData')
 const responseSerializer = require('./responseSerializer')
 
 const { keys } = Object
+
+/**
+ * Ferry patch: what the broker did with a partition's records in a produce request that failed:
+ * 'written' (answered without an error for this partition while another partition failed),
+ * 'refused' (answered with an error for it) or 'unknown' (no answer).
+ *
+ * @param {Error & { partitionResponses?: Array<{ topicName: string, partitions: Array<{ partition: number, errorCode: number }> }> }} error
+ * @param {string} topic
+ * @param {number} partition
+ */
+const outcomeOf = (error, topic, partition) => {
+  const topicResponse = (error.partitionResponses || []).find(t => t.topicName === topic)
+  const answer = topicResponse && topicResponse.partitions.find(p => p.partition === partition)
+  if (!answer) return 'unknown'
+  return answer.errorCode === 0 ? 'written' : 'refused'
+}
 
 /**
  * @param {Object} options
@@ -18,6 +34,26 @@ module.exports = ({ logger, cluster, partitioner, eosManager, retrier }) => {
   return async ({ acks, timeout, compression, topicMessages }) => {
     /** @type {Map<import("../../types").Broker, any[]>} */
     const responsePerBroker = new Map()
+
+    /**
+     * Ferry patch: the partitions of failed produce requests, by what the broker did with them
+     * (see `outcomeOf`). A failed request's sequences are rolled back so that a retry sends the
+     * same sequence numbers (the broker answers a repeat of what it wrote as a duplicate). When the
+     * send gives up, partitions the broker wrote get their sequences back, and partitions it may
+     * have written are marked unknown: with the sequences rolled back, the producer's next records
+     * to them were taken for duplicates of the written ones (acknowledged, never written, and a
+     * transaction holding them committed without them) or refused as out of order.
+     *
+     * @type {Map<string, { topic: string, partition: number, count: number, outcome: string }>}
+     */
+    const failedPartitions = new Map()
+    const settleFailedPartitions = () => {
+      for (const { topic, partition, count, outcome } of failedPartitions.values()) {
+        if (outcome === 'written') eosManager.updateSequence(topic, partition, count)
+        if (outcome === 'unknown') eosManager.markSequenceUnknown(topic, partition)
+      }
+      failedPartitions.clear()
+    }
 
     /** @param {Map<import("../../types").Broker, any[]>} responsePerBroker */
     const createProducerRequests = async responsePerBroker => {
@@ -89,6 +125,17 @@ module.exports = ({ logger, cluster, partitioner, eosManager, retrier }) => {
 
         await eosManager.acquireBrokerLock(broker)
         try {
+          // Ferry patch: see `failedPartitions`.
+          for (const { topic, partitions } of topicData) {
+            for (const entry of partitions) {
+              if (eosManager.isSequenceUnknown(topic, entry.partition)) {
+                throw new KafkaJSNonRetriableError(
+                  `The broker may have written an earlier request to partition ${entry.partition} of topic "${topic}" that the producer gave up on; its sequence numbers are unknown: initialize a new producer id`
+                )
+              }
+            }
+          }
+
           if (eosManager.isTransactional()) {
             await eosManager.addPartitionsToTransaction(topicData)
           }
@@ -117,10 +164,21 @@ module.exports = ({ logger, cluster, partitioner, eosManager, retrier }) => {
             topicData.forEach(({ topic, partitions }) => {
               partitions.forEach(entry => {
                 eosManager.updateSequence(topic, entry.partition, -entry.messages.length)
+                // Ferry patch: see `failedPartitions`.
+                failedPartitions.set(`${topic}\u0000${entry.partition}`, {
+                  topic,
+                  partition: entry.partition,
+                  count: entry.messages.length,
+                  outcome: outcomeOf(e, topic, entry.partition),
+                })
               })
             })
             throw e
           }
+          // Ferry patch: a retry the broker answered; its sequences stay where they are.
+          topicData.forEach(({ topic, partitions }) => {
+            partitions.forEach(entry => failedPartitions.delete(`${topic}\u0000${entry.partition}`))
+          })
 
           const expectResponse = acks !== 0
           const formattedResponse = expectResponse ? responseSerializer(response) : []
@@ -135,13 +193,23 @@ module.exports = ({ logger, cluster, partitioner, eosManager, retrier }) => {
       })
     }
 
+    // Ferry patch: see `failedPartitions`.
+    const settled = e => {
+      settleFailedPartitions()
+      throw e
+    }
+
     return retrier(async (bail, retryCount, retryTime) => {
       const topics = topicMessages.map(({ topic }) => topic)
       await cluster.addMultipleTargetTopics(topics)
 
       try {
         const requests = await createProducerRequests(responsePerBroker)
-        await Promise.all(requests)
+        // Ferry patch: wait for every broker's request before retrying or giving up, so that what
+        // each did with its partitions is known (see `failedPartitions`).
+        const results = await Promise.allSettled(requests)
+        const failure = results.find(result => result.status === 'rejected')
+        if (failure) throw failure.reason
         return Array.from(responsePerBroker.values()).flat()
       } catch (e) {
         if (e.name === 'KafkaJSConnectionClosedError') {
@@ -176,6 +244,6 @@ module.exports = ({ logger, cluster, partitioner, eosManager, retrier }) => {
         if (e.retriable) throw e
         bail(e)
       }
-    })
+    }).catch(settled)
   }
 }

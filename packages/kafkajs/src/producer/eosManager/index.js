@@ -69,6 +69,14 @@ module.exports = ({
   let producerSequence = Object.create(null)
 
   /**
+   * Ferry patch: partitions whose last produce request was neither answered nor refused when the
+   * send gave up: the broker may have written it, so the next sequence number is unknown. Sending
+   * to such a partition again could be taken for a duplicate (records acknowledged, not written)
+   * or refused as out of order; it fails instead until a new producer id is initialized.
+   */
+  let unknownSequences = Object.create(null)
+
+  /**
    * Idempotent production requires a mutex lock per broker to serialize requests with sequence number handling
    */
   let brokerMutexLocks = {}
@@ -165,6 +173,7 @@ module.exports = ({
             producerId = result.producerId
             producerEpoch = result.producerEpoch
             producerSequence = Object.create(null) // Ferry patch: see its declaration
+            unknownSequences = Object.create(null) // Ferry patch: a new producer id starts at 0
             brokerMutexLocks = {}
 
             logger.debug('Initialized producer id & epoch', { producerId, producerEpoch })
@@ -338,6 +347,28 @@ module.exports = ({
       /**
        * Whether the producer id has already been initialized
        */
+      /**
+       * Ferry patch: the broker may have written the last request to this partition (see
+       * `unknownSequences`).
+       *
+       * @param {string} topic
+       * @param {number} partition
+       */
+      markSequenceUnknown(topic, partition) {
+        if (!eosManager.isInitialized()) return
+        unknownSequences[topic] = unknownSequences[topic] || Object.create(null)
+        unknownSequences[topic][partition] = true
+      },
+
+      /**
+       * @param {string} topic
+       * @param {number} partition
+       * @returns {boolean}
+       */
+      isSequenceUnknown(topic, partition) {
+        return !!(unknownSequences[topic] && unknownSequences[topic][partition])
+      },
+
       isInitialized() {
         return producerId !== NO_PRODUCER_ID
       },

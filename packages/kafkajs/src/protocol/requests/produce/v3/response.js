@@ -42,7 +42,11 @@ const parse = async data => {
 
   if (errors.length > 0) {
     const { errorCode } = errors[0]
-    throw createErrorFromCode(errorCode)
+    // Ferry patch: the error carries every partition's answer. The broker wrote the partitions
+    // answered without an error; sendMessages needs to know which, to keep their sequences.
+    const error = createErrorFromCode(errorCode)
+    error.partitionResponses = data.topics
+    throw error
   }
 
   return data
