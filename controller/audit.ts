@@ -10,7 +10,8 @@
  */
 import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
-import { createSourceConsumer, headerText, type PartitionStart, type SourceRecord } from '../common/kafka/source-consumer.js'
+import type { KafkaReadClients } from '../common/kafka/port.js'
+import { headerText, type PartitionStart, type SourceRecord } from '../common/kafka/source-consumer.js'
 import { recordIdentity } from '../common/record-identity.js'
 import type { LatencySummary } from '../common/latency.js'
 import type { Logger } from '../common/logger.js'
@@ -61,6 +62,8 @@ export interface AuditOptions {
   topics: readonly string[]
   source: { cluster: ClusterSpec; admin: KafkaAdmin }
   target: { cluster: ClusterSpec; admin: KafkaAdmin }
+  /** Reads each side (the port's source consumer; it reads the target alike). */
+  sourceConsumer: KafkaReadClients['sourceConsumer']
   fromMs: number
   toMs: number
   /** Default 60000 ms. */
@@ -87,7 +90,7 @@ async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string
   }
   if (partitions.length === 0) return
   const readTimeoutMs = options.readTimeoutMs ?? 120000
-  const consumer = createSourceConsumer(cluster, {
+  const consumer = options.sourceConsumer(cluster, {
     clientId: 'ferry-audit',
     groupId: `ferry.audit.${topic}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}`,
     logger: options.logger,

@@ -23,6 +23,8 @@ import { createApi } from './api.js'
 import { apiAccess, loadApiTokens, type ApiAccess } from './auth.js'
 import { registerControllerMetrics } from './controller-metrics.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
+import { kafkajsReadClients } from '../common/kafka/kafkajs-clients.js'
+import type { KafkaReadClients } from '../common/kafka/port.js'
 import { createElection } from './election.js'
 import { createEventLog } from './events.js'
 import { createGroupsService } from './groups-service.js'
@@ -37,7 +39,8 @@ export interface Controller {
   stop(): Promise<void>
 }
 
-export async function startController(config: ProcessConfig, logger: Logger): Promise<Controller> {
+/** `clients`: the Kafka client library behind the port (common/kafka/port.ts); default the kafkajs fork. */
+export async function startController(config: ProcessConfig, logger: Logger, clients: KafkaReadClients = kafkajsReadClients): Promise<Controller> {
   const registry = createMetricsRegistry({ role: 'controller', instance: config.id })
   // A lost session is replaced by a new one; meanwhile this controller does not lead (below).
   const zk = await connectZk({ connect: config.zookeeper, sessionTimeoutMs: config.zkSessionTimeoutMs, auth: readZkAuthFile(config.zookeeperAuthFile), renewSession: true, logger })
@@ -46,7 +49,7 @@ export async function startController(config: ProcessConfig, logger: Logger): Pr
   const paths = createPaths(config.deployment)
   const keys = createKeys(config.deployment)
   const store = createStore(zk, paths, { secrets: installedSecretPolicy() })
-  const admins = createClusterAdmins(`ferry-controller-${config.id}`, logger)
+  const admins = createClusterAdmins(`ferry-controller-${config.id}`, logger, clients)
 
   let url = ''
   // The URL is known only once the server listens, after the election is wired up; the getter

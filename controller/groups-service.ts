@@ -326,6 +326,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
           topics,
           source: { cluster: source.value, admin: deps.admins.get(source.value) },
           target: { cluster: target.value, admin: deps.admins.get(target.value) },
+          sourceConsumer: deps.admins.clients.sourceConsumer,
           fromMs,
           toMs,
           bucketMs,

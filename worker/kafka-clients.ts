@@ -8,19 +8,13 @@
  * @example
  *   const producer = await kafkajsClients.targetProducer(cluster, { clientId, logger })
  */
-import { createRequire } from 'node:module'
-import { createKafkaAdmin } from '../common/kafka/admin.js'
+import { kafkajsReadClients } from '../common/kafka/kafkajs-clients.js'
 import type { KafkaClientFactory } from '../common/kafka/port.js'
-import { createSourceConsumer } from '../common/kafka/source-consumer.js'
 import { createTargetProducer } from './target-producer.js'
 import { createTransactionalProducer } from './transactional-producer.js'
 
-const kafkajsVersion = (createRequire(import.meta.url)('kafkajs/package.json') as { version: string }).version
-
 export const kafkajsClients: KafkaClientFactory = {
-  name: `kafkajs ${kafkajsVersion}`,
-  admin: createKafkaAdmin,
-  sourceConsumer: createSourceConsumer,
+  ...kafkajsReadClients,
   targetProducer: createTargetProducer,
   transactionalProducer: createTransactionalProducer,
 }

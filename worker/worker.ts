@@ -62,7 +62,7 @@ export async function startWorker(config: ProcessConfig, logger: Logger, options
   const paths = createPaths(config.deployment)
   const store = createStore(zk, paths)
   const clients: KafkaClientFactory = options.clients ?? kafkajsClients
-  const admins = createClusterAdmins(`ferry-worker-${config.id}`, logger, clients.admin)
+  const admins = createClusterAdmins(`ferry-worker-${config.id}`, logger, clients)
   const tasks = new Map<string, RunningTask>()
   let epoch: number | null = null
   let stopped = false

@@ -3,17 +3,18 @@
  * replaced when the definition changes (e.g. a fixed CA path).
  */
 import type { ClusterSpec } from '../config.js'
-import { createKafkaAdmin } from './admin.js'
-import type { KafkaAdmin, KafkaClientFactory } from './port.js'
+import type { KafkaAdmin, KafkaReadClients } from './port.js'
 import type { Logger } from '../logger.js'
 
 export interface ClusterAdmins {
   get(cluster: ClusterSpec): KafkaAdmin
+  /** The client library the admins come from, for other reads (an audit's source consumer). */
+  readonly clients: KafkaReadClients
   closeAll(): Promise<void>
 }
 
-/** `createAdmin` is the port factory's admin; default the kafkajs one. */
-export function createClusterAdmins(clientId: string, logger: Logger, createAdmin: KafkaClientFactory['admin'] = createKafkaAdmin): ClusterAdmins {
+/** `clients` is the port's client library (kafkajs: `kafkajsReadClients`). */
+export function createClusterAdmins(clientId: string, logger: Logger, clients: KafkaReadClients): ClusterAdmins {
   const admins = new Map<string, { fingerprint: string; admin: KafkaAdmin }>()
   return {
     get(cluster) {
@@ -21,10 +22,11 @@ export function createClusterAdmins(clientId: string, logger: Logger, createAdmi
       const existing = admins.get(cluster.name)
       if (existing && existing.fingerprint === fingerprint) return existing.admin
       void existing?.admin.disconnect()
-      const admin = createAdmin(cluster, { clientId, logger })
+      const admin = clients.admin(cluster, { clientId, logger })
       admins.set(cluster.name, { fingerprint, admin })
       return admin
     },
+    clients,
     async closeAll() {
       await Promise.all([...admins.values()].map((a) => a.admin.disconnect()))
       admins.clear()

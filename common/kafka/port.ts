@@ -2,7 +2,11 @@
  * The Kafka port: every operation Ferry needs from a Kafka client, and the guarantee the data
  * path relies on for each. Ferry's code uses these interfaces; one factory
  * (`KafkaClientFactory`, for kafkajs `kafkajsClients` in worker/kafka-clients.ts, where the
- * producers live) is where a client library is chosen. test/contract/ holds the suite that
+ * producers live; its read half `KafkaReadClients`, `kafkajsReadClients` in
+ * common/kafka/kafkajs-clients.ts, is what the controller takes) is where a client library is
+ * chosen; only common/kafka/ and the kafkajs producers in worker/ (target-producer.ts,
+ * transactional-producer.ts, produce-records.ts) import kafkajs (test/unit/kafka-boundary.test.ts).
+ * test/contract/ holds the suite that
  * checks each guarantee below against real brokers, so the kafkajs fork (packages/kafkajs) and
  * any other client are held to the same contract. Each guarantee has a tag (`[G-...]`) that the
  * contract test checking it names.
@@ -298,12 +302,16 @@ export interface AdminOptions {
 // The factory: the one place a client library is chosen
 
 /** Builds every client Ferry uses for one cluster definition (TLS, SASL and secrets read from it). */
-export interface KafkaClientFactory {
-  /** Which client library, for logs and benchmark reports (e.g. `kafkajs 2.2.4-ferry.1`). */
+/** The clients that only read and administer: what the controller needs (discovery, status, audits). */
+export interface KafkaReadClients {
+  /** Which client library, for logs and benchmark reports (e.g. `kafkajs 2.2.4-ferry.2`). */
   readonly name: string
   /** Connects lazily, on first use, and reconnects after a failure. */
   admin(cluster: ClusterSpec, options: AdminOptions): KafkaAdmin
   sourceConsumer(cluster: ClusterSpec, options: SourceConsumerOptions): SourceConsumer
+}
+
+export interface KafkaClientFactory extends KafkaReadClients {
   targetProducer(cluster: ClusterSpec, options: ProducerOptions): Promise<TargetProducer>
   transactionalProducer(cluster: ClusterSpec, transactionalId: string, options: ProducerOptions): Promise<TransactionalProducer>
 }

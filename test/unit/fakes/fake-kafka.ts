@@ -72,6 +72,13 @@ export function createFakeKafka(): FakeKafka {
   })
   return {
     get: (spec: ClusterSpec) => admin(spec.name),
+    clients: {
+      name: 'fake',
+      admin: (spec: ClusterSpec) => admin(spec.name),
+      sourceConsumer: () => {
+        throw new Error('the fake Kafka has no source consumer')
+      },
+    },
     closeAll: async () => undefined,
     topic(cluster, topic, partitions) {
       topicsOf(cluster).set(topic, partitions)
