@@ -44,6 +44,12 @@ export interface Delivery {
    * of the others is dropped, or a later flush would write it over their new owner's checkpoints.
    */
   retain(keep: ReadonlySet<string>): void
+  /**
+   * The consumer stopped reading these partitions (moved away) while the others go on:
+   * at-least-once writes their acknowledged positions now (what cannot be written is dropped, as
+   * by `retain`); exactly-once closes their transactional producers.
+   */
+  release(partitions: readonly AssignedPartition[]): Promise<void>
   /** Begins periodic checkpoint flushes (at-least-once). */
   start(): void
   /** After the consumer stopped: writes what was acknowledged, closes transactional producers. */
@@ -88,6 +94,16 @@ export function createAtLeastOnce(deps: AtLeastOnceDeps): Delivery {
     return checkpointing
   }
 
+  /** Forgets unwritten positions of partitions that moved away (a later flush would write them over their new owner's). */
+  const drop = (moved: (key: string) => boolean): void => {
+    for (const [key, entry] of [...unwritten]) {
+      if (!moved(key)) continue
+      unwritten.delete(key)
+      // The new owner resumes from the checkpoint before this one: the records between are mirrored twice.
+      deps.log.warn({ event: 'worker.handoff_checkpoint_dropped', topic: entry.topic, partition: entry.partition, offset: entry.offset }, 'the checkpoint of a partition that moved away could not be written; its new owner mirrors the records since the one before again')
+    }
+  }
+
   return {
     open: async () => undefined,
     transactional: () => false,
@@ -98,12 +114,12 @@ export function createAtLeastOnce(deps: AtLeastOnceDeps): Delivery {
     },
     acknowledgedEnd: (_topic, partition, targetTopic) => deps.producer.acknowledgedEnd(targetTopic, partition),
     retain(keep) {
-      for (const [key, entry] of [...unwritten]) {
-        if (keep.has(key)) continue
-        unwritten.delete(key)
-        // The new owner resumes from the checkpoint before this one: the records between are mirrored twice.
-        deps.log.warn({ event: 'worker.handoff_checkpoint_dropped', topic: entry.topic, partition: entry.partition, offset: entry.offset }, 'the checkpoint of a partition that moved away could not be written; its new owner mirrors the records since the one before again')
-      }
+      drop((key) => !keep.has(key))
+    },
+    async release(partitions) {
+      await flush()
+      const gone = new Set(partitions.map((p) => partitionKey(p)))
+      drop((key) => gone.has(key))
     },
     start() {
       if (timer) clearInterval(timer)
@@ -131,6 +147,8 @@ export function createExactlyOnce(deps: ExactlyOnceDeps): Delivery {
       // Fence first, then read checkpoints: a previous owner's open transaction is aborted (and
       // its later commits refused), so what the task reads is final.
       for (const p of partitions) {
+        // Already open (a start cancelled after fencing): it has fenced, and is still the newest.
+        if (producers.has(partitionKey(p))) continue
         const producer = await deps.createTransactional(transactionalIdFor(deps.deployment, group.name, p.topic, p.partition))
         producers.set(partitionKey(p), producer)
         await producer.fence()
@@ -145,6 +163,14 @@ export function createExactlyOnce(deps: ExactlyOnceDeps): Delivery {
     },
     acknowledged: () => undefined,
     retain: () => undefined,
+    async release(partitions) {
+      const moved = partitions.flatMap((p) => {
+        const producer = producers.get(partitionKey(p))
+        producers.delete(partitionKey(p))
+        return producer === undefined ? [] : [producer]
+      })
+      await Promise.all(moved.map((p) => p.close()))
+    },
     acknowledgedEnd: (topic, partition, targetTopic) => (producers.get(partitionKey({ topic, partition })) ?? deps.producer).acknowledgedEnd(targetTopic, partition),
     start: () => undefined,
     async close() {
@@ -153,4 +179,14 @@ export function createExactlyOnce(deps: ExactlyOnceDeps): Delivery {
       await Promise.all(open.map((p) => p.close()))
     },
   }
+}
+
+/** The group's delivery: exactly-once needs `createTransactional`. */
+export function createDelivery(deps: DeliveryDeps & Pick<AtLeastOnceDeps, 'checkpointIntervalMs'> & Pick<ExactlyOnceDeps, 'deployment'> & { createTransactional?: ExactlyOnceDeps['createTransactional'] | undefined }): Delivery {
+  const base: DeliveryDeps = { group: deps.group, producer: deps.producer, checkpoints: deps.checkpoints, log: deps.log, metrics: deps.metrics }
+  if (deps.group.delivery === 'exactly-once') {
+    const createTransactional = deps.createTransactional ?? (() => Promise.reject(new FerryError('INVALID_CONFIG', 'exactly-once needs a transactional producer factory')))
+    return createExactlyOnce({ ...base, deployment: deps.deployment, createTransactional })
+  }
+  return createAtLeastOnce({ ...base, ...(deps.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: deps.checkpointIntervalMs }) })
 }

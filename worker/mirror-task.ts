@@ -1,9 +1,15 @@
 /**
  * One topic group's mirroring on this worker: consumes exactly the partitions the controller
  * assigned, produces each record to the target (key, value, headers, timestamp and, by
- * default, partition kept), then checkpoints the next source offset on the target. A changed
- * partition set restarts the consumer from fresh checkpoints, so a partition that moved here
- * resumes exactly where its previous owner's acknowledged data ends.
+ * default, partition kept), then checkpoints the next source offset on the target.
+ *
+ * A changed assignment touches only what changed: partitions that stay keep flowing on their
+ * consumer; removed ones are released (their batch in flight lands, at-least-once writes their
+ * checkpoint, exactly-once closes their producer); added ones start on a consumer of their own
+ * (a "slice"), from fresh checkpoints after fencing, so a partition that moved here resumes
+ * exactly where its previous owner's acknowledged data ends. A task restart (a failure that
+ * needs one) and a change that would make more than MAX_SLICES slices start one consumer for
+ * everything again.
  *
  * The task sequences its parts, each with one job: target topics (target-topics.ts), where each
  * partition starts (start-offsets.ts), how records and checkpoints reach the target
@@ -21,27 +27,27 @@ import type { ClusterSpec, TopicGroupSpec } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import type { KafkaClientFactory } from '../common/kafka/port.js'
-import { createSourceConsumer, type SourceConsumer } from '../common/kafka/source-consumer.js'
+import { createSourceConsumer } from '../common/kafka/source-consumer.js'
 import type { Logger } from '../common/logger.js'
 import type { AssignedPartition } from '../common/store.js'
 import { partitionKey } from '../common/worker-report.js'
 import { createBatchMirror } from './batch-mirror.js'
 import type { CheckpointStore } from './checkpoint-store.js'
 import { createDeadLetters } from './dead-letter.js'
-import { createAtLeastOnce, createExactlyOnce, type Delivery } from './delivery.js'
+import { createDelivery } from './delivery.js'
 import { backoffMs, partitionFailureRule, type BackoffBounds } from './failure-policy.js'
 import { createIncidentLog } from './incidents.js'
 import type { MirrorMetrics } from './mirror-metrics.js'
 import { createPartitionBook, type PartitionStatus } from './partition-book.js'
 import { createPartitionRetries } from './partition-retries.js'
 import { createRateLimiter } from './rate-limiter.js'
-import { missingPartitionError, readStarts } from './start-offsets.js'
-import { ensureTargetTopics } from './target-topics.js'
+import { MAX_SLICES, createSlices, prepareSlice, type SliceDeps } from './slices.js'
 import type { TargetProducer } from './target-producer.js'
 import type { TransactionalProducer } from './transactional-producer.js'
 
 export { createMirrorMetrics, type MirrorMetrics } from './mirror-metrics.js'
 export type { PartitionStatus } from './partition-book.js'
+export { MAX_SLICES } from './slices.js'
 export type { PartitionState } from '../common/worker-report.js'
 
 export type TaskState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
@@ -104,11 +110,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   const book = createPartitionBook(group, metrics)
   /** Failures logged once per incident (per partition, and the task's restarts). */
   const incidents = createIncidentLog({ logger: log })
-  const deliveryDeps = { group, producer: deps.producer, checkpoints: deps.checkpoints, log, metrics }
-  const delivery: Delivery =
-    group.delivery === 'exactly-once'
-      ? createExactlyOnce({ ...deliveryDeps, deployment: deps.deployment, createTransactional: deps.createTransactional ?? (() => Promise.reject(new FerryError('INVALID_CONFIG', 'exactly-once needs a transactional producer factory'))) })
-      : createAtLeastOnce({ ...deliveryDeps, ...(deps.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: deps.checkpointIntervalMs }) })
+  const delivery = createDelivery({ ...deps, group, log, metrics })
   const retries = createPartitionRetries({ againMs: bounds.minMs })
   const mirrorBatch = createBatchMirror({
     group,
@@ -129,8 +131,9 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   let assigned: AssignedPartition[] = []
   /** The newest set passed to update(); `assigned` catches up with it on the chain. */
   let requested: AssignedPartition[] = []
-  let consumer: SourceConsumer | undefined
-  /** Every change of the consumer runs on this chain, one at a time. */
+  /** The task's source consumers; none when stopped or between a failure and the restart. */
+  const slices = createSlices()
+  /** Every change of the consumers runs on this chain, one at a time. */
   let chain: Promise<void> = Promise.resolve()
   /** Counts consumer starts and stops: a timer of an earlier one does nothing. */
   let incarnation = 0
@@ -146,14 +149,16 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   }
   const halted = (): boolean => state === 'stopping' || state === 'stopped'
 
-  const markTopicFailed = (topic: string, error: FerryError): void => {
-    for (const p of assigned.filter((a) => a.topic === topic)) book.fail(p.topic, p.partition, 'failed', error)
+  /** `topic` cannot be mirrored now: its partitions `among` those starting (other slices' mirror on). */
+  const markTopicFailed = (topic: string, error: FerryError, among: readonly AssignedPartition[]): void => {
+    for (const p of among.filter((a) => a.topic === topic)) book.fail(p.topic, p.partition, 'failed', error)
     metrics.errors.inc({ group: group.name, code: error.code })
     log.error({ event: 'worker.topic_failed', topic, code: error.code, err: error.message }, 'cannot mirror topic')
   }
 
   /** Resumes a paused partition at its position, on the consumer it failed on (true when done or moot). */
   const resume = (topic: string, partition: number, myIncarnation: number): boolean => {
+    const consumer = slices.of(partitionKey({ topic, partition }))
     if (myIncarnation !== incarnation || consumer === undefined) return true
     const position = consumer.positions().get(partitionKey({ topic, partition }))
     return position === undefined || consumer.resumeAt(topic, partition, position)
@@ -183,52 +188,83 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     retries.cancelAll()
     if (restartTimer) clearTimeout(restartTimer)
     restartTimer = undefined
-    const current = consumer
-    consumer = undefined
-    await current?.stop()
+    await slices.stopAll()
     // Every batch has finished: what was acknowledged is checkpointed before anyone takes over.
     await delivery.close()
   }
 
-  const startConsumer = async (): Promise<void> => {
-    const myIncarnation = ++incarnation
-    if (assigned.length === 0) return
+  const sliceDeps = (among: readonly AssignedPartition[]): SliceDeps => ({
+    ...deps,
+    sourceCluster: deps.source.name,
+    delivery,
+    log,
+    onAnomaly: (code) => metrics.errors.inc({ group: group.name, code }),
+    onTopicFailed: (topic, error) => markTopicFailed(topic, error, among),
+  })
+
+  /** Consumers made so far: each gets its own private source group. */
+  let consumersMade = 0
+
+  /**
+   * Starts mirroring `partitions` on a new slice: target topics, fencing (exactly-once), then
+   * checkpoints and start offsets. A failure restarts the whole task.
+   */
+  const startSlice = async (partitions: readonly AssignedPartition[]): Promise<void> => {
+    const myIncarnation = incarnation
+    if (partitions.length === 0) return
     const abort = new AbortController()
     starting = abort
     try {
-      await deps.checkpoints.ensureTopic()
-      const topics = await ensureTargetTopics({ group, sourceCluster: deps.source.name, sourceAdmin: deps.sourceAdmin, targetAdmin: deps.targetAdmin, log }, [...new Set(assigned.map((p) => p.topic))].sort())
-      for (const [topic, error] of topics.failed) markTopicFailed(topic, error)
-      const usable = assigned.filter((p) => topics.usable.has(p.topic))
-      await delivery.open(usable)
-      const saved = await deps.checkpoints.read(group.name, abort.signal)
-      const read = await readStarts({ group, sourceAdmin: deps.sourceAdmin, checkpoints: saved, baseline: deps.baseline, log, onAnomaly: (code) => metrics.errors.inc({ group: group.name, code }) }, usable)
-      for (const m of read.missing) markTopicFailed(m.topic, missingPartitionError(m.topic, m.partition, deps.source.name))
-      // Record the start of partitions never mirrored, so a move before the first record cannot skip to a later "latest".
-      if (read.fresh.length > 0) await deps.checkpoints.write(deps.producer, group.name, read.fresh)
+      const starts = await prepareSlice(sliceDeps(partitions), partitions, abort.signal)
       if (myIncarnation !== incarnation) return
-      for (const s of read.starts) book.started(s.topic, s.partition, s.offset, s.mirrored ?? 0)
-      if (read.starts.length === 0) return
+      for (const s of starts) book.started(s.topic, s.partition, s.offset, s.mirrored ?? 0)
+      if (starts.length === 0) return
       const created = (deps.createConsumer ?? createSourceConsumer)(deps.source, {
         clientId: `ferry-${deps.worker}`,
-        groupId: `ferry.${deps.deployment}.${deps.worker}.${group.name}.${Date.now().toString(36)}`,
+        groupId: `ferry.${deps.deployment}.${deps.worker}.${group.name}.${Date.now().toString(36)}.${++consumersMade}`,
         logger: log,
         onPartitionError,
         onCrash: (error) => scheduleRestart(error),
       })
-      consumer = created
+      slices.add(created, starts)
       delivery.start()
-      await created.start(read.starts, mirrorBatch)
+      await created.start(starts, mirrorBatch)
       restartAttempt = 0
       incidents.recovered(TASK_INCIDENT)
       setState('running')
-      log.info({ event: 'worker.task_started', partitions: read.starts.length }, 'mirroring')
+      log.info({ event: 'worker.task_started', partitions: starts.length, consumers: slices.size }, 'mirroring')
     } catch (error) {
       // Cancelled by stop() or a new assignment, which take over from here.
       if (!abort.signal.aborted) scheduleRestart(error)
     } finally {
       if (starting === abort) starting = undefined
     }
+  }
+
+  /** The whole assignment on one new consumer (the first start, and every restart). */
+  const startConsumer = async (): Promise<void> => {
+    ++incarnation
+    await startSlice(assigned)
+  }
+
+  /**
+   * Applies a new assignment while the task runs: releases what left (the rest keeps flowing) and
+   * starts what came, including assigned partitions that no slice reads (a topic that failed to
+   * start gets another chance, as on a restart).
+   */
+  const changeSlices = async (next: readonly AssignedPartition[]): Promise<void> => {
+    const keep = new Set(next.map((p) => partitionKey(p)))
+    const removed = assigned.filter((p) => !keep.has(partitionKey(p)))
+    await slices.release(removed)
+    retries.cancel(removed.map((p) => partitionKey(p)))
+    // Their last batches have landed: checkpoint them (or close their producers) before anyone takes over.
+    await delivery.release(removed)
+    book.retain(keep)
+    delivery.retain(keep)
+    assigned = [...next]
+    const unread = assigned.filter((p) => slices.of(partitionKey(p)) === undefined)
+    book.retryFailed(new Set(unread.map((p) => partitionKey(p))))
+    await startSlice(unread)
   }
 
   const scheduleRestart = (error: unknown): void => {
@@ -264,14 +300,22 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       requested = next
       chain = chain.then(async () => {
         if (halted()) return
-        if (sameSet(assigned, next) && consumer !== undefined) return
+        if (sameSet(assigned, next) && slices.size > 0) return
+        const added = next.filter((p) => slices.of(partitionKey(p)) === undefined).length
+        // Incrementally while it runs and no restart is due; otherwise (or to merge many slices) from scratch.
+        if (slices.size > 0 && restartTimer === undefined && (added === 0 || slices.size < MAX_SLICES)) {
+          const keep = new Set(next.map((p) => partitionKey(p)))
+          log.info({ event: 'worker.assignment_applied', partitions: next.length, added, removed: assigned.filter((p) => !keep.has(partitionKey(p))).length }, 'assignment changed')
+          await changeSlices(next)
+          return
+        }
         await stopConsumer()
         const keep = new Set(next.map((p) => partitionKey(p)))
         book.retain(keep)
         delivery.retain(keep)
         book.retryFailed()
         assigned = next
-        log.info({ event: 'worker.assignment_applied', partitions: next.length }, 'assignment changed')
+        log.info({ event: 'worker.assignment_applied', partitions: next.length, restarted: true }, 'assignment changed')
         await startConsumer()
       })
       return chain

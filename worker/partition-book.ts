@@ -40,8 +40,8 @@ export interface PartitionBook {
    * the partition failed for good (state failed: it waits for a new assignment).
    */
   started(topic: string, partition: number, offset: number, mirrored: number): void
-  /** A new assignment: failed partitions get another chance. */
-  retryFailed(): void
+  /** A new assignment: failed partitions (those of `keys` when given) get another chance. */
+  retryFailed(keys?: ReadonlySet<string>): void
   /** Forgets every partition not in `keep` (keys from `partitionKey`). */
   retain(keep: ReadonlySet<string>): void
   /** Copies of every status with fresh rates (smoothed since the previous snapshot). */
@@ -123,9 +123,9 @@ export function createPartitionBook(group: TopicGroupSpec, metrics: MirrorMetric
       status.state = 'mirroring'
       delete status.error
     },
-    retryFailed() {
-      for (const status of statuses.values()) {
-        if (status.state !== 'failed') continue
+    retryFailed(keys) {
+      for (const [key, status] of statuses) {
+        if (status.state !== 'failed' || (keys !== undefined && !keys.has(key))) continue
         status.state = 'starting'
         delete status.error
       }

@@ -16,6 +16,8 @@ export interface PartitionRetries {
   recovered(key: string): void
   /** After `delayMs`, calls `resume` (again every `againMs` while it answers false), unless cancelled. */
   resumeLater(key: string, delayMs: number, resume: () => boolean): void
+  /** Cancels the timers of these keys (partitions that moved away) and forgets their failures. */
+  cancel(keys: readonly string[]): void
   cancelAll(): void
 }
 
@@ -36,6 +38,13 @@ export function createPartitionRetries(options: { againMs: number }): PartitionR
         if (!resume()) timers.set(key, setTimeout(attempt, options.againMs))
       }
       timers.set(key, setTimeout(attempt, delayMs))
+    },
+    cancel(keys) {
+      for (const key of keys) {
+        clearTimeout(timers.get(key))
+        timers.delete(key)
+        attempts.delete(key)
+      }
     },
     cancelAll() {
       for (const timer of timers.values()) clearTimeout(timer)

@@ -134,6 +134,12 @@ export interface SourceConsumer {
   positions(): ReadonlyMap<string, number>
   /** Seeks and resumes a paused partition; false when the consumer cannot right now (try later). */
   resumeAt(topic: string, partition: number, offset: number): boolean
+  /**
+   * Stops reading these partitions (an assignment moved them away) while the others go on:
+   * resolves once their batches being handled have finished; no batch of theirs is handed over
+   * afterwards, and their positions are forgotten. Idempotent.
+   */
+  release(partitions: ReadonlyArray<{ topic: string; partition: number }>): Promise<void>
   /** Idempotent; batches being handled finish first. */
   stop(): Promise<void>
 }

@@ -47,6 +47,13 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
   const positions = new Map<string, number>()
   /** The batch being handled per partition: resolves true when handled, false when it failed. */
   const inFlight = new Map<string, Promise<boolean>>()
+  /** Partitions given up by release(): paused for good (again after every rejoin), never handed over. */
+  const released = new Map<string, { topic: string; partition: number }>()
+  const pauseReleased = (target: Consumer): void => {
+    const byTopic = new Map<string, number[]>()
+    for (const p of released.values()) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition])
+    if (byTopic.size > 0) target.pause([...byTopic].map(([topic, partitions]) => ({ topic, partitions })))
+  }
   let consumer: Consumer | undefined
   let stopped = false
 
@@ -107,6 +114,7 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
           const slash = key.lastIndexOf('/')
           created.seek({ topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), offset: String(offset) })
         }
+        pauseReleased(created)
       })
       if (options.onBatchEnd) {
         const onBatchEnd = options.onBatchEnd
@@ -135,11 +143,12 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
           if (stopped || !isRunning() || isStale()) return
           const key = partitionKey(batch)
+          if (released.has(key)) return
           // One batch per partition is handled at a time, in order; the next one waits here for
           // it while kafkajs already fetches, so fetching overlaps producing.
           const previous = inFlight.get(key)
           if (previous !== undefined && !(await previous)) return
-          if (stopped || !isRunning() || isStale()) return
+          if (stopped || !isRunning() || isStale() || released.has(key)) return
           const from = positions.get(key) ?? 0
           const records: SourceRecord[] = []
           for (const message of batch.messages) {
@@ -160,9 +169,10 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
               return true
             },
             (error: unknown) => {
-              // A batch that fails after stop() began is not reported: whoever stopped the consumer
-              // starts the partition again from checkpoints (reporting it would restart it twice).
-              if (stopped) {
+              // A batch that fails after stop() or its partition's release() began is not reported:
+              // whoever stopped or released it starts the partition again from checkpoints
+              // (reporting it would restart it twice, or touch a partition no longer ours).
+              if (stopped || released.has(key)) {
                 options.logger.info({ event: 'source.stopped_batch_failed', topic: batch.topic, partition: batch.partition, err: errorMessage(error) }, 'a batch failed while the consumer was stopping')
                 return false
               }
@@ -190,6 +200,7 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
       })
     },
     resumeAt(topic, partition, offset) {
+      if (released.has(partitionKey({ topic, partition }))) return true
       if (consumer === undefined) return false
       positions.set(partitionKey({ topic, partition }), offset)
       try {
@@ -201,6 +212,21 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
         options.logger.warn({ event: 'source.resume_failed', topic, partition, err: errorMessage(error) }, 'could not resume partition yet')
         return false
       }
+    },
+    async release(partitions) {
+      const keys = partitions.map((p) => partitionKey(p))
+      for (const [i, p] of partitions.entries()) released.set(keys[i] as string, { topic: p.topic, partition: p.partition })
+      if (consumer !== undefined) {
+        try {
+          pauseReleased(consumer)
+        } catch (error) {
+          // Between a crash and kafkajs' own restart; the GROUP_JOIN listener pauses them then,
+          // and no batch of theirs is handed over meanwhile.
+          options.logger.debug({ event: 'source.pause_failed', err: errorMessage(error) }, 'could not pause released partitions yet')
+        }
+      }
+      await Promise.all(keys.map((key) => inFlight.get(key)))
+      for (const key of keys) positions.delete(key)
     },
     async stop() {
       stopped = true

@@ -238,9 +238,15 @@ describe('worker churn with the default settings (real stack)', function () {
       const f = figures(samples, from, Date.now())
       const perPartition = [...f.longestByPartition].sort(([a], [b]) => a - b).map(([p, ms]) => `p${p} ${seconds(ms)} s/${f.handOvers.get(p) ?? 0}`).join(', ')
       process.stderr.write(`      measured: w4 took p${taken.join(', p')} after ${seconds(tookAt - from)} s; stopped; they mirror on w1/w2 ${seconds(backAt - stoppedAt)} s after the stop; longest stall ${seconds(f.longest)} s (per partition stall/hand-overs: ${perPartition})\n`)
+      // Partitions that never moved: their workers' assignments changed twice around them.
+      const staying = Math.max(...[...f.longestByPartition].filter(([p]) => !taken.includes(p)).map(([, ms]) => ms))
+      process.stderr.write(`      measured: longest stall of the partitions that stayed on w1/w2: ${seconds(staying)} s\n`)
       for (const [partition, n] of f.handOvers) expect(n, `hand-overs of p${partition}`).to.equal(taken.includes(partition) ? 2 : 0)
       // Goal: a graceful hand-over costs about the position reports' cadence plus a task start.
       expect(f.longest, 'longest stall (ms)').to.be.below(5000)
+      // Issue 15, point 4: an assignment change touches only what changed; the others flow on
+      // (a stall here is the reports' 0.8 s cadence; a consumer restart stalled them 3-4.5 s).
+      expect(staying, 'longest stall of a partition that stayed (ms)').to.be.below(2500)
     } finally {
       await stopSampling()
     }

@@ -154,6 +154,7 @@ export class FakeTarget {
 class FakeConsumer implements SourceConsumer {
   readonly positionMap = new Map<string, number>()
   readonly paused = new Set<string>()
+  readonly released = new Set<string>()
   readonly inFlight = new Map<string, Promise<void>>()
   stopped = false
   started = false
@@ -177,10 +178,23 @@ class FakeConsumer implements SourceConsumer {
   }
 
   resumeAt(topic: string, partition: number, offset: number): boolean {
+    if (this.released.has(partitionKey({ topic, partition }))) return true
     if (this.stopped) return false
     this.positionMap.set(partitionKey({ topic, partition }), offset)
     this.paused.delete(partitionKey({ topic, partition }))
     return true
+  }
+
+  async release(partitions: ReadonlyArray<{ topic: string; partition: number }>): Promise<void> {
+    const keys = partitions.map((p) => partitionKey(p))
+    for (const key of keys) this.released.add(key)
+    await Promise.all(keys.map((key) => this.inFlight.get(key)))
+    for (const key of keys) this.positionMap.delete(key)
+  }
+
+  /** The partitions it still reads (started, not released). */
+  reading(): string[] {
+    return [...this.positionMap.keys()].filter((key) => !this.released.has(key)).sort()
   }
 
   async stop(): Promise<void> {
@@ -192,7 +206,7 @@ class FakeConsumer implements SourceConsumer {
   poll(): void {
     if (!this.started || this.stopped || this.handler === undefined) return
     for (const [key, position] of this.positionMap) {
-      if (this.paused.has(key) || this.inFlight.has(key)) continue
+      if (this.paused.has(key) || this.inFlight.has(key) || this.released.has(key)) continue
       const slash = key.lastIndexOf('/')
       const topic = key.slice(0, slash)
       const partition = Number(key.slice(slash + 1))
@@ -204,7 +218,7 @@ class FakeConsumer implements SourceConsumer {
           this.positionMap.set(key, last.offset + 1)
         },
         (error: unknown) => {
-          if (this.stopped) return
+          if (this.stopped || this.released.has(key)) return
           this.paused.add(key)
           if (error instanceof PartialBatchError) {
             this.positionMap.set(key, error.resumeOffset)

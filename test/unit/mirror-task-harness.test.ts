@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai'
 import { FerryError } from '../../common/errors.js'
+import { MAX_SLICES } from '../../worker/mirror-task.js'
 import type { TargetRecord } from '../../worker/target-producer.js'
 import { CHECKPOINT_TOPIC, offsetsOf, worldPerTest, type World } from './mirror-harness.js'
 
@@ -12,6 +13,7 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 const unreachable = (): FerryError => new FerryError('KAFKA_UNREACHABLE', 'cluster "target" is unreachable', { retriable: true })
 const p0 = { group: 'g', topic: 't', partition: 0 }
 const p1 = { group: 'g', topic: 't', partition: 1 }
+const p2 = { group: 'g', topic: 't', partition: 2 }
 
 describe('mirror task (unit harness)', function () {
   this.timeout(10000)
@@ -78,6 +80,85 @@ describe('mirror task (unit harness)', function () {
         await world.until(() => world.target.checkpoints('g').get('t/0')?.offset === 30, 'checkpoint of the moved partition')
         expect(offsetsOf(world.target.values('t', 0))).to.deep.equal(range(0, 30))
         expect(offsetsOf(world.target.values('t', 1))).to.deep.equal(range(0, 35))
+      })
+
+      it('a partition moved away is released on the running consumer: the others keep flowing, never stopped or re-fenced', async () => {
+        for (const p of [0, 1, 2]) world.source.append('t', p, 30)
+        const w1 = world.task('w1', { delivery })
+        await w1.task.update([p0, p1, p2])
+        await world.until(() => [0, 1, 2].every((p) => world.target.checkpoints('g').get(`t/${p}`)?.offset === 30), 'all three mirrored')
+        const fenced = [...w1.transactionalIds]
+        const release = world.target.hold()
+        world.source.append('t', 0, 5)
+        await world.until(() => world.target.held > 0, 'a batch of partition 0 in flight')
+        const moved = w1.task.update([p1, p2])
+        release()
+        await moved
+        expect(w1.consumers, 'no consumer started or stopped').to.have.length(1)
+        expect(w1.consumers[0]?.stopped).to.equal(false)
+        expect(w1.consumers[0]?.reading()).to.deep.equal(['t/1', 't/2'])
+        expect(w1.transactionalIds, 'nothing fenced again').to.deep.equal(fenced)
+        // The batch in flight landed and is checkpointed for the next owner.
+        expect(world.target.checkpoints('g').get('t/0')?.offset).to.equal(world.target.values('t', 0).length)
+        expect(w1.task.status().map((s) => s.partition)).to.deep.equal([1, 2])
+        world.source.append('t', 1, 7)
+        world.source.append('t', 2, 7)
+        await world.until(() => world.target.checkpoints('g').get('t/1')?.offset === 37 && world.target.checkpoints('g').get('t/2')?.offset === 37, 'the staying partitions go on')
+        expect(offsetsOf(world.target.values('t', 1))).to.deep.equal(range(0, 37))
+        expect(offsetsOf(world.target.values('t', 2))).to.deep.equal(range(0, 37))
+      })
+
+      it('an added partition starts on a consumer of its own; the running one goes on, and only the added partition is fenced', async () => {
+        world.source.append('t', 0, 30)
+        world.source.append('t', 1, 30)
+        // A previous owner of partition 1 got to offset 12.
+        world.target.logs.set(`${CHECKPOINT_TOPIC}/0`, [{ topic: CHECKPOINT_TOPIC, key: 'g/t/1', value: JSON.stringify({ offset: 12, mirrored: 12, sourceCluster: 'source', worker: 'old', at: '' }) }])
+        const w1 = world.task('w1', { delivery })
+        await w1.task.update([p0])
+        await world.until(() => world.target.checkpoints('g').get('t/0')?.offset === 30, 'partition 0 mirrored')
+        await w1.task.update([p0, p1])
+        world.source.append('t', 0, 5)
+        await world.until(() => world.target.checkpoints('g').get('t/0')?.offset === 35 && world.target.checkpoints('g').get('t/1')?.offset === 30, 'both mirrored')
+        expect(w1.consumers).to.have.length(2)
+        expect(w1.consumers[0]?.stopped, 'the running consumer was not stopped').to.equal(false)
+        expect(w1.consumers[0]?.reading()).to.deep.equal(['t/0'])
+        expect(w1.consumers[1]?.reading()).to.deep.equal(['t/1'])
+        if (delivery === 'exactly-once') expect(w1.transactionalIds).to.deep.equal(['ferry.d.g.t.0', 'ferry.d.g.t.1'])
+        expect(offsetsOf(world.target.values('t', 0))).to.deep.equal(range(0, 35))
+        expect(offsetsOf(world.target.values('t', 1)), 'from the previous owner\'s checkpoint').to.deep.equal(range(12, 30))
+      })
+
+      it(`more than ${MAX_SLICES} consumers: the change restarts the task on one consumer, with nothing lost or written twice`, async () => {
+        const partitions = range(0, MAX_SLICES + 1).map((partition) => ({ group: 'g', topic: 't', partition }))
+        for (const p of partitions) world.source.append('t', p.partition, 20)
+        const w1 = world.task('w1', { delivery })
+        for (let n = 1; n <= MAX_SLICES; n++) {
+          await w1.task.update(partitions.slice(0, n))
+          await world.until(() => world.target.checkpoints('g').get(`t/${n - 1}`)?.offset === 20, `partition ${n - 1} mirrored`)
+        }
+        expect(w1.consumers.filter((c) => !c.stopped)).to.have.length(MAX_SLICES)
+        await w1.task.update(partitions)
+        const running = w1.consumers.filter((c) => !c.stopped)
+        expect(running).to.have.length(1)
+        expect(running[0]?.reading()).to.deep.equal(partitions.map((p) => `t/${p.partition}`))
+        for (const p of partitions) world.source.append('t', p.partition, 3)
+        await world.until(() => partitions.every((p) => world.target.checkpoints('g').get(`t/${p.partition}`)?.offset === 23), 'every partition mirrored')
+        for (const p of partitions) expect(offsetsOf(world.target.values('t', p.partition))).to.deep.equal(range(0, 23))
+      })
+
+      it('a partition moved away and back resumes from its checkpoint on a new consumer, without a gap or a duplicate', async () => {
+        world.source.append('t', 0, 20)
+        world.source.append('t', 1, 20)
+        const w1 = world.task('w1', { delivery })
+        await w1.task.update([p0, p1])
+        await world.until(() => world.target.checkpoints('g').get('t/0')?.offset === 20, 'partition 0 mirrored')
+        await w1.task.update([p1])
+        world.source.append('t', 0, 10)
+        await w1.task.update([p0, p1])
+        await world.until(() => world.target.checkpoints('g').get('t/0')?.offset === 30, 'partition 0 mirrored again')
+        expect(offsetsOf(world.target.values('t', 0))).to.deep.equal(range(0, 30))
+        expect(w1.consumers[0]?.stopped).to.equal(false)
+        expect(w1.consumers.at(-1)?.reading()).to.deep.equal(['t/0'])
       })
 
       it('a checkpoint ahead of the source end (topic recreated): mirrors the partition from its start, and says so', async () => {
