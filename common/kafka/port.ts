@@ -127,6 +127,9 @@ export interface SourceConsumerOptions {
  *   timestamp are as the broker stored them.
  * - [G-PAUSE] A partition whose handler failed is paused at its position (or at a
  *   `PartialBatchError`'s resume offset) until `resumeAt`, which reads it again from there.
+ * - [G-RELEASE] `release` of some partitions resolves after their batch being handled has
+ *   finished; no batch of theirs reaches the handler afterwards, while the other partitions go on
+ *   being read on the same consumer.
  */
 export interface SourceConsumer {
   start(partitions: readonly PartitionStart[], handler: (batch: SourceBatch) => Promise<void>): Promise<void>

@@ -247,6 +247,41 @@ export function describeKafkaContract(subject: ContractSubject): void {
         expect(seen[1]?.[0], 'the first offset after resumeAt').to.equal(again.o)
         await consumer.stop()
       })
+
+      it('[G-RELEASE] a released partition: its batch in flight finishes first, none of it is read afterwards, the other partition goes on', async () => {
+        const topic = uniqueName('contract-release')
+        await sourceAdmin.createTopic({ topic, partitions: 2 })
+        const writer = await clients.targetProducer(source, options)
+        closers.push(() => writer.close())
+        await writer.send([...recordsFor(topic, 0, 'first', 5), ...recordsFor(topic, 1, 'first', 5)])
+        const seen: Array<{ partition: number; keys: string[]; at: number }> = []
+        let holdPartition0: Promise<void> | undefined
+        let letGo!: () => void
+        const consumer = clients.sourceConsumer(source, { ...options, groupId: uniqueName('contract-release') })
+        closers.push(() => consumer.stop())
+        await consumer.start([{ topic, partition: 0, offset: 0 }, { topic, partition: 1, offset: 0 }], async (batch) => {
+          seen.push({ partition: batch.partition, keys: batch.records.map((r) => r.key?.toString() ?? ''), at: Date.now() })
+          if (batch.partition === 0 && holdPartition0 === undefined) {
+            holdPartition0 = new Promise((resolve) => (letGo = resolve))
+            await holdPartition0
+          }
+        })
+        await waitFor('a batch of each partition', () => holdPartition0 !== undefined && seen.some((s) => s.partition === 1), 30000, 50)
+        let released = false
+        const releasing = consumer.release([{ topic, partition: 0 }]).then(() => (released = true))
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        expect(released, 'release waits for the batch in flight').to.equal(false)
+        letGo()
+        await releasing
+        const releasedAt = Date.now()
+        expect(consumer.positions().has(partitionKey({ topic, partition: 0 })), 'its position is forgotten').to.equal(false)
+        await writer.send([...recordsFor(topic, 0, 'after', 5), ...recordsFor(topic, 1, 'after', 5)])
+        await waitFor('partition 1 read on', () => seen.some((s) => s.partition === 1 && s.keys.includes('after-4')), 30000, 50)
+        // Give partition 0's new records the time partition 1's took, and as long again.
+        await new Promise((resolve) => setTimeout(resolve, Math.max(500, Date.now() - releasedAt)))
+        expect(seen.filter((s) => s.partition === 0 && s.at >= releasedAt), 'batches of the released partition').to.deep.equal([])
+        await consumer.stop()
+      })
     })
 
     describe('produce (target cluster)', () => {
