@@ -14,58 +14,8 @@ import { listInstances } from '../../common/registry.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
 import { createSampleProducer, createTopic } from './kafka-helpers.js'
+import { figures, sampleEvery, seconds, type Figures, type Row } from './stalls.js'
 
-interface Row {
-  partition: number
-  worker: string | null
-  state: string
-  position: number | null
-  lag?: number | null
-}
-
-interface Sample {
-  at: number
-  rows: Row[]
-}
-
-interface Figures {
-  /** Per partition, the longest time (ms) its position stood still while it had lag. */
-  longestByPartition: Map<number, number>
-  longest: number
-  /** Per partition, how many times its worker changed. */
-  handOvers: Map<number, number>
-}
-
-/** Stalls and hand-overs over the samples taken in [from, to]. */
-function figures(samples: readonly Sample[], from: number, to: number): Figures {
-  const longestByPartition = new Map<number, number>()
-  const handOvers = new Map<number, number>()
-  const last = new Map<number, { position: number | null; since: number; worker: string | null }>()
-  for (const sample of samples.filter((s) => s.at >= from && s.at <= to)) {
-    for (const row of sample.rows) {
-      const before = last.get(row.partition)
-      longestByPartition.set(row.partition, longestByPartition.get(row.partition) ?? 0)
-      handOvers.set(row.partition, handOvers.get(row.partition) ?? 0)
-      if (before === undefined) {
-        last.set(row.partition, { position: row.position, since: sample.at, worker: row.worker })
-        continue
-      }
-      if (row.worker !== null && before.worker !== null && row.worker !== before.worker) handOvers.set(row.partition, (handOvers.get(row.partition) ?? 0) + 1)
-      const worker = row.worker ?? before.worker
-      const advanced = typeof row.position === 'number' && (before.position === null || row.position > before.position)
-      // Caught up (no lag) is not a stall: nothing was there to mirror.
-      if (advanced || row.lag === 0) {
-        last.set(row.partition, { position: row.position ?? before.position, since: sample.at, worker })
-        continue
-      }
-      last.set(row.partition, { ...before, worker })
-      longestByPartition.set(row.partition, Math.max(longestByPartition.get(row.partition) ?? 0, sample.at - before.since))
-    }
-  }
-  return { longestByPartition, longest: Math.max(0, ...longestByPartition.values()), handOvers }
-}
-
-const seconds = (ms: number): string => (ms / 1000).toFixed(1)
 
 describe('worker churn with the default settings (real stack)', function () {
   this.timeout(300000)
@@ -91,25 +41,7 @@ describe('worker churn with the default settings (real stack)', function () {
   const rows = async (): Promise<Row[]> => ((await http('GET', `${url}/v1/groups/g`)).body?.partitions ?? []) as Row[]
   const events = async (): Promise<Array<{ at: string; type: string; worker?: string; moves?: number }>> => (await http('GET', `${url}/v1/events?limit=200`)).body?.events ?? []
   /** Group status every 200 ms until stopped. */
-  const startSampler = (): { samples: Sample[]; stop: () => Promise<void> } => {
-    const samples: Sample[] = []
-    let sampling = true
-    const sampler = (async () => {
-      while (sampling) {
-        const at = Date.now()
-        const list = await rows().catch(() => undefined)
-        if (list !== undefined) samples.push({ at, rows: list })
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 200 - (Date.now() - at))))
-      }
-    })()
-    return {
-      samples,
-      stop: async () => {
-        sampling = false
-        await sampler
-      },
-    }
-  }
+  const startSampler = () => sampleEvery(200, rows)
   const allMirroring = (list: readonly Row[]): boolean => list.length === 6 && list.every((r) => r.state === 'mirroring' && typeof r.position === 'number')
 
   before(async function () {
@@ -244,8 +176,9 @@ describe('worker churn with the default settings (real stack)', function () {
       for (const [partition, n] of f.handOvers) expect(n, `hand-overs of p${partition}`).to.equal(taken.includes(partition) ? 2 : 0)
       // Goal: a graceful hand-over costs about the position reports' cadence plus a task start.
       expect(f.longest, 'longest stall (ms)').to.be.below(5000)
-      // Issue 15, point 4: an assignment change touches only what changed; the others flow on
-      // (a stall here is the reports' 0.8 s cadence; a consumer restart stalled them 3-4.5 s).
+      // Issue 15, point 4: an assignment change touches only what changed; the others flow on.
+      // A guard only: with 3 at-least-once partitions per worker the old path (a consumer restart
+      // per change) measured 1.0 s here; test/integration/assignment-change.test.ts tells them apart.
       expect(staying, 'longest stall of a partition that stayed (ms)').to.be.below(2500)
     } finally {
       await stopSampling()
