@@ -14,6 +14,7 @@ import { listInstances } from '../../common/registry.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
 import { createSampleProducer, createTopic } from './kafka-helpers.js'
+import { leaderUrl, steadyLoad } from './deployment.js'
 import { figures, sampleEvery, seconds, type Figures, type Row } from './stalls.js'
 
 
@@ -27,8 +28,7 @@ describe('worker churn with the default settings (real stack)', function () {
   const topic = uniqueName('churn')
   const startedAt = Date.now() - 2 * 3600000
   let producer: ReturnType<typeof createSampleProducer>
-  let producing = true
-  let loop: Promise<void> = Promise.resolve()
+  let load = { stop: async (): Promise<void> => undefined }
   let url = ''
 
   const start = (id: string, role: 'worker' | 'controller'): FerryProcess => {
@@ -51,10 +51,7 @@ describe('worker churn with the default settings (real stack)', function () {
     redis.on('error', () => undefined)
     for (const [id, role] of [['c1', 'controller'], ['w1', 'worker'], ['w2', 'worker']] as const) start(id, role)
     await waitFor('a controller and two workers', async () => (await instances()).length === 3, 90000)
-    url = await waitFor('a leader', async () => {
-      const controller = (await instances()).find((i) => i.role === 'controller' && i.url)
-      return controller && (await http('GET', `${controller.url as string}/readyz`).catch(() => undefined))?.body?.isLeader ? (controller.url as string) : undefined
-    }, 60000)
+    url = await leaderUrl(redis, keys)
     for (const cluster of [{ name: 'src', bootstrapServers: [stack.source.plaintext] }, { name: 'dst', bootstrapServers: [stack.target.plaintext] }]) {
       expect((await http('POST', `${url}/v1/clusters`, cluster)).status).to.equal(201)
     }
@@ -62,12 +59,7 @@ describe('worker churn with the default settings (real stack)', function () {
     producer = createSampleProducer(stack.source.plaintext, topic, 6)
     expect((await http('POST', `${url}/v1/groups`, { name: 'g', sourceCluster: 'src', targetCluster: 'dst', topics: [topic] })).status).to.equal(201)
     // About 300 records/s.
-    loop = (async () => {
-      while (producing) {
-        await producer.send(30).catch(() => undefined)
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
-    })()
+    load = steadyLoad(() => producer.send(30), 100)
     await waitFor('every partition mirroring on both workers', async () => {
       const list = await rows()
       return allMirroring(list) && new Set(list.map((r) => r.worker)).size === 2
@@ -76,8 +68,7 @@ describe('worker churn with the default settings (real stack)', function () {
 
   after(async function () {
     this.timeout(60000)
-    producing = false
-    await loop
+    await load.stop()
     await Promise.all([...procs.values()].map((p) => p.stop(20000)))
     redis?.disconnect()
   })
@@ -186,8 +177,7 @@ describe('worker churn with the default settings (real stack)', function () {
   })
 
   it('nothing is lost over the churn (audit)', async () => {
-    producing = false
-    await loop
+    await load.stop()
     await waitFor('the group caught up', async () => (await http('GET', `${url}/v1/groups/g`)).body?.status?.lag === 0, 120000)
     const audit = (await http('GET', `${url}/v1/groups/g/audit?from=${startedAt}&bucketMs=600000`)).body as { source: number; missing: number; duplicates: number }
     process.stderr.write(`      audit g: source ${audit.source}, missing ${audit.missing}, duplicates ${audit.duplicates}\n`)

@@ -183,6 +183,13 @@ export async function oracleDump(brokers: string, topic: string, isolation: 'rea
   }
 }
 
+/** The producer epoch of each transactional id the coordinator knows, read with Kafka's Java Admin. */
+export async function oracleEpochs(brokers: string, ids: readonly string[]): Promise<Map<string, number>> {
+  const run = await startOracle(['epochs', '--bootstrap', brokers, '--ids', ids.join(',')])
+  const out = await run.done
+  return new Map(Object.entries(JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>))
+}
+
 export function countRecords(records: Map<number, OracleRecord[]>): number {
   let total = 0
   for (const list of records.values()) total += list.length

@@ -44,6 +44,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * dump --bootstrap H --topic T [--isolation read_committed|read_uncommitted] --out FILE
  *   every record up to the end offsets taken at start, as NDJSON:
  *   {"p":0,"o":12,"tt":"CreateTime","ts":1700000000000,"k":base64|null,"v":base64|null,"h":[[key,base64|null],...]}
+ * epochs --bootstrap H --ids ID,ID,...
+ *   the producer epoch of each transactional id (Admin describeTransactions), as one JSON line
+ *   {"ID":epoch,...}; an id the coordinator does not know is left out.
  * </pre>
  * Produce prints one JSON summary line (with the seed) on stdout.
  */
@@ -57,8 +60,9 @@ public final class RecordOracle {
     switch (mode) {
       case "produce" -> produce(args);
       case "dump" -> dump(args);
+      case "epochs" -> epochs(args);
       default -> {
-        System.err.println("usage: RecordOracle produce|dump --bootstrap host:port --topic T ...");
+        System.err.println("usage: RecordOracle produce|dump|epochs --bootstrap host:port ...");
         System.exit(2);
       }
     }
@@ -370,6 +374,26 @@ public final class RecordOracle {
     int[] count = {0};
     readAll(bootstrap, topic, "read_committed", record -> count[0]++);
     return count[0];
+  }
+
+  private static void epochs(Map<String, String> args) throws Exception {
+    Properties props = new Properties();
+    props.put("bootstrap.servers", need(args, "bootstrap"));
+    List<String> ids = List.of(need(args, "ids").split(","));
+    StringBuilder out = new StringBuilder("{");
+    try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(props)) {
+      var described = admin.describeTransactions(ids);
+      for (String id : ids) {
+        try {
+          int epoch = described.description(id).get().producerEpoch();
+          if (out.length() > 1) out.append(',');
+          out.append('"').append(id.replace("\\", "\\\\").replace("\"", "\\\"")).append("\":").append(epoch);
+        } catch (java.util.concurrent.ExecutionException e) {
+          if (!(e.getCause() instanceof org.apache.kafka.common.errors.TransactionalIdNotFoundException)) throw e;
+        }
+      }
+    }
+    System.out.println(out.append('}'));
   }
 
   private static void dump(Map<String, String> args) throws Exception {
