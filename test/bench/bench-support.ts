@@ -268,10 +268,10 @@ export interface FerryDeployment {
 }
 
 /** One controller and `workers` workers, each under bootstrap, with clusters `src` (mTLS) and `dst` registered. */
-export async function startFerry(stack: LocalStack, deployment: string, workerCount: number, env: NodeJS.ProcessEnv = {}): Promise<FerryDeployment> {
+export async function startFerry(stack: LocalStack, deployment: string, workerCount: number, env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<FerryDeployment> {
   const common = ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '3000', '--rebalance-debounce-ms', '500', ...stackSecretFlags(stack)]
-  const procs: FerryProcess[] = [new FerryProcess(`bench-${deployment}-c1`, ['bootstrap', '--role', 'controller', '--id', 'c1', '--port', '0', ...common], env)]
-  for (let i = 1; i <= workerCount; i++) procs.push(new FerryProcess(`bench-${deployment}-w${i}`, ['bootstrap', '--role', 'worker', '--id', `w${i}`, ...common], env))
+  const procs: FerryProcess[] = [new FerryProcess(`bench-${deployment}-c1`, ['bootstrap', '--role', 'controller', '--id', 'c1', '--port', '0', ...common], env, nodeArgs)]
+  for (let i = 1; i <= workerCount; i++) procs.push(new FerryProcess(`bench-${deployment}-w${i}`, ['bootstrap', '--role', 'worker', '--id', `w${i}`, ...common], env, nodeArgs))
   const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 2 })
   const keys = createKeys(deployment)
   const stop = async (): Promise<void> => {

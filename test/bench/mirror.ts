@@ -64,8 +64,11 @@ function tunedMirrorMaker(alias: string): Record<string, string> {
 const MM2_TUNED_LABEL = 'MirrorMaker 2 tuned'
 const MM2_DEFAULT_LABEL = 'MirrorMaker 2 defaults'
 
-/** Extra environment for Ferry's processes, e.g. BENCH_FERRY_NODE_OPTIONS=--cpu-prof. */
-const FERRY_ENV: NodeJS.ProcessEnv = process.env.BENCH_FERRY_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_FERRY_NODE_OPTIONS } : {}
+/**
+ * Node flags for Ferry's processes (bootstrap passes them on to the worker), e.g.
+ * BENCH_FERRY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (Node refuses --cpu-prof in NODE_OPTIONS).
+ */
+const FERRY_NODE_ARGS: readonly string[] = (process.env.BENCH_FERRY_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
 const log = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
@@ -128,7 +131,7 @@ function throughputRun(system: string, instances: number, startedAt: number, tim
 }
 
 async function ferryThroughput(stack: LocalStack, admin: Admin, topic: string, workers: number): Promise<ThroughputRun> {
-  const ferry = await startFerry(stack, `bench-w1-${workers}-${randomBytes(3).toString('hex')}`, workers, FERRY_ENV)
+  const ferry = await startFerry(stack, `bench-w1-${workers}-${randomBytes(3).toString('hex')}`, workers, {}, FERRY_NODE_ARGS)
   try {
     const targetTopic = `ferry${workers}.${topic}`
     const before = ferry.workers.map((w) => procStats(w.pid))
@@ -285,7 +288,7 @@ async function main(): Promise<void> {
     if (ONLY.has('w2') && SYSTEMS.has('ferry')) {
       log('W2: latency at a steady rate, Ferry (2 workers)')
       w2.push(await latencyRun(stack, admin, 'Ferry', async (t) => {
-        const ferry = await startFerry(stack, `bench-w2-${randomBytes(3).toString('hex')}`, 2, FERRY_ENV)
+        const ferry = await startFerry(stack, `bench-w2-${randomBytes(3).toString('hex')}`, 2, {}, FERRY_NODE_ARGS)
         await createGroup(ferry.url, { name: 'w2', topics: [t] })
         return { targetTopic: t, stop: () => ferry.stop() }
       }))
@@ -305,7 +308,7 @@ async function main(): Promise<void> {
     if (ONLY.has('w3') && SYSTEMS.has('ferry')) {
       log('W3: recovery from SIGKILL of one of two instances, Ferry')
       w3.push(await recoveryRun(stack, admin, 'Ferry', async (t) => {
-        const ferry = await startFerry(stack, `bench-w3-${randomBytes(3).toString('hex')}`, 2, FERRY_ENV)
+        const ferry = await startFerry(stack, `bench-w3-${randomBytes(3).toString('hex')}`, 2, {}, FERRY_NODE_ARGS)
         await createGroup(ferry.url, { name: 'w3', topics: [t] })
         return { targetTopic: t, kill: () => ferry.workers[0]?.process.kill('SIGKILL'), stop: () => ferry.stop() }
       }))
@@ -327,11 +330,13 @@ async function main(): Promise<void> {
     }
 
     const results = { date: new Date().toISOString(), machine: machine(stack), records: RECORDS, valueBytes: VALUE_BYTES, partitions: PARTITIONS, limit: { recordsPerSec: Math.round(limit.recordsPerSec), mbPerSec: limit.mbPerSec }, w1, w2, w3 }
-    mkdirSync(path.join(process.cwd(), 'bench', 'results'), { recursive: true })
-    const jsonFile = path.join('bench', 'results', `mirror-${results.date.slice(0, 10)}.json`)
+    const complete = RECORDS === 1_000_000 && ONLY.size === 4 && SYSTEMS.size === 2
+    // A partial run (fewer records, some workloads or systems) never replaces a full run's results.
+    const resultsDir = complete ? path.join('bench', 'results') : path.join(os.tmpdir(), 'ferry-bench')
+    mkdirSync(resultsDir, { recursive: true })
+    const jsonFile = path.join(resultsDir, `mirror-${results.date.slice(0, 10)}${complete ? '' : '-partial'}.json`)
     writeFileSync(jsonFile, JSON.stringify(results, null, 2) + '\n')
     log(`results in ${jsonFile}`)
-    const complete = RECORDS === 1_000_000 && ONLY.size === 4 && SYSTEMS.size === 2
     if (complete || process.env.BENCH_WRITE_DOCS === '1') writeSection('benchmarks.md', 'Ferry benchmarks', 'Mirroring: Ferry vs MirrorMaker 2 (issue 6)', 'npm run bench:mirror', report(results))
   } finally {
     await Promise.all(running.map((p) => p.stop()))

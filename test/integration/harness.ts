@@ -66,10 +66,11 @@ export class FerryProcess {
   readonly logFile: string
   readonly exited: Promise<number | null>
 
-  constructor(readonly name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+  /** `nodeArgs`: flags for node itself, which bootstrap passes on to its child (e.g. `--cpu-prof`, not allowed in NODE_OPTIONS). */
+  constructor(readonly name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []) {
     this.logFile = path.join(logRoot(), `${name}-${Date.now()}.log`)
     const fd = openSync(this.logFile, 'a')
-    this.child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, FERRY_LOG_LEVEL: 'info', FERRY_API_OPEN: 'true', ...env } })
+    this.child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, FERRY_LOG_LEVEL: 'info', FERRY_API_OPEN: 'true', ...env } })
     closeSync(fd)
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)))
     processes.add(this)

@@ -11,6 +11,16 @@ const OTHER_BITS = 0x7f // 127
 const UNSIGNED_INT32_MAX_NUMBER = 0xffffff80
 const UNSIGNED_INT64_MAX_NUMBER = 0xffffffffffffff80n
 
+/**
+ * Ferry patch: buffers of at least this many bytes written into an encoder (record batches,
+ * partitions, topics, requests nested in one another) are kept by reference in a list of chunks
+ * instead of being copied; `buffer` joins them once, when the bytes are needed in one piece. A
+ * produce request's records were copied about 10.7 times on their way to the socket (each
+ * nesting level, and each doubling of a growing buffer), now twice (into their batch, which
+ * record/v0 `writeRecord` writes them into directly, and into the request's one buffer).
+ */
+const CHUNK_MIN = 16 * 1024
+
 module.exports = class Encoder {
   static encodeZigZag(value) {
     return (value << 1) ^ (value >> 31)
@@ -34,6 +44,11 @@ module.exports = class Encoder {
   }
 
   static sizeOfVarLong(value) {
+    // Ferry patch: a number in the int32 range has the same zigzag varint as a varlong (record
+    // timestamp deltas nearly always): no Long arithmetic for it.
+    if (typeof value === 'number' && value >= -2147483648 && value <= 2147483647 && Number.isInteger(value)) {
+      return Encoder.sizeOfVarInt(value)
+    }
     let longValue = Encoder.encodeZigZag64(value)
     let bytes = 1
 
@@ -68,6 +83,9 @@ module.exports = class Encoder {
     // Ferry patch: nothing past `offset` is ever read (see \`buffer\`), so skip zero-filling.
     this.buf = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(initialSize))
     this.offset = 0
+    // Ferry patch: the bytes before `buf`, kept by reference (see CHUNK_MIN); null when none.
+    this.chunks = null
+    this.chunksSize = 0
   }
 
   /**
@@ -75,6 +93,13 @@ module.exports = class Encoder {
    */
   writeBufferInternal(buffer) {
     const bufferLength = buffer.length
+    // Ferry patch: see CHUNK_MIN.
+    if (bufferLength >= CHUNK_MIN) {
+      this.sealChunk()
+      this.chunks.push(buffer)
+      this.chunksSize += bufferLength
+      return
+    }
     this.ensureAvailable(bufferLength)
     buffer.copy(this.buf, this.offset, 0)
     this.offset += bufferLength
@@ -89,8 +114,40 @@ module.exports = class Encoder {
     }
   }
 
+  /**
+   * Ferry patch: moves what `buf` holds to the chunk list; writing goes on in the rest of `buf`.
+   */
+  sealChunk() {
+    if (this.chunks === null) this.chunks = []
+    if (this.offset > 0) {
+      this.chunks.push(this.buf.slice(0, this.offset))
+      this.chunksSize += this.offset
+      this.buf = this.buf.slice(this.offset)
+      this.offset = 0
+    }
+  }
+
+  /**
+   * Ferry patch: writes the bytes of another encoder, its chunks by reference where large.
+   *
+   * @param {Encoder} value
+   */
+  writeEncoderParts(value) {
+    if (value.chunks !== null) {
+      for (const chunk of value.chunks) this.writeBufferInternal(chunk)
+    }
+    this.writeBufferInternal(value.buf.slice(0, value.offset))
+  }
+
   get buffer() {
-    return this.buf.slice(0, this.offset)
+    if (this.chunks === null) return this.buf.slice(0, this.offset)
+    // Ferry patch: join the chunks once; the encoder holds the joined bytes from then on.
+    const all = Buffer.concat([...this.chunks, this.buf.slice(0, this.offset)], this.chunksSize + this.offset)
+    this.chunks = null
+    this.chunksSize = 0
+    this.buf = all
+    this.offset = all.length
+    return all
   }
 
   writeInt8(value) {
@@ -192,7 +249,8 @@ module.exports = class Encoder {
 
     if (Buffer.isBuffer(value)) {
       // raw bytes
-      this.ensureAvailable(INT32_SIZE + value.length)
+      // Ferry patch: a buffer kept by reference needs no room here (see CHUNK_MIN).
+      this.ensureAvailable(INT32_SIZE + (value.length >= CHUNK_MIN ? 0 : value.length))
       this.writeInt32(value.length)
       this.writeBufferInternal(value)
     } else {
@@ -256,7 +314,7 @@ module.exports = class Encoder {
       throw new Error('value should be an instance of Encoder')
     }
 
-    this.writeBufferInternal(value.buffer)
+    this.writeEncoderParts(value) // Ferry patch: see CHUNK_MIN
     return this
   }
 
@@ -266,7 +324,7 @@ module.exports = class Encoder {
     }
 
     value.forEach(v => {
-      this.writeBufferInternal(v.buffer)
+      this.writeEncoderParts(v) // Ferry patch: see CHUNK_MIN
     })
     return this
   }
@@ -365,17 +423,22 @@ module.exports = class Encoder {
   }
 
   writeUVarInt(value) {
-    const byteArray = []
+    // Ferry patch: written in place (at most 5 bytes) instead of through an array and a Buffer
+    // allocated per varint, which showed in profiles of the produce path.
+    this.ensureAvailable(5)
     while ((value & UNSIGNED_INT32_MAX_NUMBER) !== 0) {
-      byteArray.push((value & OTHER_BITS) | MOST_SIGNIFICANT_BIT)
+      this.buf[this.offset++] = (value & OTHER_BITS) | MOST_SIGNIFICANT_BIT
       value >>>= 7
     }
-    byteArray.push(value & OTHER_BITS)
-    this.writeBufferInternal(Buffer.from(byteArray))
+    this.buf[this.offset++] = value & OTHER_BITS
     return this
   }
 
   writeVarLong(value) {
+    // Ferry patch: see sizeOfVarLong.
+    if (typeof value === 'number' && value >= -2147483648 && value <= 2147483647 && Number.isInteger(value)) {
+      return this.writeVarInt(value)
+    }
     const byteArray = []
     let longValue = Encoder.encodeZigZag64(value)
 
@@ -391,13 +454,15 @@ module.exports = class Encoder {
 
     byteArray.push(longValue.toInt())
 
-    this.writeBufferInternal(Buffer.from(byteArray))
+    // Ferry patch: copied in place, without a Buffer per varlong (see writeUVarInt).
+    this.ensureAvailable(byteArray.length)
+    for (const byte of byteArray) this.buf[this.offset++] = byte
     return this
   }
 
   size() {
     // We can use the offset here directly, because we anyways will not re-encode the buffer when writing
-    return this.offset
+    return this.chunksSize + this.offset // Ferry patch: see CHUNK_MIN
   }
 
   toJSON() {

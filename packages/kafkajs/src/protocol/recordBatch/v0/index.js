@@ -1,6 +1,7 @@
 const Long = require('../../../utils/long')
 const Encoder = require('../../encoder')
 const crc32C = require('../crc32C')
+const { writeRecord } = require('../record/v0')
 const {
   Types: Compression,
   lookupCodec,
@@ -10,6 +11,9 @@ const {
 const MAGIC_BYTE = 2
 const TIMESTAMP_MASK = 0 // The fourth lowest bit, always set this bit to 0 (since 0.10.0)
 const TRANSACTIONAL_MASK = 16 // The fifth lowest bit
+// Attributes, LastOffsetDelta, FirstTimestamp, MaxTimestamp, ProducerId, ProducerEpoch,
+// FirstSequence and the records array's length
+const BATCH_BODY_HEADER_SIZE = 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4
 
 /**
  * v0
@@ -41,12 +45,24 @@ const RecordBatch = async ({
   producerEpoch = 0, // for idempotent messages
   firstSequence = 0, // for idempotent messages
   records = [],
+  // Ferry patch: records prepared by record/v0 `prepareRecord`, written straight into the batch
+  // (instead of `records`, encoders copied into it).
+  preparedRecords = null,
 }) => {
   const COMPRESSION_CODEC = compression & COMPRESSION_CODEC_MASK
   const IN_TRANSACTION = transactional ? TRANSACTIONAL_MASK : 0
   const attributes = COMPRESSION_CODEC | TIMESTAMP_MASK | IN_TRANSACTION
 
-  const batchBody = new Encoder()
+  // Ferry patch: sized for the header and the records (uncompressed), so it never grows (a copy per doubling).
+  const recordsSize =
+    compression !== Compression.None
+      ? 0
+      : preparedRecords !== null
+      ? preparedRecords.reduce((sum, r) => sum + r.size, 0)
+      : records.every(r => r instanceof Encoder)
+      ? records.reduce((sum, r) => sum + r.size(), 0)
+      : 0
+  const batchBody = new Encoder(BATCH_BODY_HEADER_SIZE + recordsSize)
     .writeInt16(attributes)
     .writeInt32(lastOffsetDelta)
     .writeInt64(firstTimestamp)
@@ -55,7 +71,15 @@ const RecordBatch = async ({
     .writeInt16(producerEpoch)
     .writeInt32(firstSequence)
 
-  if (compression === Compression.None) {
+  if (preparedRecords !== null && compression === Compression.None) {
+    batchBody.writeInt32(preparedRecords.length)
+    for (const record of preparedRecords) writeRecord(batchBody, record)
+  } else if (preparedRecords !== null) {
+    const recordsEncoder = new Encoder(preparedRecords.reduce((sum, r) => sum + r.size, 0))
+    for (const record of preparedRecords) writeRecord(recordsEncoder, record)
+    const compressedRecords = await lookupCodec(compression).compress(recordsEncoder)
+    batchBody.writeInt32(preparedRecords.length).writeBuffer(compressedRecords)
+  } else if (compression === Compression.None) {
     if (records.every(v => typeof v === typeof records[0])) {
       batchBody.writeArray(records, typeof records[0])
     } else {
@@ -75,7 +99,11 @@ const RecordBatch = async ({
     .writeUInt32(crc32C(batchBody.buffer))
     .writeEncoder(batchBody)
 
-  return new Encoder().writeInt64(firstOffset).writeBytes(batch.buffer)
+  // Ferry patch: the batch by reference (writeBytes of batch.buffer joined its parts into a copy).
+  return new Encoder()
+    .writeInt64(firstOffset)
+    .writeInt32(batch.size())
+    .writeEncoder(batch)
 }
 
 const compressRecords = async (compression, records) => {

@@ -1,5 +1,4 @@
 const Encoder = require('../../../encoder')
-const Header = require('../../header/v0')
 
 /**
  * v0
@@ -22,7 +21,12 @@ const Header = require('../../header/v0')
  * @param value {Buffer}
  * @param [headers={}] {Object}
  */
-module.exports = ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }) => {
+/**
+ * Ferry patch: a record's fields with its headers as a list and its sizes, so that a record batch
+ * can be sized for its records and each record written straight into it (`writeRecord`), with no
+ * encoder and buffer per record and per header, and no copy from them into the batch.
+ */
+const prepareRecord = ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }) => {
   // Ferry patch: headers may also be an ordered list of { key, value } (value null allowed), so
   // repeated keys keep their order and null values are written as null.
   const headersArray = Array.isArray(headers)
@@ -41,17 +45,40 @@ module.exports = ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {
     Encoder.sizeOfVarIntBytes(value) +
     sizeOfHeaders(headersArray)
 
-  // Ferry patch: size the buffer for the whole record (body + at most 5 bytes of length), instead
-  // of 512 bytes grown and copied for every record larger than that.
-  return new Encoder(sizeOfBody + 5)
-    .writeVarInt(sizeOfBody)
-    .writeInt8(0) // no used record attributes at the moment
-    .writeVarLong(timestampDelta)
-    .writeVarInt(offsetDelta)
-    .writeVarIntBytes(key)
-    .writeVarIntBytes(value)
-    .writeVarIntArray(headersArray.map(Header))
+  return {
+    offsetDelta,
+    timestampDelta,
+    key,
+    value,
+    headersArray,
+    sizeOfBody,
+    size: Encoder.sizeOfVarInt(sizeOfBody) + sizeOfBody,
+  }
 }
+
+/** Ferry patch: writes a prepared record into `encoder` (see prepareRecord). */
+const writeRecord = (encoder, record) => {
+  encoder
+    .writeVarInt(record.sizeOfBody)
+    .writeInt8(0) // no used record attributes at the moment
+    .writeVarLong(record.timestampDelta)
+    .writeVarInt(record.offsetDelta)
+    .writeVarIntBytes(record.key)
+    .writeVarIntBytes(record.value)
+    .writeVarInt(record.headersArray.length)
+  // Each header as Header (header/v0) encodes it, written in place.
+  for (const header of record.headersArray) encoder.writeVarIntString(header.key).writeVarIntBytes(header.value)
+  return encoder
+}
+
+module.exports = fields => {
+  const record = prepareRecord(fields)
+  // Ferry patch: size the buffer for the whole record, instead of 512 bytes grown and copied for
+  // every record larger than that.
+  return writeRecord(new Encoder(record.size), record)
+}
+module.exports.prepareRecord = prepareRecord
+module.exports.writeRecord = writeRecord
 
 const sizeOfHeaders = headersArray => {
   let size = Encoder.sizeOfVarInt(headersArray.length)

@@ -2,7 +2,7 @@ const Long = require('../../../../utils/long')
 const Encoder = require('../../../encoder')
 const { Produce: apiKey } = require('../../apiKeys')
 const { Types } = require('../../../message/compression')
-const Record = require('../../../recordBatch/record/v0')
+const { prepareRecord } = require('../../../recordBatch/record/v0')
 const { RecordBatch } = require('../../../recordBatch/v0')
 
 /**
@@ -98,24 +98,28 @@ const partitionsEncoder = compression => async ({
     maxTimestamp = dateNow
   }
 
-  const records = messages.map((message, i) =>
-    Record({
-      ...message,
+  // Ferry patch: the records prepared (fields named, not the message spread into a new object per
+  // record) and written straight into the batch by RecordBatch (record/v0 `prepareRecord`).
+  const preparedRecords = messages.map((message, i) =>
+    prepareRecord({
+      key: message.key,
+      value: message.value,
+      headers: message.headers,
       offsetDelta: i,
-      timestampDelta: (message.timestamp || dateNow) - firstTimestamp,
+      timestampDelta: (message.timestamp ? Number(message.timestamp) : dateNow) - firstTimestamp,
     })
   )
 
   const recordBatch = await RecordBatch({
     compression,
-    records,
+    preparedRecords,
     firstTimestamp,
     maxTimestamp,
     producerId,
     producerEpoch,
     firstSequence,
     transactional: !!transactionalId,
-    lastOffsetDelta: records.length - 1,
+    lastOffsetDelta: preparedRecords.length - 1,
   })
 
   return new Encoder()
