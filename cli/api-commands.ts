@@ -37,7 +37,8 @@ export type ApiCommand = (typeof API_COMMANDS)[number]
 
 export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c.json]
   groups   | group NAME [show|start|stop|delete|create --file g.json [--stopped]]
-  group NAME --history [--from T] [--to T] [--step 5m]   records/s (and yesterday's), lag, latency per step
+  group NAME --history [--from T] [--to T] [--step 5m]   records/s (and yesterday's), lag, latency per step;
+                T: ms, ISO-8601, or relative as --from=-2h
   workers | assignments | rebalance [--apply] | events [--limit N]
   wait GROUP [--timeout-s N]     until every partition of GROUP is assigned and its lag is 0
   api flags:    --controller URL (or FERRY_CONTROLLER, default http://127.0.0.1:8080)
@@ -141,7 +142,7 @@ function servedCell(p: Pick<PartitionRow, 'served' | 'sinceMs'>): string {
 
 const DAY_MS = 24 * 3600000
 
-/** A time flag: milliseconds since the epoch, an ISO-8601 time, or "-2h" / "-30m" before now. */
+/** A time flag: milliseconds since the epoch, an ISO-8601 time, or "-2h" / "-30m" before now (`--from=-2h`: parseArgs takes a value starting with "-" only after "="). */
 function timeFlag(value: string | undefined, flag: string, fallback: number, now: number): number {
   if (value === undefined) return fallback
   const relative = /^-(\d+)(m|h|d)$/.exec(value)

@@ -86,7 +86,7 @@ function Chart(props: ChartSpec & { events: FerryEventView[]; width: number }) {
         width: props.width,
         height: 200,
         series: [{}, ...props.series],
-        axes: [{}, { size: 60 }],
+        axes: [{}, { size: 80 }],
         scales: { x: { time: true } },
         legend: { show: true },
         plugins: [eventMarks(() => events.current)],
@@ -125,7 +125,7 @@ export function chartData(loaded: Loaded): { records: uPlot.AlignedData; lag: uP
   return {
     records: [x, loaded.today.points.map((p) => p.recordsPerSec), yesterday],
     lag: [x, loaded.today.points.map((p) => p.lag)],
-    latency: [x, loaded.today.points.map((p) => p.latencyP50Ms), loaded.today.points.map((p) => p.latencyP99Ms)],
+    latency: [x, loaded.today.points.map((p) => p.latencyP99Ms), loaded.today.points.map((p) => p.latencyP50Ms)],
   }
 }
 
@@ -196,8 +196,9 @@ export function GroupHistoryPage(props: { name: string; onAuthError: (error: Api
               events=${events}
               data=${data.latency}
               series=${[
+                // p99 wide and under p50: the two are often in the same latency bucket, and both stay visible.
+                { label: 'p99 ms', stroke: COLOURS.p99, width: 5 },
                 { label: 'p50 ms', stroke: COLOURS.p50, width: 2 },
-                { label: 'p99 ms', stroke: COLOURS.p99, width: 2 },
               ]}
             />
             <h3>Events on the time axis</h3>
