@@ -119,13 +119,15 @@ interface Loaded {
 
 /** Today's and yesterday's points on today's time axis (seconds, as uPlot wants). */
 export function chartData(loaded: Loaded): { records: uPlot.AlignedData; lag: uPlot.AlignedData; latency: uPlot.AlignedData } {
-  const x = loaded.today.points.map((p) => p.t / 1000)
+  // The axis ends at the window's end, not at the last point's start: events of the current minute are drawn too.
+  const x = [...loaded.today.points.map((p) => p.t / 1000), loaded.today.toMs / 1000]
   const yesterdayAt = new Map(loaded.yesterday.points.map((p) => [p.t + DAY_MS, p]))
   const yesterday = loaded.today.points.map((p) => yesterdayAt.get(p.t)?.recordsPerSec ?? null)
+  const series = (values: Array<number | null>): Array<number | null> => [...values, null]
   return {
-    records: [x, loaded.today.points.map((p) => p.recordsPerSec), yesterday],
-    lag: [x, loaded.today.points.map((p) => p.lag)],
-    latency: [x, loaded.today.points.map((p) => p.latencyP99Ms), loaded.today.points.map((p) => p.latencyP50Ms)],
+    records: [x, series(loaded.today.points.map((p) => p.recordsPerSec)), series(yesterday)],
+    lag: [x, series(loaded.today.points.map((p) => p.lag))],
+    latency: [x, series(loaded.today.points.map((p) => p.latencyP99Ms)), series(loaded.today.points.map((p) => p.latencyP50Ms))],
   }
 }
 
