@@ -5,6 +5,7 @@
  *
  *   ferry clusters                                   ferry cluster NAME [show|delete|create --file c.json]
  *   ferry groups                                     ferry group NAME [show|start|stop|delete|create --file g.json [--stopped]]
+ *   ferry group NAME --history [--from T] [--to T] [--step 5m]
  *   ferry workers      ferry assignments             ferry rebalance [--apply]
  *   ferry events [--limit N]                         ferry wait GROUP [--timeout-s N]
  *   common flags: --controller URL (FERRY_CONTROLLER)  --token T (FERRY_TOKEN)  --json
@@ -22,6 +23,7 @@ import type {
   GroupsView,
   GroupSummary,
   GroupView,
+  HistoryView,
   PartitionRow,
   Readiness,
   RebalanceView,
@@ -35,6 +37,8 @@ export type ApiCommand = (typeof API_COMMANDS)[number]
 
 export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c.json]
   groups   | group NAME [show|start|stop|delete|create --file g.json [--stopped]]
+  group NAME --history [--from T] [--to T] [--step 5m]   records/s (and yesterday's), lag, latency per step;
+                T: ms, ISO-8601, or relative as --from=-2h
   workers | assignments | rebalance [--apply] | events [--limit N]
   wait GROUP [--timeout-s N]     until every partition of GROUP is assigned and its lag is 0
   api flags:    --controller URL (or FERRY_CONTROLLER, default http://127.0.0.1:8080)
@@ -54,6 +58,10 @@ const FLAGS = {
   limit: { type: 'string' },
   'timeout-s': { type: 'string' },
   'interval-ms': { type: 'string' },
+  history: { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  step: { type: 'string' },
   help: { type: 'boolean' },
 } as const
 
@@ -65,6 +73,10 @@ interface Flags {
   limit?: string | undefined
   'timeout-s'?: string | undefined
   'interval-ms'?: string | undefined
+  history?: boolean | undefined
+  from?: string | undefined
+  to?: string | undefined
+  step?: string | undefined
 }
 
 export interface Output {
@@ -126,6 +138,45 @@ const path = (...parts: string[]): string => parts.map((p) => (p.startsWith('/')
 function servedCell(p: Pick<PartitionRow, 'served' | 'sinceMs'>): string {
   if (p.served === undefined) return '-'
   return p.served === 'serving' || p.sinceMs === undefined ? p.served : `${p.served} ${Math.floor(p.sinceMs / 1000)}s`
+}
+
+const DAY_MS = 24 * 3600000
+
+/** A time flag: milliseconds since the epoch, an ISO-8601 time, or "-2h" / "-30m" before now (`--from=-2h`: parseArgs takes a value starting with "-" only after "="). */
+function timeFlag(value: string | undefined, flag: string, fallback: number, now: number): number {
+  if (value === undefined) return fallback
+  const relative = /^-(\d+)(m|h|d)$/.exec(value)
+  if (relative) return now - Number(relative[1]) * (relative[2] === 'm' ? 60000 : relative[2] === 'h' ? 3600000 : DAY_MS)
+  if (/^\d+$/.test(value)) return Number(value)
+  const parsed = Date.parse(value)
+  if (!Number.isFinite(parsed)) throw new CliError(`${flag} must be milliseconds since the epoch, an ISO-8601 time or "-2h", got "${value}"`, 2)
+  return parsed
+}
+
+/** `ferry group NAME --history`: one row per step with yesterday's records/s beside today's, then the events. */
+async function groupHistory(api: ApiClient, group: string, flags: Flags, output: Output): Promise<number> {
+  const now = Date.now()
+  const to = timeFlag(flags.to, '--to', now, now)
+  const from = timeFlag(flags.from, '--from', to - 3600000, now)
+  const query = (f: number, t: number) => `${path('/v1/groups', group, 'history')}?from=${f}&to=${t}&step=${encodeURIComponent(flags.step ?? '5m')}`
+  // The API checks the window and the step and names the field it refuses.
+  const [today, yesterday] = await Promise.all([api.get<HistoryView>(query(from, to)), api.get<HistoryView>(query(from - DAY_MS, to - DAY_MS))])
+  if (flags.json) {
+    output.out(json({ today, yesterday }))
+    return 0
+  }
+  const before = new Map(yesterday.points.map((p) => [p.t + DAY_MS, p]))
+  const minute = (ms: number): string => new Date(ms).toISOString().slice(0, 16).replace('T', ' ')
+  output.out(`history of "${group}", ${minute(today.fromMs)} .. ${minute(today.toMs)} UTC, ${today.stepMs / 60000} min steps\n`)
+  output.out(
+    renderTable(
+      ['time (UTC)', 'records/s', 'yesterday', 'bytes/s', 'lag', 'lag max', 'p50 ms', 'p99 ms'],
+      today.points.map((p) => [minute(p.t), count(p.recordsPerSec), count(before.get(p.t)?.recordsPerSec), rate(p.bytesPerSec), count(p.lag), count(p.lagMax), count(p.latencyP50Ms), count(p.latencyP99Ms)]),
+      { right: [1, 2, 3, 4, 5, 6, 7] },
+    ),
+  )
+  if (today.events.length > 0) output.out(`\n${renderTable(['time', 'event', 'worker', 'message'], today.events.map((e) => [e.at, e.type, e.worker, e.message]))}`)
+  return 0
 }
 
 function groupDetailText(view: GroupView): string {
@@ -248,6 +299,10 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
     }
     case 'group': {
       const group = needName('group')
+      if (flags.history) {
+        if (action !== 'show') throw new CliError(`--history goes with no action, got "${action}"`, 2)
+        return groupHistory(api, group, flags, output)
+      }
       if (action === 'show') {
         const view = await api.get<GroupView>(path('/v1/groups', group))
         output.out(flags.json ? json(view) : groupDetailText(view))

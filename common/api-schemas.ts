@@ -121,6 +121,31 @@ export const assignmentsSchema = z.object({ assignments: z.record(z.object({ epo
 export const eventSchema = z.object({ at: z.string(), type: z.string(), message: z.string(), controller: z.string(), group: z.string().optional(), worker: z.string().optional(), moves: z.number().int().optional(), deferred: z.number().int().optional(), code: z.string().optional() })
 export const eventsSchema = z.object({ events: z.array(eventSchema) }).openapi('Events')
 
+export const historyPointSchema = z
+  .object({
+    t: z.number().int().openapi({ description: 'Start of the step, ms since the epoch' }),
+    recordsPerSec: z.number().nullable().openapi({ description: 'Average over the samples of the step; null where nothing was sampled (no leader, Redis away, before the history began)' }),
+    bytesPerSec: z.number().nullable(),
+    lag: z.number().nullable().openapi({ description: 'Average lag (source last stable offset minus mirrored position, summed over partitions); null when the source could not be read' }),
+    lagMax: z.number().nullable(),
+    latencyP50Ms: z.number().nullable().openapi({ description: 'End-to-end latency of the records mirrored in the step, upper bound of the latency bucket holding the percentile' }),
+    latencyP99Ms: z.number().nullable(),
+    latencyRecords: z.number().int(),
+  })
+  .openapi('HistoryPoint')
+export const historySchema = z
+  .object({
+    group: z.string(),
+    topic: z.string().optional(),
+    fromMs: z.number().int(),
+    toMs: z.number().int(),
+    stepMs: z.number().int(),
+    retentionMs: z.number().int().openapi({ description: 'How far back the history reaches (48 h by default)' }),
+    points: z.array(historyPointSchema),
+    events: z.array(eventSchema).openapi({ description: 'Rebalances, workers joining or leaving, and this group\'s errors and state changes in the window, oldest first (as far back as the event log reaches)' }),
+  })
+  .openapi('GroupHistory')
+
 export const readySchema = z
   .object({ ready: z.boolean(), api: z.enum(['tokens', 'open', 'closed']), leader: z.string().nullable(), isLeader: z.boolean(), epoch: z.number().int().optional(), checks: z.record(z.string()) })
   .openapi('Readiness')
@@ -219,6 +244,8 @@ export type AssignmentsView = z.infer<typeof assignmentsSchema>
 export type FerryEventView = z.infer<typeof eventSchema>
 export type EventsView = z.infer<typeof eventsSchema>
 export type Readiness = z.infer<typeof readySchema>
+export type HistoryPointView = z.infer<typeof historyPointSchema>
+export type HistoryView = z.infer<typeof historySchema>
 export type RebalanceView = z.infer<typeof rebalanceSchema>
 export type AuditView = z.infer<typeof auditSchema>
 export type ClusterView = z.infer<typeof clusterViewSchema>

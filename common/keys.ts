@@ -5,6 +5,9 @@
  *   departed:<id>        marker left by a graceful deregistration (a few lease TTLs), so the
  *                        controller moves the partitions at once instead of waiting for a heartbeat
  *   events               capped list of recent events for operators
+ *   history:<group>      sorted set of 1-minute buckets of the group (score: the minute's start, ms),
+ *                        trimmed to the retention on every write (controller/history.ts)
+ *   history:<group>:topic:<topic>   the same, per topic of the group
  *
  * @example
  *   const keys = createKeys('prod')
@@ -15,6 +18,8 @@ export interface Keys {
   instance(id: string): string
   departed(id: string): string
   events: string
+  /** A group's history (`topic` absent) or one of its topics' (group and topic names hold no ":"). */
+  history(group: string, topic?: string): string
 }
 
 export function createKeys(deployment: string): Keys {
@@ -24,5 +29,6 @@ export function createKeys(deployment: string): Keys {
     instance: (id) => `${prefix}:instance:${id}`,
     departed: (id) => `${prefix}:departed:${id}`,
     events: `${prefix}:events`,
+    history: (group, topic) => (topic === undefined ? `${prefix}:history:${group}` : `${prefix}:history:${group}:topic:${topic}`),
   }
 }

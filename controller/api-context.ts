@@ -14,6 +14,7 @@ import type { ApiAccess, ApiToken } from './auth.js'
 import type { Election } from './election.js'
 import type { EventLog } from './events.js'
 import type { GroupsService } from './groups-service.js'
+import type { HistoryStore } from './history.js'
 import type { Reconciler } from './reconciler.js'
 import type { ApiRoute } from './route.js'
 
@@ -36,13 +37,16 @@ export interface ApiDeps {
   ureplicator?: { source?: string | undefined; target?: string | undefined }
   /** Recent events for operators (GET /v1/events, the dashboard). */
   events: EventLog
+  /** Groups' 1-minute history in Redis (controller/history.ts); built on `redis` when not given. */
+  history?: HistoryStore
   /** The group use cases; built from the other dependencies when not given. */
   groups?: GroupsService
 }
 
 /** What every handler is given: the dependencies, with the groups service and the rest built from them. */
-export interface ApiContext extends Omit<ApiDeps, 'apiTokens' | 'apiOpen' | 'ureplicator' | 'groups'> {
+export interface ApiContext extends Omit<ApiDeps, 'apiTokens' | 'apiOpen' | 'ureplicator' | 'groups' | 'history'> {
   groups: GroupsService
+  history: HistoryStore
   /** How the API admits callers (on /readyz). */
   access: ApiAccess
   /** Every route served: the OpenAPI document is theirs. */

@@ -17,6 +17,7 @@ import {
   groupsSchema,
   groupSummarySchema,
   groupViewSchema,
+  historySchema,
   readySchema,
   rebalanceSchema,
   workersSchema,
@@ -25,7 +26,8 @@ import { checkTopicGroup, clusterSchema, nameSchema, redactCluster, topicGroupFi
 import { withinMs } from '../common/deadline.js'
 import { FerryError, errorMessage } from '../common/errors.js'
 import { listInstances } from '../common/registry.js'
-import { DEFAULT_EVENT_CAPACITY } from './events.js'
+import { DEFAULT_EVENT_CAPACITY, type EventType } from './events.js'
+import { MINUTE_MS } from './history.js'
 import { openApiDocument, openApiDocumentSchema } from './openapi.js'
 import { defineRoute, jsonOk, type ApiRoute } from './route.js'
 
@@ -52,6 +54,23 @@ const eventLimit = z
   .regex(wholeNumber, `must be a whole number from 1 to ${DEFAULT_EVENT_CAPACITY}`)
   .transform(Number)
   .refine((n) => n >= 1 && n <= DEFAULT_EVENT_CAPACITY, `must be a whole number from 1 to ${DEFAULT_EVENT_CAPACITY}`)
+
+/** A history step: whole milliseconds, or a number of seconds, minutes or hours ("5m"); whole minutes. */
+const STEP = /^(\d+)(ms|s|m|h)?$/
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000 }
+const historyStep = z
+  .string()
+  .regex(STEP, 'must be milliseconds or a duration such as 60s, 5m or 1h')
+  .transform((t) => {
+    const [, n, unit] = STEP.exec(t) as RegExpExecArray
+    return Number(n) * (UNIT_MS[unit ?? 'ms'] ?? 1)
+  })
+  .refine((ms) => ms >= MINUTE_MS && ms % MINUTE_MS === 0, 'must be a whole number of minutes (60000 ms, 1m, ...)')
+  .openapi({ description: 'Width of each point: milliseconds or a duration (60s, 5m, 1h); a whole number of minutes, default 1m', example: '5m' })
+/** Most points one history answer holds: a week at one per minute. */
+const MAX_HISTORY_POINTS = 10080
+/** Events drawn on a group's history: deployment-wide moves and membership, and the group's own. */
+const HISTORY_EVENT_TYPES: ReadonlySet<EventType> = new Set(['rebalance', 'worker_joined', 'worker_left', 'worker_quarantined', 'group_error', 'group_created', 'group_started', 'group_stopped'])
 
 const deleted = { 204: { description: 'Deleted' } }
 
@@ -255,6 +274,43 @@ const groups: ApiRoute[] = [
       ctx.audit.missing.set({ group: params.name }, report.missing)
       ctx.audit.duplicates.set({ group: params.name }, report.duplicates)
       return { status: 200, body: report }
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/groups/:name/history',
+    tag: 'groups',
+    summary: "History: records/s, bytes/s, lag and end-to-end latency per minute (48 h kept), with the events of the window",
+    params: nameParam,
+    query: z.object({
+      from: timeText.optional().openapi({ description: 'Start (default 6 h before to)' }),
+      to: timeText.optional().openapi({ description: 'End, excluded (default now)' }),
+      step: historyStep.optional(),
+      topic: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, ".", "_", "-")').optional().openapi({ description: "One topic's series instead of the group's" }),
+    }),
+    responses: jsonOk('History', historySchema),
+    handler: async ({ params, query }, ctx) => {
+      const toMs = query.to ?? Date.now()
+      const fromMs = query.from ?? toMs - 6 * 3600000
+      const stepMs = query.step ?? MINUTE_MS
+      if (toMs <= fromMs) throw new FerryError('INVALID_INPUT', `to (${toMs}) must be after from (${fromMs})`, { details: [{ field: 'to', message: 'must be after from' }] })
+      if ((toMs - fromMs) / stepMs > MAX_HISTORY_POINTS) {
+        throw new FerryError('INVALID_INPUT', `from..to at this step is more than ${MAX_HISTORY_POINTS} points: use a larger step`, { details: [{ field: 'step', message: `too small for the window: at most ${MAX_HISTORY_POINTS} points` }] })
+      }
+      // 404 for a group that does not exist (its history, if any, goes with its key's TTL).
+      await ctx.groups.get(params.name)
+      const [points, events] = await Promise.all([
+        ctx.history.read(params.name, { fromMs, toMs, stepMs, ...(query.topic === undefined ? {} : { topic: query.topic }) }),
+        ctx.events.list(DEFAULT_EVENT_CAPACITY),
+      ])
+      const marks = events
+        .filter((e) => HISTORY_EVENT_TYPES.has(e.type) && (e.group === undefined || e.group === params.name))
+        .filter((e) => {
+          const at = Date.parse(e.at)
+          return at >= fromMs && at < toMs
+        })
+        .sort((a, b) => Date.parse(a.at) - Date.parse(b.at))
+      return { status: 200, body: { group: params.name, ...(query.topic === undefined ? {} : { topic: query.topic }), fromMs, toMs, stepMs, retentionMs: ctx.history.retentionMs, points, events: marks } }
     },
   }),
 ]

@@ -28,6 +28,9 @@ import type { KafkaReadClients } from '../common/kafka/port.js'
 import { createElection } from './election.js'
 import { createEventLog } from './events.js'
 import { createGroupsService } from './groups-service.js'
+import { createHistoryStore, redisHistoryBackend } from './history.js'
+import { createHistoryRecorder } from './history-recorder.js'
+import { listInstances } from '../common/registry.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
 
 export interface Controller {
@@ -75,8 +78,24 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   })
   const apiTokens = loadApiTokens({ file: config.apiTokensFile, env: process.env })
   const groups = createGroupsService({ store, redis, keys, admins, events, logger, changed: () => reconciler.trigger() })
+  const history = createHistoryStore({ backend: redisHistoryBackend(redis), keys })
+  const recorder = createHistoryRecorder({
+    history,
+    isLeader: () => election.isLeader(),
+    groups: async () => (await store.listGroups()).map((g) => ({ name: g.value.spec.name, spec: g.value.spec })),
+    instances: () => listInstances(redis, keys),
+    async sourceEnds(spec, topics) {
+      const source = await store.getCluster(spec.sourceCluster)
+      if (source === null) throw new Error(`source cluster "${spec.sourceCluster}" is not registered`)
+      const admin = admins.get(source.value)
+      const ends = new Map<string, number>()
+      for (const topic of topics) for (const o of await admin.stableOffsets(topic)) ends.set(`${topic}/${o.partition}`, o.stable)
+      return ends
+    },
+    logger,
+  })
   registerControllerMetrics({ registry, redis, keys, isLeader: () => election.isLeader(), drift: () => groups.drift() })
-  const app = createApi({ groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events })
+  const app = createApi({ groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events, history })
 
   const server: Server = await new Promise((resolve, reject) => {
     // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
@@ -118,6 +137,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   await zk.ensurePaths(paths.containers())
   await election.start()
   reconciler.start()
+  recorder.start()
   const api = apiAccess(apiTokens, config.apiOpen)
   logger.info({ event: 'controller.started', url, leader: election.isLeader(), api }, `controller started; API ${api === 'tokens' ? 'requires bearer tokens' : api === 'open' ? 'is OPEN to anyone who can reach it (--api-open)' : 'is CLOSED: no tokens configured and no --api-open'}`)
 
@@ -131,6 +151,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
       stopping ??= (async () => {
         stopped = true
         groups.stop()
+        await recorder.stop()
         await reconciler.stop()
         await events.flush()
         await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -7,6 +7,7 @@
 import { html, render } from 'htm/preact'
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError, getToken, request, setToken, type FieldProblem } from './api.js'
+import { GroupHistoryPage } from './history.js'
 // The API's response types, declared once with the controller's schemas (type-only: nothing of it is bundled).
 import type { AssignmentsView, ClustersView, ClusterView, EventsView, FerryEventView, GroupsView, GroupView, InstanceView, Readiness, WorkerPartitionReport, WorkersView } from '../common/api-schemas.js'
 
@@ -165,6 +166,7 @@ function GroupRow(props: {
     <tr class="group" data-testid=${`group-${group.name}`} data-state=${group.state}>
       <td>
         <button class="link" onClick=${props.onToggle} aria-expanded=${props.expanded}>${props.expanded ? '▾' : '▸'} ${group.name}</button>
+        <a class="history-link" href=${`#/groups/${encodeURIComponent(group.name)}`} data-testid="history-link" title="today over yesterday, lag, latency">history</a>
       </td>
       <td><span class=${`badge state-${group.state}`} data-testid="group-state">${group.state}</span></td>
       <td>${group.spec.sourceCluster} → ${group.spec.targetCluster}</td>
@@ -474,7 +476,24 @@ function CreateGroup(props: { clusters: ClusterView[]; writable: boolean; onCrea
   `
 }
 
+/** The group named by the location's hash (`#/groups/<name>`), or null for the overview. */
+function groupInHash(): string | null {
+  const match = /^#\/groups\/([^/]+)$/.exec(window.location.hash)
+  if (!match?.[1]) return null
+  try {
+    return decodeURIComponent(match[1])
+  } catch {
+    return null
+  }
+}
+
 function App() {
+  const [page, setPage] = useState<string | null>(groupInHash())
+  useEffect(() => {
+    const onHash = (): void => setPage(groupInHash())
+    window.addEventListener('hashchange', onHash)
+    return () => window.removeEventListener('hashchange', onHash)
+  }, [])
   const [snap, setSnap] = useState<Snapshot | null>(null)
   const [auth, setAuth] = useState<AuthState>('open')
   const [rejected, setRejected] = useState(false)
@@ -547,7 +566,9 @@ function App() {
               refresh()
             }}
           />`
-        : snap === null
+        : page !== null
+          ? html`<${GroupHistoryPage} key=${page} name=${page} onAuthError=${onAuthError} />`
+          : snap === null
           ? html`<p class="loading">Loading…</p>`
           : html`
               <${Groups} snap=${snap} writable=${writable} onChanged=${refresh} onAuthError=${onAuthError} />

@@ -185,6 +185,7 @@ describe('REST contract and hostile input (real controller)', function () {
       await check('GET', '/v1/groups', '/v1/groups')
       await check('GET', '/v1/groups/:name', `/v1/groups/${group}`)
       await check('GET', '/v1/groups/:name/audit', `/v1/groups/${group}/audit`)
+      await check('GET', '/v1/groups/:name/history', `/v1/groups/${group}/history?step=5m`)
       await check('GET', '/v1/workers', '/v1/workers')
       await check('GET', '/v1/assignments', '/v1/assignments')
       await check('GET', '/v1/events', '/v1/events')

@@ -4,8 +4,12 @@
  * shows the leader and both workers, the create form shows the API's validation errors by field,
  * a group created through the form runs with mirrored counts rising while a producer writes, and
  * the Stop button stops it. A screenshot of the live dashboard is saved to
- * docs/screenshots/dashboard.png.
+ * docs/screenshots/dashboard.png. The group's page draws today's records/s over yesterday's
+ * (seeded into Redis through the history store), lag, latency and the event marks with uPlot:
+ * checked in the chart's data and in the canvas pixels, screenshot in
+ * docs/screenshots/group-history.png; `ferry group NAME --history` prints the same figures.
  */
+import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,11 +19,35 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { ensureDebianTool, type LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
+import { createHistoryStore, emptyBucket, minuteOf, redisHistoryBackend, MINUTE_MS } from '../../controller/history.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
 import { createSampleProducer, createTopic } from './kafka-helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/screenshots/dashboard.png', import.meta.url))
+const HISTORY_SCREENSHOT = fileURLToPath(new URL('../../../docs/screenshots/group-history.png', import.meta.url))
+const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url))
+const DAY_MS = 24 * 3600000
+/** What the seeded yesterday shows at minute `t`: a slow wave between 100 and 300 records/s. */
+const yesterdayRate = (t: number): number => Math.round(200 + 100 * Math.sin(t / (20 * MINUTE_MS)))
+
+/** Pixels of `canvas` (a CSS selector) within a few levels of each colour (#rrggbb), by colour. */
+async function pixelCounts(page: Page, selector: string, colours: readonly string[]): Promise<number[]> {
+  // Runs in the page (a string: this file is compiled without the DOM's types).
+  return page.evaluate(`(([sel, list]) => {
+    const canvas = document.querySelector(sel)
+    if (canvas === null) return list.map(() => -1)
+    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height)
+    const rgb = list.map((c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)))
+    const counts = list.map(() => 0)
+    for (let i = 0; i < data.length; i += 4) {
+      rgb.forEach(([r, g, b], k) => {
+        if (Math.abs(data[i] - r) <= 6 && Math.abs(data[i + 1] - g) <= 6 && Math.abs(data[i + 2] - b) <= 6 && data[i + 3] > 200) counts[k]++
+      })
+    }
+    return counts
+  })(${JSON.stringify([selector, colours])})`)
+}
 
 /** Debian's chromium, installed with apt when missing (CI runs as root on a fresh machine). */
 async function ensureChromium(): Promise<void> {
@@ -202,6 +230,105 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
     await page.screenshot({ path: SCREENSHOT, fullPage: true })
     expect(existsSync(SCREENSHOT)).to.equal(true)
   })
+
+  it("draws today's records/s over yesterday's, lag, latency and the event marks on the group's page", async () => {
+    // Yesterday, as the leader would have written it, through the history store's own format.
+    const history = createHistoryStore({ backend: redisHistoryBackend(redis), keys: createKeys(deployment) })
+    const now = Date.now()
+    const seeded = []
+    for (let t = minuteOf(now - DAY_MS - 6 * 3600000); t <= minuteOf(now - DAY_MS + 10 * MINUTE_MS); t += MINUTE_MS) {
+      const bucket = { ...emptyBucket(), samples: 4, recordsPerSecSum: 4 * yesterdayRate(t), bytesPerSecSum: 4 * 100 * yesterdayRate(t), lagSum: 40, lagSamples: 4, lagMax: 20 }
+      seeded.push({ group, minuteMs: t, bucket })
+    }
+    await history.write(seeded)
+    // A group error 30 minutes ago, at the old end of the event log (newest first), as the controller records it.
+    const errorAt = new Date(now - 30 * MINUTE_MS).toISOString()
+    await redis.rpush(createKeys(deployment).events, JSON.stringify({ at: errorAt, type: 'group_error', controller: 'c1', group, code: 'TARGET_BEHIND', message: 'seeded: the target log ends before acknowledged records' }))
+
+    // Today: the leader's samples of the running group (one every 15 s).
+    const api = `${controllerUrl}/v1/groups/${group}/history`
+    // Latency needs two samples of a partition (the first only sets the baseline): about 30 s of traffic.
+    const today = await waitFor('today with traffic and latency in the history', async () => {
+      const body = (await http('GET', `${api}?from=${now - 3600000}`)).body as { points: Array<{ t: number; recordsPerSec: number | null; latencyP99Ms: number | null }> }
+      const traffic = body.points.filter((p) => (p.recordsPerSec ?? 0) > 0)
+      return traffic.length >= 1 && body.points.some((p) => p.latencyP99Ms !== null) ? body : undefined
+    }, 90000, 1000)
+    expect(today.points.at(-1)?.t).to.be.at.least(minuteOf(now) - MINUTE_MS)
+    for (const [query, field] of [['step=30s', 'step'], ['step=abc', 'step'], ['from=yesterday', 'from'], [`from=${now}&to=${now - 1}`, 'to'], [`from=0&to=${now}&step=1m`, 'step']] as const) {
+      const refused = await http('GET', `${api}?${query}`)
+      expect(refused.status, `${query}: ${refused.text}`).to.equal(400)
+      expect(refused.body.error.details.map((d: { field: string }) => d.field), query).to.include(field)
+    }
+    expect((await http('GET', `${controllerUrl}/v1/groups/no-such-group/history`)).status).to.equal(404)
+
+    await groupRow().getByTestId('history-link').click()
+    try {
+      await checkGroupPage()
+    } finally {
+      // Back to the overview for the tests that follow, whatever happened here.
+      await page.goto(`${controllerUrl}/ui/#/`)
+    }
+    await groupRow().waitFor()
+  })
+
+  /** The group page's charts: data, pixels, screenshot; and the CLI's table. */
+  async function checkGroupPage(): Promise<void> {
+    await page.getByTestId('group-page').waitFor()
+    // The last hour: today's few minutes of traffic are wide enough to count their pixels.
+    await page.getByTestId('window-1h').click()
+    const records = page.getByTestId('chart-records')
+    await records.locator('canvas').waitFor()
+    // The chart library's own data: x, today, yesterday (shifted onto today's axis).
+    const data = await waitFor('today and yesterday in the chart', async () => {
+      const d = await records.evaluate((el: unknown) => (el as { uplot?: { data: Array<Array<number | null>> } }).uplot?.data ?? null)
+      // The 1-hour window's points (60 or 61, and the window's end), with today's traffic in them.
+      return d !== null && (d[0] ?? []).length <= 62 && (d[1] ?? []).some((v) => (v ?? 0) > 0) ? d : undefined
+    }, 30000)
+    const [xs = [], , yesterday = []] = data
+    const checked = xs.flatMap((x, i) => (yesterday[i] === null || yesterday[i] === undefined ? [] : [[(x as number) * 1000, yesterday[i]] as const]))
+    expect(checked.length, 'yesterday points on the chart').to.be.at.least(59)
+    for (const [t, v] of checked) expect(v, `yesterday at ${new Date(t).toISOString()}`).to.equal(yesterdayRate(t - DAY_MS))
+    const events = await page.getByTestId('history-events').innerText()
+    expect(events).to.include('worker joined').and.include('rebalance').and.include('group error')
+    // Drawn, not only held: each series and each kind of mark has pixels of its colour on the canvas.
+    const colours = { today: '#1f6feb', yesterday: '#8c8c8c', rebalance: '#bf8700', joined: '#1a7f37', error: '#8250df' }
+    const counts = await pixelCounts(page, '[data-testid=chart-records] canvas', Object.values(colours))
+    const byName = Object.fromEntries(Object.keys(colours).map((name, i) => [name, counts[i]]))
+    process.stderr.write(`      measured: pixels per colour on the records/s chart ${JSON.stringify(byName)}\n`)
+    // Today may be one or two minutes old here (a point's circle, or a short line): fewer pixels.
+    for (const [name, n] of Object.entries(byName)) expect(n, `${name} pixels`).to.be.greaterThan(name === 'today' ? 5 : 20)
+    mkdirSync(path.dirname(HISTORY_SCREENSHOT), { recursive: true })
+    await page.screenshot({ path: HISTORY_SCREENSHOT, fullPage: true })
+    // Lag and latency: values in the charts' data, and drawn. p50 and p99 often share a latency
+    // bucket, where the narrower p50 line covers the middle of the wider p99 one.
+    const latency = await page.getByTestId('chart-latency').evaluate((el: unknown) => (el as { uplot?: { data: Array<Array<number | null>> } }).uplot?.data ?? null)
+    const lagData = await page.getByTestId('chart-lag').evaluate((el: unknown) => (el as { uplot?: { data: Array<Array<number | null>> } }).uplot?.data ?? null)
+    process.stderr.write(`      measured: lag ${JSON.stringify(lagData?.[1]?.filter((v) => v !== null))}, p99 ${JSON.stringify(latency?.[1]?.filter((v) => v !== null))}, p50 ${JSON.stringify(latency?.[2]?.filter((v) => v !== null))}\n`)
+    expect(lagData?.[1]?.some((v) => v !== null), 'lag points').to.equal(true)
+    expect(latency?.[1]?.some((v) => (v ?? 0) > 0) && latency?.[2]?.some((v) => (v ?? 0) > 0), 'latency p99 and p50 points').to.equal(true)
+    const [[lagPixels = 0] = [], latencyPixels = []] = await Promise.all([
+      pixelCounts(page, '[data-testid=chart-lag] canvas', ['#0a7b83']),
+      pixelCounts(page, '[data-testid=chart-latency] canvas', ['#1f6feb', '#bc4c00']),
+    ])
+    process.stderr.write(`      measured: pixels lag ${lagPixels}, latency p50/p99 ${JSON.stringify(latencyPixels)}\n`)
+    expect(lagPixels, 'lag pixels').to.be.greaterThan(5)
+    expect((latencyPixels[0] ?? 0) + (latencyPixels[1] ?? 0), 'latency pixels').to.be.greaterThan(10)
+
+
+    // The CLI's table: today's figures with yesterday's beside them.
+    const text = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [CLI, 'group', group, '--history', '--controller', controllerUrl, '--from=-30m', '--step', '5m'], { env: { ...process.env, FERRY_TOKEN: '' }, timeout: 30000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))),
+    )
+    const lines = text.trim().split('\n')
+    expect(lines[0]).to.include(`history of "${group}"`)
+    expect(lines[1]).to.match(/^TIME \(UTC\)\s+RECORDS\/S\s+YESTERDAY/)
+    // Six or seven 5-minute rows, each with yesterday's seeded rate; today's only where the group ran (the last ones).
+    const rows = lines.slice(2).filter((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d\s+(-|[\d,]+)\s+[\d,]+\s/.test(l))
+    expect(rows.length, text).to.be.at.least(6)
+    expect(rows.at(-1), text).to.match(/^\S+ \S+\s+[\d,]+\s+[\d,]+/)
+    expect(text).to.include('worker_joined').and.include('rebalance')
+
+  }
 
   it('stops the group with its Stop button and shows the new state and event', async () => {
     await groupRow().getByTestId('stop').click()

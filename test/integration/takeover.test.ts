@@ -3,12 +3,15 @@
  * session or a debounce. A standby controller (or the restarted leader) leads again within 5 s of
  * the leader's SIGKILL, and a dead worker's partitions mirror again on the other worker within
  * 5 s, under a steady load. A leader lost with its bootstrap (a host lost) waits for its
- * ZooKeeper session. Each test prints what it measured.
+ * ZooKeeper session. The history the leader wrote is served by the standby after a takeover,
+ * and the new leader goes on writing it. Each test prints what it measured.
  */
 import { expect } from 'chai'
 import { Redis } from 'ioredis'
 import type { PartitionRow } from '../../common/api-schemas.js'
+import type { HistoryView } from '../../common/api-schemas.js'
 import { createKeys } from '../../common/keys.js'
+import { MINUTE_MS, createHistoryStore, minuteOf, redisHistoryBackend } from '../../controller/history.js'
 import { listInstances } from '../../common/registry.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
@@ -120,6 +123,45 @@ describe('takeover with the default settings (real stack)', function () {
     const tookMs = Date.now() - killedAt
     process.stderr.write(`      measured: leader ${before.id} killed, ${after.id} leads after ${tookMs} ms\n`)
     expect(tookMs).to.be.below(5000)
+  })
+
+  it("the leader's history is served by the standby after a takeover, and the new leader goes on writing it", async () => {
+    const controllerUrls = async (): Promise<Map<string, string>> => new Map((await instances()).filter((i) => i.role === 'controller' && i.url).map((i) => [i.id, i.url as string]))
+    const before = await waitFor('a leader', leader, 30000)
+    const standbyId = [...(await controllerUrls()).keys()].find((id) => id !== before.id) as string
+    const historyOf = async (id: string): Promise<HistoryView | undefined> => {
+      const url = (await controllerUrls()).get(id)
+      return url === undefined ? undefined : ((await http('GET', `${url}/v1/groups/g/history?from=${Date.now() - 3600000}`)).body as HistoryView)
+    }
+    // Minutes the leader wrote, read through the standby (it never wrote any: it does not lead).
+    const written = await waitFor('minutes with traffic in the history, read through the standby', async () => {
+      const points = (await historyOf(standbyId))?.points.filter((p) => (p.recordsPerSec ?? 0) > 0)
+      return points !== undefined && points.length > 0 ? points : undefined
+    }, 60000, 1000)
+    const pid = (await childPid(before.id)) as number
+    const killedAt = Date.now()
+    process.kill(pid, 'SIGKILL')
+    const after = await waitFor('a new leader process', async () => {
+      const current = await leader()
+      return current !== undefined && (await childPid(current.id)) !== pid ? current : undefined
+    }, 60000, 100)
+    // The new leader writes: the bucket of the minute it took over in gains samples (the old
+    // leader is dead), or the next minute has some.
+    const store = createHistoryStore({ backend: redisHistoryBackend(redis), keys })
+    const minute = minuteOf(Date.now())
+    const samplesBefore = (await store.bucket('g', undefined, minute))?.samples ?? 0
+    await waitFor('the new leader adding samples to the history', async () => ((await store.bucket('g', undefined, minute))?.samples ?? 0) > samplesBefore || ((await store.bucket('g', undefined, minute + MINUTE_MS))?.samples ?? 0) > 0, 45000, 500)
+    // Every minute written before the takeover is still served, by either controller; the ones
+    // that were complete before the kill unchanged.
+    for (const id of [standbyId, after.id]) {
+      const points = (await historyOf(id))?.points ?? []
+      for (const w of written) {
+        const now = points.find((p) => p.t === w.t)?.recordsPerSec
+        if (w.t + MINUTE_MS <= killedAt) expect(now, `${id}: minute ${new Date(w.t).toISOString()}`).to.equal(w.recordsPerSec)
+        else expect(now, `${id}: minute ${new Date(w.t).toISOString()}`).to.be.greaterThan(0)
+      }
+    }
+    process.stderr.write(`      measured: ${written.length} minute(s) written by ${before.id} served by ${standbyId} and ${after.id} after the takeover; new samples written ${Date.now() - killedAt} ms after the kill\n`)
   })
 
   it('a frozen worker loses its partitions within 10 s; nothing is lost, and exactly-once writes nothing twice', async () => {
