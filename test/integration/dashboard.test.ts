@@ -20,6 +20,7 @@ import { ensureDebianTool, type LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { listInstances } from '../../common/registry.js'
 import { createHistoryStore, emptyBucket, minuteOf, redisHistoryBackend, MINUTE_MS } from '../../controller/history.js'
+import { LATENCY_BOUNDS_MS, emptyLatencyCounts } from '../../common/latency.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
 import { createSampleProducer, createTopic } from './kafka-helpers.js'
 
@@ -30,6 +31,8 @@ const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url))
 const DAY_MS = 24 * 3600000
 /** What the seeded yesterday shows at minute `t`: a slow wave between 100 and 300 records/s. */
 const yesterdayRate = (t: number): number => Math.round(200 + 100 * Math.sin(t / (20 * MINUTE_MS)))
+/** What the seeded earlier hour of today shows (before this suite's group ran): another wave. */
+const earlierTodayRate = (t: number): number => Math.round(150 + 50 * Math.cos(t / (15 * MINUTE_MS)))
 
 /** Pixels of `canvas` (a CSS selector) within a few levels of each colour (#rrggbb), by colour. */
 async function pixelCounts(page: Page, selector: string, colours: readonly string[]): Promise<number[]> {
@@ -76,6 +79,9 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
 
   const common = (): string[] => ['--zookeeper', stack.zookeeper.connect, '--redis', stack.redis.url, '--deployment', deployment, '--lease-ttl-ms', '4000', '--rebalance-debounce-ms', '1000']
   const groupRow = () => page.getByTestId(`group-${group}`)
+
+  /** Minutes before this one are free for seeding: the suite's group did not run then. */
+  const suiteStartedAt = Date.now()
 
   before(async function () {
     this.timeout(600000)
@@ -240,6 +246,16 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
       const bucket = { ...emptyBucket(), samples: 4, recordsPerSecSum: 4 * yesterdayRate(t), bytesPerSecSum: 4 * 100 * yesterdayRate(t), lagSum: 40, lagSamples: 4, lagMax: 20 }
       seeded.push({ group, minuteMs: t, bucket })
     }
+    // Earlier today, before this suite's group ran (as a previous leader would have written it):
+    // today's line is then long enough to be seen on the canvas, not one minute's dot.
+    for (let t = minuteOf(now - 3600000); t < minuteOf(suiteStartedAt) - MINUTE_MS; t += MINUTE_MS) {
+      // End-to-end latency: 90 records within 50 ms, 10 within 500 ms (p50 50 ms, p99 500 ms).
+      const latencyCounts = emptyLatencyCounts()
+      latencyCounts[LATENCY_BOUNDS_MS.indexOf(50)] = 90
+      latencyCounts[LATENCY_BOUNDS_MS.indexOf(500)] = 10
+      const bucket = { ...emptyBucket(), samples: 4, recordsPerSecSum: 4 * earlierTodayRate(t), bytesPerSecSum: 4 * 100 * earlierTodayRate(t), lagSum: 40, lagSamples: 4, lagMax: 20, latencyCounts }
+      seeded.push({ group, minuteMs: t, bucket })
+    }
     await history.write(seeded)
     // A group error 30 minutes ago, at the old end of the event log (newest first), as the controller records it.
     const errorAt = new Date(now - 30 * MINUTE_MS).toISOString()
@@ -250,7 +266,8 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
     // Latency needs two samples of a partition (the first only sets the baseline): about 30 s of traffic.
     const today = await waitFor('today with traffic and latency in the history', async () => {
       const body = (await http('GET', `${api}?from=${now - 3600000}`)).body as { points: Array<{ t: number; recordsPerSec: number | null; latencyP99Ms: number | null }> }
-      const traffic = body.points.filter((p) => (p.recordsPerSec ?? 0) > 0)
+      // Written by the leader from this suite's traffic (not seeded).
+      const traffic = body.points.filter((p) => p.t >= minuteOf(suiteStartedAt) && (p.recordsPerSec ?? 0) > 0)
       return traffic.length >= 1 && body.points.some((p) => p.latencyP99Ms !== null) ? body : undefined
     }, 90000, 1000)
     expect(today.points.at(-1)?.t).to.be.at.least(minuteOf(now) - MINUTE_MS)
@@ -284,7 +301,10 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
       // The 1-hour window's points (60 or 61, and the window's end), with today's traffic in them.
       return d !== null && (d[0] ?? []).length <= 62 && (d[1] ?? []).some((v) => (v ?? 0) > 0) ? d : undefined
     }, 30000)
-    const [xs = [], , yesterday = []] = data
+    const [xs = [], todaySeries = [], yesterday = []] = data
+    const earlier = xs.flatMap((x, i) => ((x as number) * 1000 < minuteOf(suiteStartedAt) - MINUTE_MS && todaySeries[i] !== null && todaySeries[i] !== undefined ? [[(x as number) * 1000, todaySeries[i]] as const] : []))
+    expect(earlier.length, 'earlier-today points on the chart').to.be.at.least(30)
+    for (const [t, v] of earlier) expect(v, `today at ${new Date(t).toISOString()}`).to.equal(earlierTodayRate(t))
     const checked = xs.flatMap((x, i) => (yesterday[i] === null || yesterday[i] === undefined ? [] : [[(x as number) * 1000, yesterday[i]] as const]))
     expect(checked.length, 'yesterday points on the chart').to.be.at.least(59)
     for (const [t, v] of checked) expect(v, `yesterday at ${new Date(t).toISOString()}`).to.equal(yesterdayRate(t - DAY_MS))
@@ -295,8 +315,7 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
     const counts = await pixelCounts(page, '[data-testid=chart-records] canvas', Object.values(colours))
     const byName = Object.fromEntries(Object.keys(colours).map((name, i) => [name, counts[i]]))
     process.stderr.write(`      measured: pixels per colour on the records/s chart ${JSON.stringify(byName)}\n`)
-    // Today may be one or two minutes old here (a point's circle, or a short line): fewer pixels.
-    for (const [name, n] of Object.entries(byName)) expect(n, `${name} pixels`).to.be.greaterThan(name === 'today' ? 5 : 20)
+    for (const [name, n] of Object.entries(byName)) expect(n, `${name} pixels`).to.be.greaterThan(20)
     mkdirSync(path.dirname(HISTORY_SCREENSHOT), { recursive: true })
     await page.screenshot({ path: HISTORY_SCREENSHOT, fullPage: true })
     // Lag and latency: values in the charts' data, and drawn. p50 and p99 often share a latency
@@ -311,8 +330,12 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
       pixelCounts(page, '[data-testid=chart-latency] canvas', ['#1f6feb', '#bc4c00']),
     ])
     process.stderr.write(`      measured: pixels lag ${lagPixels}, latency p50/p99 ${JSON.stringify(latencyPixels)}\n`)
-    expect(lagPixels, 'lag pixels').to.be.greaterThan(5)
-    expect((latencyPixels[0] ?? 0) + (latencyPixels[1] ?? 0), 'latency pixels').to.be.greaterThan(10)
+    expect(lagPixels, 'lag pixels').to.be.greaterThan(20)
+    // Earlier today's seeded latency (p99 500 ms, p50 50 ms) gives each line its own stretch.
+    expect(latency?.[1]?.filter((v) => v === 500).length, 'seeded p99 points').to.be.at.least(30)
+    expect(latency?.[2]?.filter((v) => v === 50).length, 'seeded p50 points').to.be.at.least(30)
+    expect(latencyPixels[0] ?? 0, 'latency p50 pixels').to.be.greaterThan(20)
+    expect(latencyPixels[1] ?? 0, 'latency p99 pixels').to.be.greaterThan(20)
 
 
     // The CLI's table: today's figures with yesterday's beside them.
