@@ -114,7 +114,12 @@ export function createSourceConsumer(cluster: ClusterSpec, options: SourceConsum
           const slash = key.lastIndexOf('/')
           created.seek({ topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), offset: String(offset) })
         }
-        pauseReleased(created)
+        try {
+          pauseReleased(created)
+        } catch (error) {
+          // Never into kafkajs' join: the batches of released partitions are dropped in eachBatch anyway.
+          options.logger.warn({ event: 'source.pause_failed', err: errorMessage(error) }, 'could not pause released partitions after a rejoin')
+        }
       })
       if (options.onBatchEnd) {
         const onBatchEnd = options.onBatchEnd
