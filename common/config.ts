@@ -189,6 +189,19 @@ export const topicGroupFieldsSchema = z
     onRejectedRecord: z.enum(['stop', 'dead-letter']).default('stop'),
     /** Dead-letter topic on the target; default `_ferry.<group>.dead-letter`. */
     deadLetterTopic: topicNameSchema.optional(),
+    /**
+     * The continuous audit (controller/continuous-audit.ts), off unless given: every
+     * `intervalMinutes` (default 10; a fraction is allowed, at least 0.05 = 3 s) the leader reads
+     * what both sides appended since its previous run and counts missing and duplicated records per
+     * minute of record timestamp; a minute is final `graceMinutes` (default 10) after its end.
+     */
+    audit: z
+      .object({
+        intervalMinutes: z.number().min(0.05, 'must be at least 0.05 (3 s)').max(1440, 'must be at most 1440 (a day)').default(10),
+        graceMinutes: z.number().min(0, 'must be 0 or more').max(1440, 'must be at most 1440 (a day)').default(10),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 
