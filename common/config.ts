@@ -146,6 +146,11 @@ export type ClusterSpec = Omit<ClusterInput, 'sasl'> & { sasl?: NonNullable<Clus
 export const deliveryModes = ['at-least-once', 'exactly-once'] as const
 export const strategies = ['balanced', 'load-aware', 'zone-aware'] as const
 
+/** Default time between two runs of a group's continuous audit. */
+export const DEFAULT_AUDIT_INTERVAL_MINUTES = 10
+/** Default time after a minute's end before the continuous audit's figures of it are final. */
+export const DEFAULT_AUDIT_GRACE_MINUTES = 10
+
 /** The fields of a topic group, without the cross-field checks of {@link checkTopicGroup}. */
 export const topicGroupFieldsSchema = z
   .object({
@@ -197,8 +202,8 @@ export const topicGroupFieldsSchema = z
      */
     audit: z
       .object({
-        intervalMinutes: z.number().min(0.05, 'must be at least 0.05 (3 s)').max(1440, 'must be at most 1440 (a day)').default(10),
-        graceMinutes: z.number().min(0, 'must be 0 or more').max(1440, 'must be at most 1440 (a day)').default(10),
+        intervalMinutes: z.number().min(0.05, 'must be at least 0.05 (3 s)').max(1440, 'must be at most 1440 (a day)').default(DEFAULT_AUDIT_INTERVAL_MINUTES),
+        graceMinutes: z.number().min(0, 'must be 0 or more').max(1440, 'must be at most 1440 (a day)').default(DEFAULT_AUDIT_GRACE_MINUTES),
       })
       .strict()
       .optional(),

@@ -27,7 +27,7 @@
  *   audit.start()   // runs each audited group when due, while this controller leads
  */
 import type { Redis } from 'ioredis'
-import { deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
+import { DEFAULT_AUDIT_INTERVAL_MINUTES, deadLetterTopicName, targetTopicName, type ClusterSpec, type TopicGroupSpec } from '../common/config.js'
 import type { KafkaAdmin } from '../common/kafka/admin.js'
 import type { KafkaReadClients } from '../common/kafka/port.js'
 import type { Keys } from '../common/keys.js'
@@ -38,11 +38,6 @@ import { recordIdentity } from '../common/record-identity.js'
 import { bucketStart, compareCopies, deadLetterIdentity, readRanges, type ReadRange } from './audit.js'
 import { discoverPartitions } from './discovery.js'
 import { MINUTE_MS, minuteOf, type AuditMinute, type AuditWrite, type HistoryStore } from './history.js'
-
-/** Default time between two runs of a group's audit. */
-export const DEFAULT_AUDIT_INTERVAL_MINUTES = 10
-/** Default time after a minute's end before its figures are final. */
-export const DEFAULT_AUDIT_GRACE_MINUTES = 10
 
 export type AuditSide = 'source' | 'target'
 

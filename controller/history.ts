@@ -86,14 +86,8 @@ export function encodeAuditMinute(minuteMs: number, m: AuditMinute): string {
 
 /** The minute's figures, or null for a member of another format. */
 export function decodeAuditMinute(member: string): { minuteMs: number; minute: AuditMinute } | null {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(member)
-  } catch {
-    return null
-  }
-  if (!Array.isArray(parsed) || parsed[0] !== AUDIT_FORMAT || parsed.length !== 9) return null
-  if (!parsed.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 0)) return null
+  const parsed = memberNumbers(member, AUDIT_FORMAT)
+  if (parsed === null || parsed.length !== 9 || !parsed.every(Number.isInteger)) return null
   const [, minute, source, target, missing, duplicates, deadLettered, late, final] = parsed as number[]
   return { minuteMs: (minute as number) * MINUTE_MS, minute: { source: source as number, target: target as number, missing: missing as number, duplicates: duplicates as number, deadLettered: deadLettered as number, late: late as number, final: final === 1 } }
 }
@@ -141,6 +135,19 @@ export function mergeBucket(into: HistoryBucket, from: HistoryBucket): HistoryBu
 
 const FORMAT = 1
 
+/** The numbers of a member written in `format` (a JSON array of numbers, 0 or more, led by the format), or null for any other member. */
+function memberNumbers(member: string, format: number): number[] | null {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(member)
+  } catch {
+    return null
+  }
+  if (!Array.isArray(parsed) || parsed[0] !== format) return null
+  if (!parsed.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) return null
+  return parsed as number[]
+}
+
 /**
  * `[1, minute, samples, recordsPerSecSum, bytesPerSecSum, lagSum, lagSamples, lagMax, ...latencyCounts]`
  * as JSON, the minute in minutes since the epoch and trailing zero counts left out: about 40-70
@@ -155,14 +162,8 @@ export function encodeBucket(minuteMs: number, b: HistoryBucket): string {
 
 /** The bucket and its minute, or null for a member of another format (an older or newer controller's, or foreign). */
 export function decodeBucket(member: string): { minuteMs: number; bucket: HistoryBucket } | null {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(member)
-  } catch {
-    return null
-  }
-  if (!Array.isArray(parsed) || parsed[0] !== FORMAT || parsed.length < 8 || parsed.length > 8 + LATENCY_BOUNDS_MS.length + 1) return null
-  if (!parsed.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) return null
+  const parsed = memberNumbers(member, FORMAT)
+  if (parsed === null || parsed.length < 8 || parsed.length > 8 + LATENCY_BOUNDS_MS.length + 1) return null
   const [, minute, samples, rec, bytes, lagSum, lagSamples, lagMax, ...counts] = parsed as number[]
   const latencyCounts = emptyLatencyCounts()
   counts.forEach((n, i) => (latencyCounts[i] = n))
