@@ -358,7 +358,7 @@ export interface ContinuousAuditDeps {
   state: AuditStateStore
   logger: Logger
   now?: () => number
-  /** Most time between two looks at which groups are due; default 15000 ms. */
+  /** Most time between two looks at which groups are due (less when a group's interval is shorter); default 5000 ms. */
   tickMs?: number
   /** Called after each run (for metrics and benchmarks). */
   onRun?: (group: string, run: AuditRun) => void
@@ -373,7 +373,7 @@ export interface ContinuousAudit {
 
 export function createContinuousAudit(deps: ContinuousAuditDeps): ContinuousAudit {
   const now = deps.now ?? Date.now
-  const maxTickMs = deps.tickMs ?? 15000
+  const maxTickMs = deps.tickMs ?? 5000
   const { logger } = deps
   const failing = new Set<string>()
   let timer: NodeJS.Timeout | undefined
