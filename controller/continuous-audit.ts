@@ -224,9 +224,14 @@ export async function runAudit(previous: ContinuousAuditState | null, sides: Aud
   let bytesRead = 0
   const rangesOf = async (side: AuditSide, topic: string, next: Map<number, number>): Promise<ReadRange[]> => {
     const ends = await sides.ends(side, topic)
-    const unknown = ends.some((e) => !next.has(e.partition))
-    const starts = unknown ? await sides.offsetsForTime(side, topic, state.startMs) : new Map<number, number>()
-    const ranges = ends.map((e) => ({ partition: e.partition, from: Math.max(next.get(e.partition) ?? starts.get(e.partition) ?? e.stable, e.low), to: e.stable }))
+    // A partition new to the audit, or whose log now ends before where the audit stopped (the
+    // topic was deleted and created again), is read from the audit's start by timestamp.
+    const known = (e: PartitionEnds): number | undefined => {
+      const at = next.get(e.partition)
+      return at !== undefined && at <= e.stable ? at : undefined
+    }
+    const starts = ends.some((e) => known(e) === undefined) ? await sides.offsetsForTime(side, topic, state.startMs) : new Map<number, number>()
+    const ranges = ends.map((e) => ({ partition: e.partition, from: Math.max(known(e) ?? starts.get(e.partition) ?? e.stable, e.low), to: e.stable }))
     // Where the next run starts, also for partitions with nothing new.
     for (const r of ranges) next.set(r.partition, Math.max(r.from, r.to))
     return ranges
@@ -240,7 +245,9 @@ export async function runAudit(previous: ContinuousAuditState | null, sides: Aud
   }
 
   const deadRanges = await rangesOf('target', sides.deadLetterTopic, state.deadLetter)
-  const topics = [...new Set([...(await sides.topics()), ...state.topics.keys()])].sort()
+  // A topic the group no longer covers is still read while it has open minutes, so they can close.
+  const stillOpen = [...state.topics].filter(([, t]) => t.minutes.size > 0).map(([topic]) => topic)
+  const topics = [...new Set([...(await sides.topics()), ...stillOpen])].sort()
   const ranges = await Promise.all(
     topics.map(async (topic) => {
       const t = topicState(state, topic)

@@ -82,7 +82,9 @@ function fakeClusters() {
     const text = (key: string, value: string) => ({ key, value: Buffer.from(value) })
     append('target', 'dlq', 0, { ...r, headers: [text('ferry.source.topic', 't'), text('ferry.source.timestamp', String(ts)), text('ferry.source.id', recordIdentity(n % 2, r))] })
   }
-  return { sides, read, produce, mirror, deadLetter }
+  /** Deletes and creates the topic again on a side: its partitions start over at offset 0. */
+  const recreate = (side: AuditSide, topic: string): void => void logs.set(`${side}/${topic}`, [[], []])
+  return { sides, read, produce, mirror, deadLetter, recreate }
 }
 
 function minuteOfRun(run: AuditRun, minuteMs: number, topic = '') {
@@ -182,6 +184,19 @@ describe('continuous audit (incremental, by minute of record timestamp)', () => 
     const run = await runKept(null, c.sides, T0 + 10000)
     expect(minuteOfRun(run, T0)).to.include({ source: 3, target: 1, missing: 1, deadLettered: 1 })
     expect(minuteOfRun(run, T0, 't')).to.include({ missing: 1, deadLettered: 1 })
+  })
+
+  it('reads a topic deleted and created again from its start, not from the offsets the old one reached', async () => {
+    const c = fakeClusters()
+    for (let n = 0; n < 6; n++) c.produce(n, T0 + 1000 + n)
+    const first = await runKept(null, c.sides, T0 + 10000)
+    c.recreate('source', 't')
+    c.recreate('target', 'm.t')
+    c.produce(100, T0 + 20000)
+    c.produce(101, T0 + 20001, false)
+    const second = await runKept(first.state, c.sides, T0 + 30000)
+    expect(second.recordsRead).to.equal(3)
+    expect(minuteOfRun(second, T0)).to.include({ source: 8, target: 7, missing: 1 })
   })
 
   it('keeps a minute per record timestamp, not per run', async () => {
