@@ -355,16 +355,21 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
 
     // The CLI's table: today's figures with yesterday's beside them.
     const text = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [CLI, 'group', group, '--history', '--controller', controllerUrl, '--from=-30m', '--step', '5m'], { env: { ...process.env, FERRY_TOKEN: '' }, timeout: 30000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))),
+      execFile(process.execPath, [CLI, 'group', group, '--history', '--controller', controllerUrl, '--from=-45m', '--step', '5m'], { env: { ...process.env, FERRY_TOKEN: '' }, timeout: 30000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))),
     )
     const lines = text.trim().split('\n')
     expect(lines[0]).to.include(`history of "${group}"`)
     expect(lines[1]).to.match(/^TIME \(UTC\)\s+RECORDS\/S\s+YESTERDAY/)
-    // Six or seven 5-minute rows, each with yesterday's seeded rate; today's only where the group ran (the last ones).
+    // Nine or ten 5-minute rows, each with yesterday's seeded rate; today's only where the group ran (the last ones).
     const rows = lines.slice(2).filter((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d\s+(-|[\d,]+)\s+[\d,]+\s/.test(l))
-    expect(rows.length, text).to.be.at.least(6)
+    expect(rows.length, text).to.be.at.least(9)
     expect(rows.at(-1), text).to.match(/^\S+ \S+\s+[\d,]+\s+[\d,]+/)
     expect(text).to.include('worker_joined').and.include('rebalance')
+    // The continuous audit's seeded minutes (all final): one duplicate a minute from 30 to 20 minutes ago.
+    expect(lines[1]).to.match(/MISSING\s+DUPLICATES\s+LATE$/)
+    const auditCells = rows.map((r) => r.trim().split(/\s+/).slice(-3))
+    expect(auditCells.reduce((sum, [, duplicates]) => sum + (duplicates === '-' ? 0 : Number(duplicates)), 0), text).to.equal(10)
+    expect(auditCells.filter(([missing]) => missing?.endsWith('?')), text).to.deep.equal([])
 
   }
 
