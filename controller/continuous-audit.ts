@@ -383,6 +383,8 @@ export function createContinuousAudit(deps: ContinuousAuditDeps): ContinuousAudi
   const maxTickMs = deps.tickMs ?? 5000
   const { logger } = deps
   const failing = new Set<string>()
+  /** When this controller last ran each group's audit. */
+  const lastRuns = new Map<string, number>()
   let timer: NodeJS.Timeout | undefined
   let stopped = true
   let nextTickMs = maxTickMs
@@ -392,13 +394,17 @@ export function createContinuousAudit(deps: ContinuousAuditDeps): ContinuousAudi
     const audit = spec.audit
     if (audit === undefined) return
     const intervalMs = audit.intervalMinutes * MINUTE_MS
+    // Not due by this controller's own last run: no need to load (and parse) the state.
+    if (!force && now() - (lastRuns.get(name) ?? -Infinity) < intervalMs) return
     const previous = await deps.state.load(name)
     const at = now()
+    // Another leader may have run it since.
     if (!force && previous !== null && at - previous.lastRunMs < intervalMs) return
     const run = await runAudit(previous, await deps.sides(spec), at, audit.graceMinutes * MINUTE_MS)
     // Leadership may have gone while we read: a deposed leader must not write.
     if (!deps.isLeader()) return
     await deps.state.commit(name, run.state, run)
+    lastRuns.set(name, at)
     const group = run.minutes.get('') ?? []
     logger.info(
       { event: 'controller.continuous_audit', group: name, recordsRead: run.recordsRead, bytesRead: run.bytesRead, missing: group.filter((m) => m.final).reduce((n, m) => n + m.missing, 0), duplicates: group.filter((m) => m.final).reduce((n, m) => n + m.duplicates, 0) },
