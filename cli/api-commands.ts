@@ -37,7 +37,7 @@ export type ApiCommand = (typeof API_COMMANDS)[number]
 
 export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c.json]
   groups   | group NAME [show|start|stop|delete|create --file g.json [--stopped]]
-  group NAME --history [--from T] [--to T] [--step 5m]   records/s (and yesterday's), lag, latency per step;
+  group NAME --history [--from T] [--to T] [--step 5m]   records/s (and yesterday's), lag, latency (and the continuous audit's figures) per step;
                 T: ms, ISO-8601, or relative as --from=-2h
   workers | assignments | rebalance [--apply] | events [--limit N]
   wait GROUP [--timeout-s N]     until every partition of GROUP is assigned and its lag is 0
@@ -168,11 +168,14 @@ async function groupHistory(api: ApiClient, group: string, flags: Flags, output:
   const before = new Map(yesterday.points.map((p) => [p.t + DAY_MS, p]))
   const minute = (ms: number): string => new Date(ms).toISOString().slice(0, 16).replace('T', ' ')
   output.out(`history of "${group}", ${minute(today.fromMs)} .. ${minute(today.toMs)} UTC, ${today.stepMs / 60000} min steps\n`)
+  // The continuous audit's columns only for a group it audited in the window; "?" marks a step still in its grace.
+  const audited = today.points.some((p) => p.audit != null)
+  const auditCells = (p: (typeof today.points)[number]): string[] => (p.audit == null ? ['-', '-', '-'] : [`${count(p.audit.missing)}${p.audit.final ? '' : '?'}`, count(p.audit.duplicates), count(p.audit.late)])
   output.out(
     renderTable(
-      ['time (UTC)', 'records/s', 'yesterday', 'bytes/s', 'lag', 'lag max', 'p50 ms', 'p99 ms'],
-      today.points.map((p) => [minute(p.t), count(p.recordsPerSec), count(before.get(p.t)?.recordsPerSec), rate(p.bytesPerSec), count(p.lag), count(p.lagMax), count(p.latencyP50Ms), count(p.latencyP99Ms)]),
-      { right: [1, 2, 3, 4, 5, 6, 7] },
+      ['time (UTC)', 'records/s', 'yesterday', 'bytes/s', 'lag', 'lag max', 'p50 ms', 'p99 ms', ...(audited ? ['missing', 'duplicates', 'late'] : [])],
+      today.points.map((p) => [minute(p.t), count(p.recordsPerSec), count(before.get(p.t)?.recordsPerSec), rate(p.bytesPerSec), count(p.lag), count(p.lagMax), count(p.latencyP50Ms), count(p.latencyP99Ms), ...(audited ? auditCells(p) : [])]),
+      { right: audited ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] : [1, 2, 3, 4, 5, 6, 7] },
     ),
   )
   if (today.events.length > 0) output.out(`\n${renderTable(['time', 'event', 'worker', 'message'], today.events.map((e) => [e.at, e.type, e.worker, e.message]))}`)

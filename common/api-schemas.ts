@@ -131,6 +131,19 @@ export const historyPointSchema = z
     latencyP50Ms: z.number().nullable().openapi({ description: 'End-to-end latency of the records mirrored in the step, upper bound of the latency bucket holding the percentile' }),
     latencyP99Ms: z.number().nullable(),
     latencyRecords: z.number().int(),
+    audit: z
+      .object({
+        source: z.number().int(),
+        target: z.number().int(),
+        missing: z.number().int().openapi({ description: 'Source records neither at the target nor dead-lettered; meaningful once final' }),
+        duplicates: z.number().int(),
+        deadLettered: z.number().int(),
+        late: z.number().int().openapi({ description: 'Records read after the step was final (mirrored, or written at the source, more than the grace after their timestamp)' }),
+        final: z.boolean().openapi({ description: 'Every minute of the step is past the grace: its figures no longer change but for late' }),
+      })
+      .nullable()
+      .optional()
+      .openapi({ description: "The continuous audit's figures of the records timestamped in the step (groups with `audit` on); null where it audited nothing" }),
   })
   .openapi('HistoryPoint')
 export const historySchema = z

@@ -146,6 +146,11 @@ export type ClusterSpec = Omit<ClusterInput, 'sasl'> & { sasl?: NonNullable<Clus
 export const deliveryModes = ['at-least-once', 'exactly-once'] as const
 export const strategies = ['balanced', 'load-aware', 'zone-aware'] as const
 
+/** Default time between two runs of a group's continuous audit. */
+export const DEFAULT_AUDIT_INTERVAL_MINUTES = 10
+/** Default time after a minute's end before the continuous audit's figures of it are final. */
+export const DEFAULT_AUDIT_GRACE_MINUTES = 10
+
 /** The fields of a topic group, without the cross-field checks of {@link checkTopicGroup}. */
 export const topicGroupFieldsSchema = z
   .object({
@@ -189,6 +194,19 @@ export const topicGroupFieldsSchema = z
     onRejectedRecord: z.enum(['stop', 'dead-letter']).default('stop'),
     /** Dead-letter topic on the target; default `_ferry.<group>.dead-letter`. */
     deadLetterTopic: topicNameSchema.optional(),
+    /**
+     * The continuous audit (controller/continuous-audit.ts), off unless given: every
+     * `intervalMinutes` (default 10; a fraction is allowed, at least 0.05 = 3 s) the leader reads
+     * what both sides appended since its previous run and counts missing and duplicated records per
+     * minute of record timestamp; a minute is final `graceMinutes` (default 10) after its end.
+     */
+    audit: z
+      .object({
+        intervalMinutes: z.number().min(0.05, 'must be at least 0.05 (3 s)').max(1440, 'must be at most 1440 (a day)').default(DEFAULT_AUDIT_INTERVAL_MINUTES),
+        graceMinutes: z.number().min(0, 'must be 0 or more').max(1440, 'must be at most 1440 (a day)').default(DEFAULT_AUDIT_GRACE_MINUTES),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 

@@ -8,6 +8,9 @@
  *   history:<group>      sorted set of 1-minute buckets of the group (score: the minute's start, ms),
  *                        trimmed to the retention on every write (controller/history.ts)
  *   history:<group>:topic:<topic>   the same, per topic of the group
+ *   audit:<group>        sorted set of the continuous audit's 1-minute buckets (controller/history.ts)
+ *   audit:<group>:topic:<topic>     the same, per topic of the group
+ *   audit-state:<group>  the continuous audit's offsets reached and open minutes (controller/continuous-audit.ts)
  *
  * @example
  *   const keys = createKeys('prod')
@@ -20,6 +23,10 @@ export interface Keys {
   events: string
   /** A group's history (`topic` absent) or one of its topics' (group and topic names hold no ":"). */
   history(group: string, topic?: string): string
+  /** The continuous audit's minutes of a group (`topic` absent) or of one of its topics. */
+  auditHistory(group: string, topic?: string): string
+  /** What a group's continuous audit keeps between runs. */
+  auditState(group: string): string
 }
 
 export function createKeys(deployment: string): Keys {
@@ -30,5 +37,7 @@ export function createKeys(deployment: string): Keys {
     departed: (id) => `${prefix}:departed:${id}`,
     events: `${prefix}:events`,
     history: (group, topic) => (topic === undefined ? `${prefix}:history:${group}` : `${prefix}:history:${group}:topic:${topic}`),
+    auditHistory: (group, topic) => (topic === undefined ? `${prefix}:audit:${group}` : `${prefix}:audit:${group}:topic:${topic}`),
+    auditState: (group) => `${prefix}:audit-state:${group}`,
   }
 }

@@ -75,25 +75,41 @@ export interface AuditOptions {
 
 type Counts = Map<number, Map<string, number>>
 
-/** Calls `onRecord` for every record of [offset by fromMs, last stable offset now) in each partition. */
-async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string, options: AuditOptions, onRecord: (partition: number, record: SourceRecord) => void): Promise<void> {
-  const [starts, ends] = await Promise.all([admin.offsetsForTime(topic, options.fromMs), admin.stableOffsets(topic)])
+/** One partition to read: offsets [from, to). */
+export interface ReadRange {
+  partition: number
+  from: number
+  to: number
+}
+
+/** How to read one side (what {@link readRanges} needs of the audit's options). */
+export interface ReadSide {
+  sourceConsumer: KafkaReadClients['sourceConsumer']
+  logger: Logger
+  /** Longest reading one topic may take; default 120000 ms. */
+  readTimeoutMs?: number
+}
+
+/**
+ * Calls `onRecord` for every record of the given ranges of `topic` (read_committed), and returns
+ * when every range was read to its end. Shared by the on-demand audit (ranges found by time) and
+ * the continuous audit (controller/continuous-audit.ts: ranges from where its previous run ended).
+ */
+export async function readRanges(cluster: ClusterSpec, topic: string, ranges: readonly ReadRange[], side: ReadSide, onRecord: (partition: number, record: SourceRecord) => void): Promise<void> {
   const pending = new Map<number, number>()
   const partitions: PartitionStart[] = []
-  for (const end of ends) {
-    // What read_committed consumers see now: the end of the last committed transaction.
-    const from = Math.max(starts.get(end.partition) ?? end.stable, end.low)
-    if (from < end.stable) {
-      pending.set(end.partition, end.stable)
-      partitions.push({ topic, partition: end.partition, offset: from })
+  for (const range of ranges) {
+    if (range.from < range.to) {
+      pending.set(range.partition, range.to)
+      partitions.push({ topic, partition: range.partition, offset: range.from })
     }
   }
   if (partitions.length === 0) return
-  const readTimeoutMs = options.readTimeoutMs ?? 120000
-  const consumer = options.sourceConsumer(cluster, {
+  const readTimeoutMs = side.readTimeoutMs ?? 120000
+  const consumer = side.sourceConsumer(cluster, {
     clientId: 'ferry-audit',
     groupId: `ferry.audit.${topic}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}`,
-    logger: options.logger,
+    logger: side.logger,
     maxWaitMs: 100,
     // Transaction markers end a transactional topic: only batch ends show they were reached.
     onBatchEnd: (_topic, partition, lastOffset) => {
@@ -102,6 +118,7 @@ async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string
       if (pending.size === 0) finish()
     },
   })
+  const ends = new Map(pending)
   let finish: () => void = () => undefined
   try {
     await new Promise<void>((resolve, reject) => {
@@ -112,11 +129,10 @@ async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string
       }
       consumer
         .start(partitions, async (batch) => {
-          const end = pending.get(batch.partition) ?? Number.MAX_SAFE_INTEGER
+          const end = ends.get(batch.partition) ?? Number.MAX_SAFE_INTEGER
           for (const record of batch.records) {
             if (record.offset >= end) break
-            const ts = Number(record.timestamp)
-            if (ts >= options.fromMs && ts < options.toMs) onRecord(batch.partition, record)
+            onRecord(batch.partition, record)
           }
         })
         .catch(reject)
@@ -126,11 +142,46 @@ async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string
   }
 }
 
+/** Calls `onRecord` for every record of [offset by fromMs, last stable offset now) in each partition whose timestamp is in [fromMs, toMs). */
+async function scanWindow(cluster: ClusterSpec, admin: KafkaAdmin, topic: string, options: AuditOptions, onRecord: (partition: number, record: SourceRecord) => void): Promise<void> {
+  const [starts, ends] = await Promise.all([admin.offsetsForTime(topic, options.fromMs), admin.stableOffsets(topic)])
+  // What read_committed consumers see now: the end of the last committed transaction.
+  const ranges = ends.map((end) => ({ partition: end.partition, from: Math.max(starts.get(end.partition) ?? end.stable, end.low), to: end.stable }))
+  await readRanges(cluster, topic, ranges, options, (partition, record) => {
+    const ts = Number(record.timestamp)
+    if (ts >= options.fromMs && ts < options.toMs) onRecord(partition, record)
+  })
+}
+
+/** The start of the bucket of `bucketMs` holding a record's timestamp. */
+export function bucketStart(timestamp: string | number, bucketMs: number): number {
+  return Math.floor(Number(timestamp) / bucketMs) * bucketMs
+}
+
+/** The source topic, identity and source timestamp a dead-letter record carries (ferry.* headers), or null when it lacks them. */
+export function deadLetterIdentity(record: Pick<SourceRecord, 'headers' | 'timestamp'>): { topic: string; id: string; timestamp: string } | null {
+  const topic = headerText(record.headers, 'ferry.source.topic') ?? ''
+  const id = headerText(record.headers, 'ferry.source.id') ?? ''
+  if (topic === '' || id === '') return null
+  return { topic, id, timestamp: headerText(record.headers, 'ferry.source.timestamp') ?? record.timestamp }
+}
+
+/**
+ * How one identity's copies compare: `source` at the source, `target` at the target, `dead` in
+ * the dead-letter topic. Copies absent at the target are dead-lettered as far as the dead letters
+ * go, missing beyond; copies at the target beyond the source's are duplicates.
+ */
+export function compareCopies(source: number, target: number, dead: number): { missing: number; duplicates: number; deadLettered: number } {
+  const absent = Math.max(0, source - target)
+  const deadLettered = Math.min(absent, dead)
+  return { missing: absent - deadLettered, duplicates: Math.max(0, target - source), deadLettered }
+}
+
 /** Counts record identities per time bucket. */
 async function countSide(cluster: ClusterSpec, admin: KafkaAdmin, topic: string, options: AuditOptions, bucketMs: number): Promise<Counts> {
   const counts: Counts = new Map()
   await scanWindow(cluster, admin, topic, options, (partition, record) => {
-    const bucket = Math.floor(Number(record.timestamp) / bucketMs) * bucketMs
+    const bucket = bucketStart(record.timestamp, bucketMs)
     const ids = counts.get(bucket) ?? new Map<string, number>()
     const id = recordIdentity(partition, record)
     ids.set(id, (ids.get(id) ?? 0) + 1)
@@ -145,12 +196,11 @@ async function deadLettered(options: AuditOptions): Promise<Map<string, Map<stri
   const topic = deadLetterTopicName(options.group)
   if (!(await options.target.admin.partitionCounts([topic])).has(topic)) return byTopic
   await scanWindow(options.target.cluster, options.target.admin, topic, options, (_partition, record) => {
-    const source = headerText(record.headers, 'ferry.source.topic') ?? ''
-    const id = headerText(record.headers, 'ferry.source.id') ?? ''
-    if (source === '' || id === '') return
-    const ids = byTopic.get(source) ?? new Map<string, number>()
-    ids.set(id, (ids.get(id) ?? 0) + 1)
-    byTopic.set(source, ids)
+    const dead = deadLetterIdentity(record)
+    if (dead === null) return
+    const ids = byTopic.get(dead.topic) ?? new Map<string, number>()
+    ids.set(dead.id, (ids.get(dead.id) ?? 0) + 1)
+    byTopic.set(dead.topic, ids)
   })
   return byTopic
 }
@@ -173,16 +223,13 @@ export async function auditGroup(options: AuditOptions): Promise<AuditReport> {
       const s = source.get(start) ?? new Map<string, number>()
       const t = target.get(start) ?? new Map<string, number>()
       const bucket: AuditBucket = { start, source: 0, target: 0, missing: 0, duplicates: 0, deadLettered: 0 }
-      for (const [id, n] of s) {
-        bucket.source += n
-        const absent = Math.max(0, n - (t.get(id) ?? 0))
-        const lettered = Math.min(absent, deadIds.get(id) ?? 0)
-        bucket.deadLettered += lettered
-        bucket.missing += absent - lettered
-      }
-      for (const [id, n] of t) {
-        bucket.target += n
-        bucket.duplicates += Math.max(0, n - (s.get(id) ?? 0))
+      for (const id of new Set([...s.keys(), ...t.keys()])) {
+        const copies = compareCopies(s.get(id) ?? 0, t.get(id) ?? 0, deadIds.get(id) ?? 0)
+        bucket.source += s.get(id) ?? 0
+        bucket.target += t.get(id) ?? 0
+        bucket.missing += copies.missing
+        bucket.duplicates += copies.duplicates
+        bucket.deadLettered += copies.deadLettered
       }
       row.buckets.push(bucket)
       row.source += bucket.source

@@ -30,6 +30,7 @@ import { createEventLog } from './events.js'
 import { createGroupsService } from './groups-service.js'
 import { createHistoryStore, redisHistoryBackend } from './history.js'
 import { createHistoryRecorder } from './history-recorder.js'
+import { createContinuousAudit, portAuditSides, redisAuditStateStore } from './continuous-audit.js'
 import { listInstances } from '../common/registry.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
 
@@ -94,6 +95,17 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
     },
     logger,
   })
+  const continuousAudit = createContinuousAudit({
+    isLeader: () => election.isLeader(),
+    groups: async () => (await store.listGroups()).map((g) => ({ name: g.value.spec.name, spec: g.value.spec })),
+    async sides(spec) {
+      const [source, target] = await Promise.all([store.getCluster(spec.sourceCluster), store.getCluster(spec.targetCluster)])
+      if (source === null || target === null) throw new Error(`a cluster of group "${spec.name}" is not registered`)
+      return portAuditSides({ group: spec, source: { cluster: source.value, admin: admins.get(source.value) }, target: { cluster: target.value, admin: admins.get(target.value) }, sourceConsumer: admins.clients.sourceConsumer, logger })
+    },
+    state: redisAuditStateStore(redis, keys, history),
+    logger,
+  })
   registerControllerMetrics({ registry, redis, keys, isLeader: () => election.isLeader(), drift: () => groups.drift() })
   const app = createApi({ groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events, history })
 
@@ -138,6 +150,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   await election.start()
   reconciler.start()
   recorder.start()
+  continuousAudit.start()
   const api = apiAccess(apiTokens, config.apiOpen)
   logger.info({ event: 'controller.started', url, leader: election.isLeader(), api }, `controller started; API ${api === 'tokens' ? 'requires bearer tokens' : api === 'open' ? 'is OPEN to anyone who can reach it (--api-open)' : 'is CLOSED: no tokens configured and no --api-open'}`)
 
@@ -152,6 +165,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
         stopped = true
         groups.stop()
         await recorder.stop()
+        await continuousAudit.stop()
         await reconciler.stop()
         await events.flush()
         await new Promise<void>((resolve) => server.close(() => resolve()))

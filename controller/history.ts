@@ -13,6 +13,11 @@
  * disappears by itself: memory is bounded by 2880 buckets per live series (docs/operations.md
  * has the measured size).
  *
+ * The continuous audit (controller/continuous-audit.ts) keeps its own series beside each one
+ * (`keys.auditHistory`), same layout and retention, one member per minute by record timestamp:
+ * `[1, minute, source, target, missing, duplicates, deadLettered, late, final]`. It is written
+ * only for groups that have the audit on, and served on the points of the same history read.
+ *
  * @example
  *   const history = createHistoryStore({ backend: redisHistoryBackend(redis), keys })
  *   await history.write([{ group: 'orders', minuteMs, bucket }])
@@ -53,6 +58,58 @@ export interface HistoryPoint {
   latencyP99Ms: number | null
   /** Records whose latency the step counted. */
   latencyRecords: number
+  /** The continuous audit's figures of the step (its minutes added); null where it audited nothing. */
+  audit?: AuditMinute | null
+}
+
+/** What the continuous audit found of the records timestamped in one minute (or a step: minutes added). */
+export interface AuditMinute {
+  /** Records read at the source and at the target. */
+  source: number
+  target: number
+  /** Source records neither at the target nor dead-lettered; meaningful once `final`. */
+  missing: number
+  /** Copies at the target beyond the source's. */
+  duplicates: number
+  deadLettered: number
+  /** Records (either side) read after the minute was final: not matched. */
+  late: number
+  /** The grace after the minute passed, so its figures no longer change (but for `late`); a step is final when all its minutes are. */
+  final: boolean
+}
+
+const AUDIT_FORMAT = 1
+
+export function encodeAuditMinute(minuteMs: number, m: AuditMinute): string {
+  return JSON.stringify([AUDIT_FORMAT, minuteMs / MINUTE_MS, m.source, m.target, m.missing, m.duplicates, m.deadLettered, m.late, m.final ? 1 : 0])
+}
+
+/** The minute's figures, or null for a member of another format. */
+export function decodeAuditMinute(member: string): { minuteMs: number; minute: AuditMinute } | null {
+  const parsed = memberNumbers(member, AUDIT_FORMAT)
+  if (parsed === null || parsed.length !== 9 || !parsed.every(Number.isInteger)) return null
+  const [, minute, source, target, missing, duplicates, deadLettered, late, final] = parsed as number[]
+  return { minuteMs: (minute as number) * MINUTE_MS, minute: { source: source as number, target: target as number, missing: missing as number, duplicates: duplicates as number, deadLettered: deadLettered as number, late: late as number, final: final === 1 } }
+}
+
+/** Audit minutes added up per step of `stepMs` (from a step's start); steps without any are absent. */
+export function auditSteps(minutes: ReadonlyArray<{ minuteMs: number; minute: AuditMinute }>, stepMs: number): Map<number, AuditMinute> {
+  const steps = new Map<number, AuditMinute>()
+  for (const { minuteMs, minute } of minutes) {
+    const t = Math.floor(minuteMs / stepMs) * stepMs
+    const s = steps.get(t)
+    if (s === undefined) steps.set(t, { ...minute })
+    else {
+      s.source += minute.source
+      s.target += minute.target
+      s.missing += minute.missing
+      s.duplicates += minute.duplicates
+      s.deadLettered += minute.deadLettered
+      s.late += minute.late
+      s.final &&= minute.final
+    }
+  }
+  return steps
 }
 
 export function emptyBucket(): HistoryBucket {
@@ -78,6 +135,19 @@ export function mergeBucket(into: HistoryBucket, from: HistoryBucket): HistoryBu
 
 const FORMAT = 1
 
+/** The numbers of a member written in `format` (a JSON array of numbers, 0 or more, led by the format), or null for any other member. */
+function memberNumbers(member: string, format: number): number[] | null {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(member)
+  } catch {
+    return null
+  }
+  if (!Array.isArray(parsed) || parsed[0] !== format) return null
+  if (!parsed.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) return null
+  return parsed as number[]
+}
+
 /**
  * `[1, minute, samples, recordsPerSecSum, bytesPerSecSum, lagSum, lagSamples, lagMax, ...latencyCounts]`
  * as JSON, the minute in minutes since the epoch and trailing zero counts left out: about 40-70
@@ -92,14 +162,8 @@ export function encodeBucket(minuteMs: number, b: HistoryBucket): string {
 
 /** The bucket and its minute, or null for a member of another format (an older or newer controller's, or foreign). */
 export function decodeBucket(member: string): { minuteMs: number; bucket: HistoryBucket } | null {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(member)
-  } catch {
-    return null
-  }
-  if (!Array.isArray(parsed) || parsed[0] !== FORMAT || parsed.length < 8 || parsed.length > 8 + LATENCY_BOUNDS_MS.length + 1) return null
-  if (!parsed.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) return null
+  const parsed = memberNumbers(member, FORMAT)
+  if (parsed === null || parsed.length < 8 || parsed.length > 8 + LATENCY_BOUNDS_MS.length + 1) return null
   const [, minute, samples, rec, bytes, lagSum, lagSamples, lagMax, ...counts] = parsed as number[]
   const latencyCounts = emptyLatencyCounts()
   counts.forEach((n, i) => (latencyCounts[i] = n))
@@ -149,15 +213,16 @@ export interface HistoryBackend {
    * Per write: replace the member at `minuteMs` with `member`, drop members scored below
    * `keepFromMs`, and set the key's time to live to `ttlMs`. All writes of one call together.
    */
-  write(writes: ReadonlyArray<{ key: string; minuteMs: number; member: string; keepFromMs: number; ttlMs: number }>): Promise<void>
+  write(writes: ReadonlyArray<{ key: string; minuteMs: number; member: string; keepFromMs: number; ttlMs: number }>, also?: { key: string; value: string; ttlMs: number }): Promise<void>
 }
 
 export function redisHistoryBackend(redis: Redis): HistoryBackend {
   return {
     range: (key, fromMs, toMs) => redis.zrangebyscore(key, fromMs, toMs),
-    async write(writes) {
-      if (writes.length === 0) return
+    async write(writes, also) {
+      if (writes.length === 0 && also === undefined) return
       const multi = redis.multi()
+      if (also !== undefined) multi.set(also.key, also.value, 'PX', also.ttlMs)
       for (const w of writes) {
         multi.zremrangebyscore(w.key, w.minuteMs, w.minuteMs).zadd(w.key, w.minuteMs, w.member).zremrangebyscore(w.key, '-inf', `(${w.keepFromMs}`).pexpire(w.key, w.ttlMs)
       }
@@ -182,13 +247,25 @@ export interface HistoryStore {
   bucket(group: string, topic: string | undefined, minuteMs: number): Promise<HistoryBucket | null>
   /** Replaces each minute's bucket, trimming its series to the retention (measured from that minute). */
   write(writes: readonly HistoryWrite[]): Promise<void>
-  /** Dense points of a series (see {@link pointsOf}). */
+  /** Dense points of a series (see {@link pointsOf}), each with the continuous audit's figures of its step. */
   read(group: string, window: { fromMs: number; toMs: number; stepMs: number; topic?: string }): Promise<HistoryPoint[]>
+  /** The stored audit figures of a minute of a series, or null. */
+  auditMinute(group: string, topic: string | undefined, minuteMs: number): Promise<AuditMinute | null>
+  /** Replaces each audit minute (trimming its series to the retention), and sets `also` in the same transaction. */
+  writeAudit(writes: readonly AuditWrite[], also?: { key: string; value: string; ttlMs: number }): Promise<void>
+}
+
+export interface AuditWrite {
+  group: string
+  /** Absent: the group's own series. */
+  topic?: string
+  minuteMs: number
+  minute: AuditMinute
 }
 
 export interface HistoryStoreOptions {
   backend: HistoryBackend
-  keys: Pick<Keys, 'history'>
+  keys: Pick<Keys, 'history' | 'auditHistory'>
   /** Default 48 h. */
   retentionMs?: number
 }
@@ -218,8 +295,26 @@ export function createHistoryStore(options: HistoryStoreOptions): HistoryStore {
       )
     },
     async read(group, window) {
-      const members = await backend.range(keys.history(group, window.topic), Math.floor(window.fromMs / window.stepMs) * window.stepMs, window.toMs)
-      return pointsOf(members.map(decodeBucket).filter((b) => b !== null), window)
+      const from = Math.floor(window.fromMs / window.stepMs) * window.stepMs
+      const [members, audited] = await Promise.all([backend.range(keys.history(group, window.topic), from, window.toMs), backend.range(keys.auditHistory(group, window.topic), from, window.toMs)])
+      const audit = auditSteps(
+        audited.map(decodeAuditMinute).filter((m): m is NonNullable<typeof m> => m !== null && m.minuteMs < window.toMs),
+        window.stepMs,
+      )
+      return pointsOf(members.map(decodeBucket).filter((b) => b !== null), window).map((p) => ({ ...p, audit: audit.get(p.t) ?? null }))
+    },
+    async auditMinute(group, topic, minuteMs) {
+      for (const member of await backend.range(keys.auditHistory(group, topic), minuteMs, minuteMs)) {
+        const decoded = decodeAuditMinute(member)
+        if (decoded !== null && decoded.minuteMs === minuteMs) return decoded.minute
+      }
+      return null
+    },
+    async writeAudit(writes, also) {
+      await backend.write(
+        writes.map((w) => ({ key: keys.auditHistory(w.group, w.topic), minuteMs: w.minuteMs, member: encodeAuditMinute(w.minuteMs, w.minute), keepFromMs: w.minuteMs - retentionMs, ttlMs: retentionMs + MINUTE_MS })),
+        also,
+      )
     },
   }
 }

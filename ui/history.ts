@@ -2,7 +2,10 @@
  * A group's page (`#/groups/<name>`): today's records/s over yesterday's same hours, lag, and
  * end-to-end latency p50/p99, drawn with uPlot from GET /v1/groups/{name}/history (twice: the
  * window and the same window a day earlier), with rebalances, workers joining or leaving and the
- * group's errors drawn as vertical marks on every chart's time axis and listed below them.
+ * group's errors drawn as vertical marks on every chart's time axis and listed below them. For a
+ * group with the continuous audit on, a fourth chart draws what it found per minute of record
+ * timestamp: missing records of final minutes, missing records of minutes still in their grace
+ * (dashed: copies may yet arrive), duplicates and late records.
  */
 import { html } from 'htm/preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
@@ -27,6 +30,10 @@ export const COLOURS = {
   worker_left: '#cf222e',
   group_error: '#8250df',
   other: '#57606a',
+  // Not the marks' colours: the browser test counts each series' pixels on a chart that has marks too.
+  missing: '#e0115f',
+  duplicates: '#6e5494',
+  late: '#3b8eea',
 } as const
 
 function markColour(type: string): string {
@@ -118,7 +125,7 @@ interface Loaded {
 }
 
 /** Today's and yesterday's points on today's time axis (seconds, as uPlot wants). */
-export function chartData(loaded: Loaded): { records: uPlot.AlignedData; lag: uPlot.AlignedData; latency: uPlot.AlignedData } {
+export function chartData(loaded: Loaded): { records: uPlot.AlignedData; lag: uPlot.AlignedData; latency: uPlot.AlignedData; audit: uPlot.AlignedData | null } {
   // The axis ends at the window's end, not at the last point's start: events of the current minute are drawn too.
   const x = [...loaded.today.points.map((p) => p.t / 1000), loaded.today.toMs / 1000]
   const yesterdayAt = new Map(loaded.yesterday.points.map((p) => [p.t + DAY_MS, p]))
@@ -128,6 +135,16 @@ export function chartData(loaded: Loaded): { records: uPlot.AlignedData; lag: uP
     records: [x, series(loaded.today.points.map((p) => p.recordsPerSec)), series(yesterday)],
     lag: [x, series(loaded.today.points.map((p) => p.lag))],
     latency: [x, series(loaded.today.points.map((p) => p.latencyP99Ms)), series(loaded.today.points.map((p) => p.latencyP50Ms))],
+    // Only for groups the continuous audit has audited in the window.
+    audit: loaded.today.points.some((p) => p.audit != null)
+      ? [
+          x,
+          series(loaded.today.points.map((p) => (p.audit?.final === true ? p.audit.missing : null))),
+          series(loaded.today.points.map((p) => (p.audit?.final === false ? p.audit.missing : null))),
+          series(loaded.today.points.map((p) => p.audit?.duplicates ?? null)),
+          series(loaded.today.points.map((p) => p.audit?.late ?? null)),
+        ]
+      : null,
   }
 }
 
@@ -203,6 +220,21 @@ export function GroupHistoryPage(props: { name: string; onAuthError: (error: Api
                 { label: 'p50 ms', stroke: COLOURS.p50, width: 2 },
               ]}
             />
+            ${data.audit === null
+              ? null
+              : html`<${Chart}
+                  id="audit"
+                  title="continuous audit (records per minute of record timestamp): missing, duplicates, late"
+                  width=${width}
+                  events=${events}
+                  data=${data.audit}
+                  series=${[
+                    { label: 'missing (final)', stroke: COLOURS.missing, width: 2, points: { show: true } },
+                    { label: 'missing (in grace)', stroke: COLOURS.missing, width: 1, dash: [4, 4] },
+                    { label: 'duplicates', stroke: COLOURS.duplicates, width: 2, points: { show: true } },
+                    { label: 'late', stroke: COLOURS.late, width: 1 },
+                  ]}
+                />`}
             <h3>Events on the time axis</h3>
             ${events.length === 0
               ? html`<p class="muted">No rebalances, worker changes or errors in this window.</p>`

@@ -257,6 +257,13 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
       seeded.push({ group, minuteMs: t, bucket })
     }
     await history.write(seeded)
+    // The continuous audit's minutes of earlier today, as the leader writes them: two records
+    // missing a minute (final) for 20 minutes, one duplicate a minute for the 10 after.
+    const audited = []
+    for (let t = minuteOf(now - 50 * MINUTE_MS), i = 0; t < minuteOf(now - 20 * MINUTE_MS); t += MINUTE_MS, i++) {
+      audited.push({ group, minuteMs: t, minute: { source: 100, target: i < 20 ? 98 : 101, missing: i < 20 ? 2 : 0, duplicates: i < 20 ? 0 : 1, deadLettered: 0, late: 0, final: true } })
+    }
+    await history.writeAudit(audited)
     // A group error 30 minutes ago, at the old end of the event log (newest first), as the controller records it.
     const errorAt = new Date(now - 30 * MINUTE_MS).toISOString()
     await redis.rpush(createKeys(deployment).events, JSON.stringify({ at: errorAt, type: 'group_error', controller: 'c1', group, code: 'TARGET_BEHIND', message: 'seeded: the target log ends before acknowledged records' }))
@@ -336,20 +343,33 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
     expect(latency?.[2]?.filter((v) => v === 50).length, 'seeded p50 points').to.be.at.least(30)
     expect(latencyPixels[0] ?? 0, 'latency p50 pixels').to.be.greaterThan(20)
     expect(latencyPixels[1] ?? 0, 'latency p99 pixels').to.be.greaterThan(20)
+    // The continuous audit's chart: final missing records and duplicates per minute, drawn.
+    const auditData = await page.getByTestId('chart-audit').evaluate((el: unknown) => (el as { uplot?: { data: Array<Array<number | null>> } }).uplot?.data ?? null)
+    expect(auditData?.[1]?.filter((v) => v === 2).length, 'final missing points').to.equal(20)
+    expect(auditData?.[3]?.filter((v) => v === 1).length, 'duplicate points').to.equal(10)
+    const auditPixels = await pixelCounts(page, '[data-testid=chart-audit] canvas', ['#e0115f', '#6e5494'])
+    process.stderr.write(`      measured: pixels audit missing/duplicates ${JSON.stringify(auditPixels)}\n`)
+    expect(auditPixels[0] ?? 0, 'audit missing pixels').to.be.greaterThan(20)
+    expect(auditPixels[1] ?? 0, 'audit duplicate pixels').to.be.greaterThan(20)
 
 
     // The CLI's table: today's figures with yesterday's beside them.
     const text = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [CLI, 'group', group, '--history', '--controller', controllerUrl, '--from=-30m', '--step', '5m'], { env: { ...process.env, FERRY_TOKEN: '' }, timeout: 30000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))),
+      execFile(process.execPath, [CLI, 'group', group, '--history', '--controller', controllerUrl, '--from=-45m', '--step', '5m'], { env: { ...process.env, FERRY_TOKEN: '' }, timeout: 30000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))),
     )
     const lines = text.trim().split('\n')
     expect(lines[0]).to.include(`history of "${group}"`)
     expect(lines[1]).to.match(/^TIME \(UTC\)\s+RECORDS\/S\s+YESTERDAY/)
-    // Six or seven 5-minute rows, each with yesterday's seeded rate; today's only where the group ran (the last ones).
+    // Nine or ten 5-minute rows, each with yesterday's seeded rate; today's only where the group ran (the last ones).
     const rows = lines.slice(2).filter((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d\s+(-|[\d,]+)\s+[\d,]+\s/.test(l))
-    expect(rows.length, text).to.be.at.least(6)
+    expect(rows.length, text).to.be.at.least(9)
     expect(rows.at(-1), text).to.match(/^\S+ \S+\s+[\d,]+\s+[\d,]+/)
     expect(text).to.include('worker_joined').and.include('rebalance')
+    // The continuous audit's seeded minutes (all final): one duplicate a minute from 30 to 20 minutes ago.
+    expect(lines[1]).to.match(/MISSING\s+DUPLICATES\s+LATE$/)
+    const auditCells = rows.map((r) => r.trim().split(/\s+/).slice(-3))
+    expect(auditCells.reduce((sum, [, duplicates]) => sum + (duplicates === '-' ? 0 : Number(duplicates)), 0), text).to.equal(10)
+    expect(auditCells.filter(([missing]) => missing?.endsWith('?')), text).to.deep.equal([])
 
   }
 
