@@ -14,8 +14,9 @@
  * The task sequences its parts, each with one job: target topics (target-topics.ts), where each
  * partition starts (start-offsets.ts), how records and checkpoints reach the target
  * (delivery.ts), one batch's records with refusals and dead letters (batch-mirror.ts,
- * dead-letter.ts), the partitions' statuses (partition-book.ts) and what a failure leads to
- * (failure-policy.ts).
+ * dead-letter.ts), the partitions' statuses (partition-book.ts), what a failure leads to
+ * (failure-policy.ts) and which consumer reads what (slices.ts). Its dependencies and interface
+ * are in mirror-task-api.ts.
  *
  * @example
  *   const task = createMirrorTask({ group, source, target, producer, checkpoints, ... })
@@ -23,74 +24,27 @@
  *   task.status()   // per-partition progress
  *   await task.stop()
  */
-import type { ClusterSpec, TopicGroupSpec } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
-import type { KafkaAdmin } from '../common/kafka/admin.js'
-import type { KafkaClientFactory } from '../common/kafka/port.js'
 import { createSourceConsumer } from '../common/kafka/source-consumer.js'
-import type { Logger } from '../common/logger.js'
 import type { AssignedPartition } from '../common/store.js'
 import { partitionKey } from '../common/worker-report.js'
 import { createBatchMirror } from './batch-mirror.js'
-import type { CheckpointStore } from './checkpoint-store.js'
 import { createDeadLetters } from './dead-letter.js'
 import { createDelivery } from './delivery.js'
 import { backoffMs, partitionFailureRule, type BackoffBounds } from './failure-policy.js'
 import { createIncidentLog } from './incidents.js'
-import type { MirrorMetrics } from './mirror-metrics.js'
-import { createPartitionBook, type PartitionStatus } from './partition-book.js'
+import { createPartitionBook } from './partition-book.js'
 import { createPartitionRetries } from './partition-retries.js'
 import { createRateLimiter } from './rate-limiter.js'
 import { MAX_SLICES, createSlices, prepareSlice, type SliceDeps } from './slices.js'
-import type { TargetProducer } from './target-producer.js'
-import type { TransactionalProducer } from './transactional-producer.js'
 
 export { createMirrorMetrics, type MirrorMetrics } from './mirror-metrics.js'
 export type { PartitionStatus } from './partition-book.js'
 export { MAX_SLICES } from './slices.js'
 export type { PartitionState } from '../common/worker-report.js'
 
-export type TaskState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
-
-export interface MirrorTaskDeps {
-  deployment: string
-  worker: string
-  group: TopicGroupSpec
-  source: ClusterSpec
-  target: ClusterSpec
-  sourceAdmin: KafkaAdmin
-  targetAdmin: KafkaAdmin
-  producer: TargetProducer
-  checkpoints: CheckpointStore
-  logger: Logger
-  metrics: MirrorMetrics
-  /**
-   * Partition counts per topic when the group was first discovered (the controller's baseline);
-   * null when unknown. Partitions outside it start from their first offset.
-   */
-  baseline: () => Promise<Record<string, number> | null>
-  /** Opens a transactional producer on the target (exactly-once groups). */
-  createTransactional?: (transactionalId: string) => Promise<TransactionalProducer>
-  /**
-   * At-least-once: how often acknowledged positions are written to the checkpoint topic; default
-   * 1000 ms. A crash replays at most about this much; a stop or hand-off writes them at once.
-   */
-  checkpointIntervalMs?: number
-  /** Opens the source consumer; default createSourceConsumer, the kafkajs one (unit tests pass a fake). */
-  createConsumer?: KafkaClientFactory['sourceConsumer']
-  /** Retry delay bounds for a failed partition or consumer; defaults 1000 and 30000 ms. */
-  minRetryMs?: number
-  maxRetryMs?: number
-}
-
-export interface MirrorTask {
-  readonly group: string
-  state(): TaskState
-  /** Make the task mirror exactly these partitions of its group. Serialised. */
-  update(partitions: readonly AssignedPartition[]): Promise<void>
-  status(): PartitionStatus[]
-  stop(): Promise<void>
-}
+import type { MirrorTask, MirrorTaskDeps, TaskState } from './mirror-task-api.js'
+export type { MirrorTask, MirrorTaskDeps, TaskState } from './mirror-task-api.js'
 
 function sameSet(a: readonly AssignedPartition[], b: readonly AssignedPartition[]): boolean {
   const left = new Set(a.map((p) => partitionKey(p)))
