@@ -136,6 +136,11 @@ export function createHealer(options: HealOptions): Healer {
   const quarantines = new Map<string, Quarantine>()
   /** worker → cluster pair → its current run of progress: first and last advance, gaps ≤ healAfterMs. */
   const runs = new Map<string, Map<string, { since: number; last: number }>>()
+  /**
+   * `worker\0pair` → when the worker's last run of progress of at least the heal time ended: when
+   * it stopped serving (a step or two after a task restart is not a run of serving).
+   */
+  const servedUntil = new Map<string, number>()
   /** `worker\0group` → the last quarantine's strike and end. */
   const history = new Map<string, { strike: number; until: number }>()
   let sample: HealSample = { assignments: new Map(), reports: new Map(), pairOf: () => undefined }
@@ -183,6 +188,7 @@ export function createHealer(options: HealOptions): Healer {
         if (!seenWorkers.has(worker) && !next.assignments.has(worker)) {
           clocks.delete(worker)
           runs.delete(worker)
+          for (const k of [...servedUntil.keys()]) if (k.startsWith(`${worker}\u0000`)) servedUntil.delete(k)
           continue
         }
         for (const [key, clock] of byKey) if (clock.seenAt !== t) byKey.delete(key)
@@ -197,7 +203,11 @@ export function createHealer(options: HealOptions): Healer {
           if (run !== undefined && t - run.last <= o.healAfterMs) run.last = t
           else byPair.set(pair, { since: t, last: t })
         }
-        for (const [pair, run] of byPair) if (t - run.last > o.healAfterMs) byPair.delete(pair)
+        for (const [pair, run] of byPair) {
+          if (t - run.last <= o.healAfterMs) continue
+          if (run.last - run.since >= o.healAfterMs) servedUntil.set(`${worker}\u0000${pair}`, run.last)
+          byPair.delete(pair)
+        }
       }
       // When each worker's share of each group last changed.
       const current = new Map<string, string[]>()
@@ -285,9 +295,12 @@ export function createHealer(options: HealOptions): Healer {
           if (stuck.length === 0) continue
           const witness = witnessFor(worker, pair)
           if (witness === undefined) continue
-          // Stuck before the others' progress began: an incident that hit everyone; wait longer.
+          // Stuck, or done serving, before the others' progress began: an incident that hit
+          // everyone; wait longer. (A task restarted after the incident resets the worker's clocks,
+          // so its recovery is judged from when it stopped serving, not from its last step.)
           const stuckSince = Math.min(...stuck.map((s) => s.since))
-          if (stuckSince < witness.since && t - witness.since < o.sharedGraceMs) continue
+          const served = servedUntil.get(`${worker}\u0000${pair}`)
+          if ((stuckSince < witness.since || (served !== undefined && served < witness.since)) && t - witness.since < o.sharedGraceMs) continue
           const last = history.get(k)
           const strike = last !== undefined && t - last.until < o.strikeMemoryMs ? last.strike + 1 : 1
           const cooldown = Math.min(o.maxCooldownMs, o.cooldownMs * 2 ** (strike - 1))

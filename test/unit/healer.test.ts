@@ -111,6 +111,26 @@ describe('healer: live workers holding partitions without progress', () => {
     expect(after).to.be.at.least(HEAL_DEFAULTS.sharedGraceMs).and.at.most(HEAL_DEFAULTS.sharedGraceMs + 2000)
   })
 
+  it('after an incident that hit everyone, a worker that came back after the others and stalled again gets the shared grace too', () => {
+    const w = new World().assign('w1', [P('g', 0)]).assign('w2', [P('g', 1)])
+    // Both serve for a while (longer than the heal time) before the incident.
+    w.run(10000, () => w.advance('w1', 'g').advance('w2', 'g'))
+    // The target goes away for both.
+    w.report('w1', P('g', 0), { state: 'retrying' }).report('w2', P('g', 1), { state: 'retrying' })
+    expect(w.run(20000)).to.deep.equal([])
+    w.report('w2', P('g', 1), { state: 'mirroring' })
+    const recoveredAt = w.t
+    // w1's task restarts 3 s later: one step of progress, then its first send waits in the
+    // client's own retries (mirroring, position still, records waiting at the source).
+    const started = w.run(60000, () => {
+      w.advance('w2', 'g')
+      if (w.t === recoveredAt + 3000) w.report('w1', P('g', 0), { state: 'mirroring' }).advance('w1', 'g')
+      if (w.t > recoveredAt + 3000) w.ends.set('g/t/0', (w.reports.get('w1')?.get('g/t/0')?.position ?? 0) + 100)
+    })
+    expect(started.map((q) => q.worker)).to.deep.equal(['w1'])
+    expect((started[0]?.since ?? 0) - recoveredAt, 'quarantined only once the shared grace is over').to.be.at.least(HEAL_DEFAULTS.sharedGraceMs)
+  })
+
   it('a worker that advances any partition of the group keeps it: one stuck partition is the partition\'s problem', () => {
     const w = new World().assign('w1', [P('g', 0), P('g', 1)]).assign('w2', [P('g', 2)])
     w.run(2000, () => w.advance('w1', 'g').advance('w2', 'g'))
