@@ -201,9 +201,10 @@ export function describeKafkaContract(subject: ContractSubject): void {
         const sourceTxn = await clients.transactionalProducer(source, uniqueName('contract-markers-txn'), { ...options, maxBatchBytes: 1024 })
         closers.push(() => sourceTxn.close())
         await sourceTxn.sendAtomically([{ topic, partition: 0, key: 'k', value: 'committed' }])
-        await sourceAdmin.replaceTopicConfigs(topic, { 'max.message.bytes': '4096' })
-        const refused = await expectRejection(sourceTxn.sendAtomically([{ topic, partition: 1, key: 'k', value: 'aborted' }, { topic, partition: 1, key: 'big', value: Buffer.alloc(8192) }]))
-        expect(refused).to.be.instanceOf(FerryError)
+        // Aborted by the fixture, not by a record the broker refuses: a topic config change reaches a
+        // ZooKeeper-mode broker (2.8) asynchronously, so a too-large record was sometimes accepted.
+        const open = await subject.fixtures.openTransaction(stack.source.plaintext, [{ topic, partition: 1, key: 'k', value: 'aborted' }])
+        await open.abort()
         // Markers are written after commit/abort returns (the coordinator sends them): wait for them.
         const offsets = await waitFor('each log ends with a marker after its record', async () => {
           const now = await sourceAdmin.offsets(topic)
