@@ -8,6 +8,7 @@
  *   ferry group NAME --history [--from T] [--to T] [--step 5m]
  *   ferry workers      ferry assignments             ferry rebalance [--apply]
  *   ferry events [--limit N]                         ferry wait GROUP [--timeout-s N]
+ *   ferry failover --group G [--consumer-group CG ...] [--dry-run]    ferry consumer-offsets GROUP [--consumer-group CG ...]
  *   common flags: --controller URL (FERRY_CONTROLLER)  --token T (FERRY_TOKEN)  --json
  */
 import { readFileSync } from 'node:fs'
@@ -18,7 +19,9 @@ import type {
   AssignmentsView,
   ClustersView,
   ClusterView,
+  ConsumerOffsetsView,
   EventsView,
+  FailoverView,
   GroupStateChange,
   GroupsView,
   GroupSummary,
@@ -32,7 +35,7 @@ import type {
 import { CliError, createApiClient, type ApiClient } from './client.js'
 import { count, rate, renderTable, since } from './table.js'
 
-export const API_COMMANDS = ['clusters', 'cluster', 'groups', 'group', 'workers', 'assignments', 'rebalance', 'events', 'wait'] as const
+export const API_COMMANDS = ['clusters', 'cluster', 'groups', 'group', 'workers', 'assignments', 'rebalance', 'events', 'wait', 'failover', 'consumer-offsets'] as const
 export type ApiCommand = (typeof API_COMMANDS)[number]
 
 export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c.json]
@@ -41,6 +44,9 @@ export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c
                 T: ms, ISO-8601, or relative as --from=-2h
   workers | assignments | rebalance [--apply] | events [--limit N]
   wait GROUP [--timeout-s N]     until every partition of GROUP is assigned and its lag is 0
+  failover --group G [--consumer-group CG ...] [--dry-run]
+                commits the consumer groups' translated offsets on the target (default: the group's consumerGroups)
+  consumer-offsets GROUP [--consumer-group CG ...]   the current translations and the continuous sync's state
   api flags:    --controller URL (or FERRY_CONTROLLER, default http://127.0.0.1:8080)
                 --token T (or FERRY_TOKEN)  --json (the API's JSON instead of tables)`
 
@@ -62,6 +68,9 @@ const FLAGS = {
   from: { type: 'string' },
   to: { type: 'string' },
   step: { type: 'string' },
+  group: { type: 'string' },
+  'consumer-group': { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean' },
 } as const
 
@@ -77,6 +86,9 @@ interface Flags {
   from?: string | undefined
   to?: string | undefined
   step?: string | undefined
+  group?: string | undefined
+  'consumer-group'?: string[] | undefined
+  'dry-run'?: boolean | undefined
 }
 
 export interface Output {
@@ -138,6 +150,15 @@ const path = (...parts: string[]): string => parts.map((p) => (p.startsWith('/')
 function servedCell(p: Pick<PartitionRow, 'served' | 'sinceMs'>): string {
   if (p.served === undefined) return '-'
   return p.served === 'serving' || p.sinceMs === undefined ? p.served : `${p.served} ${Math.floor(p.sinceMs / 1000)}s`
+}
+
+/** Per partition: source committed offset, translated target offset, whether the group re-reads only its own uncommitted records, and why. */
+function translationTable(rows: FailoverView['partitions']): string {
+  return renderTable(
+    ['consumer group', 'topic', 'partition', 'source committed', 'target offset', 'target committed', 're-reads', 'skipped', 'why'],
+    rows.map((r) => [r.consumerGroup, r.targetTopic === r.topic ? r.topic : `${r.topic} -> ${r.targetTopic}`, r.partition, r.sourceOffset, r.targetOffset, r.targetCommitted ?? '-', r.exact ? 'only after its commit' : 'more (see why)', r.skipped, r.reason]),
+    { right: [2, 3, 4, 5, 7] },
+  )
 }
 
 const DAY_MS = 24 * 3600000
@@ -389,6 +410,31 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
     case 'wait': {
       if (!name || positionals.length > 1) throw new CliError('usage: ferry wait GROUP [--timeout-s N]', 2)
       return waitForGroup(api, name, flags, output)
+    }
+    case 'failover': {
+      noPositionals()
+      if (!flags.group) throw new CliError('usage: ferry failover --group G [--consumer-group CG ...] [--dry-run]', 2)
+      const body = { ...(flags['consumer-group'] === undefined ? {} : { consumerGroups: flags['consumer-group'] }), dryRun: flags['dry-run'] === true }
+      const result = await api.send<FailoverView>('POST', path('/v1/groups', flags.group, 'failover'), body)
+      if (flags.json) {
+        output.out(json(result))
+        return 0
+      }
+      output.out(`${result.dryRun ? 'dry run: would commit' : 'committed'} on the target for ${result.consumerGroups.map((g) => `"${g}"`).join(', ')} (group "${result.group}"): ${result.partitions.length} partition(s), ${result.inexact} not exact, ${result.skipped} record(s) skipped\n`)
+      output.out(translationTable(result.partitions))
+      return 0
+    }
+    case 'consumer-offsets': {
+      if (!name || positionals.length > 1) throw new CliError('usage: ferry consumer-offsets GROUP [--consumer-group CG ...]', 2)
+      const query = (flags['consumer-group'] ?? []).map((g) => `consumerGroup=${encodeURIComponent(g)}`).join('&')
+      const view = await api.get<ConsumerOffsetsView>(`${path('/v1/groups', name, 'consumer-offsets')}${query ? `?${query}` : ''}`)
+      if (flags.json) {
+        output.out(json(view))
+        return 0
+      }
+      output.out(translationTable(view.partitions))
+      for (const s of view.sync) output.out(`sync ${s.consumerGroup}: ${s.state} at ${s.at}: ${s.message}\n`)
+      return 0
     }
   }
 }

@@ -242,6 +242,38 @@ export const noProgressSchema = z.object({ topics: z.array(noProgressRowSchema).
 
 export const autoBalancingSchema = z.object({ auto_balancing: z.boolean() })
 
+const offsetTranslationRowSchema = z.object({
+  consumerGroup: z.string(),
+  topic: z.string(),
+  partition: z.number().int(),
+  sourceOffset: z.number().int().openapi({ description: "The consumer group's committed offset on the source (the next record it reads)" }),
+  targetTopic: z.string(),
+  targetOffset: z.number().int().openapi({ description: 'The target offset of the first mirrored record at or after sourceOffset' }),
+  exact: z.boolean().openapi({ description: 'True: the group resumes at its first uncommitted record (it re-reads only what it read after its last commit); false: it also re-reads records before it (see reason)' }),
+  reason: z.string(),
+  skipped: z.number().int().openapi({ description: 'Records the group would skip at targetOffset: always 0 (checked; a failover refuses otherwise)' }),
+  targetCommitted: z.number().int().optional().openapi({ description: "The group's committed offset on the target now" }),
+})
+export const consumerOffsetsSchema = z
+  .object({
+    group: z.string(),
+    consumerGroups: z.array(z.string()),
+    partitions: z.array(offsetTranslationRowSchema),
+    sync: z.array(z.object({ consumerGroup: z.string(), state: z.enum(['synced', 'has-members', 'failed']), message: z.string(), at: z.string() })).openapi({ description: "The continuous sync's last result per consumer group (on the leader)" }),
+  })
+  .openapi('ConsumerOffsets')
+export const failoverSchema = z
+  .object({
+    group: z.string(),
+    dryRun: z.boolean(),
+    consumerGroups: z.array(z.string()),
+    partitions: z.array(offsetTranslationRowSchema),
+    skipped: z.number().int(),
+    inexact: z.number().int().openapi({ description: 'Partitions whose translation is not exact' }),
+    written: z.boolean(),
+  })
+  .openapi('Failover')
+
 export type ErrorBody = z.infer<typeof errorBodySchema>
 export type AssignedPartitionView = z.infer<typeof assignedPartitionSchema>
 export type ServedKindView = z.infer<typeof servedKindSchema>
@@ -269,3 +301,5 @@ export type WorkloadView = z.infer<typeof workloadSchema>
 export type TopicView = z.infer<typeof topicViewSchema>
 export type NoProgressRow = z.infer<typeof noProgressRowSchema>
 export type NoProgressView = z.infer<typeof noProgressSchema>
+export type ConsumerOffsetsView = z.infer<typeof consumerOffsetsSchema>
+export type FailoverView = z.infer<typeof failoverSchema>

@@ -151,6 +151,9 @@ export const DEFAULT_AUDIT_INTERVAL_MINUTES = 10
 /** Default time after a minute's end before the continuous audit's figures of it are final. */
 export const DEFAULT_AUDIT_GRACE_MINUTES = 10
 
+/** A consumer group id: what Kafka allows (any string up to 255), less control characters. */
+const consumerGroupIdSchema = z.string().min(1).max(255).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not hold control characters')
+
 /** The fields of a topic group, without the cross-field checks of {@link checkTopicGroup}. */
 export const topicGroupFieldsSchema = z
   .object({
@@ -207,6 +210,20 @@ export const topicGroupFieldsSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Consumer groups whose offsets follow the data to the target (controller/consumer-offsets.ts):
+     * every `intervalSeconds` (default 5) the leader translates their committed source offsets
+     * and commits them on the target while the group has no members there. Names and/or an RE2
+     * pattern (whole-name match) of group ids.
+     */
+    consumerGroups: z
+      .object({
+        names: z.array(consumerGroupIdSchema).min(1).max(1000).optional(),
+        pattern: z.string().min(1).max(MAX_TOPIC_PATTERN_LENGTH, `must be at most ${MAX_TOPIC_PATTERN_LENGTH} characters`).optional(),
+        intervalSeconds: z.number().min(1, 'must be at least 1').max(3600, 'must be at most 3600').default(5),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 
@@ -231,6 +248,12 @@ export function checkTopicGroup(group: z.output<typeof topicGroupFieldsSchema>, 
   }
   if (group.strategy === 'zone-aware' && group.zone === undefined && group.dc === undefined) {
     ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'zone-aware needs the group to name a zone or a dc' })
+  }
+  if (group.consumerGroups !== undefined) {
+    if (group.consumerGroups.names === undefined && group.consumerGroups.pattern === undefined) ctx.addIssue({ code: 'custom', path: ['consumerGroups'], message: 'names or pattern is required' })
+    const problem = group.consumerGroups.pattern === undefined ? undefined : topicPatternProblem(group.consumerGroups.pattern)
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['consumerGroups', 'pattern'], message: problem })
+    if (!group.preservePartition) ctx.addIssue({ code: 'custom', path: ['consumerGroups'], message: 'needs preservePartition: consumer offsets are translated partition by partition' })
   }
   if (group.sourceCluster === group.targetCluster && !group.rename?.prefix && !group.rename?.map) {
     ctx.addIssue({ code: 'custom', path: ['targetCluster'], message: 'mirroring a cluster onto itself needs a rename (prefix or map), or it would copy topics onto themselves' })

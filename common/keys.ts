@@ -17,6 +17,8 @@
  *   keys.instance('worker-1')   // 'ferry:prod:instance:worker-1'
  */
 export interface Keys {
+  /** The deployment these keys belong to. */
+  deployment: string
   instances: string
   instance(id: string): string
   departed(id: string): string
@@ -32,6 +34,7 @@ export interface Keys {
 export function createKeys(deployment: string): Keys {
   const prefix = `ferry:${deployment}`
   return {
+    deployment,
     instances: `${prefix}:instances`,
     instance: (id) => `${prefix}:instance:${id}`,
     departed: (id) => `${prefix}:departed:${id}`,

@@ -14,6 +14,7 @@ import type { ApiAccess, ApiToken } from './auth.js'
 import type { Election } from './election.js'
 import type { EventLog } from './events.js'
 import type { GroupsService } from './groups-service.js'
+import type { ConsumerOffsets } from './consumer-offsets.js'
 import type { HistoryStore } from './history.js'
 import type { Reconciler } from './reconciler.js'
 import type { ApiRoute } from './route.js'
@@ -41,11 +42,14 @@ export interface ApiDeps {
   history?: HistoryStore
   /** The group use cases; built from the other dependencies when not given. */
   groups?: GroupsService
+  /** Consumer groups on the target (controller/consumer-offsets.ts); built from the other dependencies when not given. */
+  consumerOffsets?: ConsumerOffsets
 }
 
 /** What every handler is given: the dependencies, with the groups service and the rest built from them. */
-export interface ApiContext extends Omit<ApiDeps, 'apiTokens' | 'apiOpen' | 'ureplicator' | 'groups' | 'history'> {
+export interface ApiContext extends Omit<ApiDeps, 'apiTokens' | 'apiOpen' | 'ureplicator' | 'groups' | 'history' | 'consumerOffsets'> {
   groups: GroupsService
+  consumerOffsets: ConsumerOffsets
   history: HistoryStore
   /** How the API admits callers (on /readyz). */
   access: ApiAccess

@@ -12,6 +12,8 @@ import {
   auditSchema,
   clustersSchema,
   clusterViewSchema,
+  consumerOffsetsSchema,
+  failoverSchema,
   eventsSchema,
   groupStateChangeSchema,
   groupsSchema,
@@ -315,6 +317,40 @@ const groups: ApiRoute[] = [
   }),
 ]
 
+const consumerGroupList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .pipe(z.array(z.string().min(1).max(255)).max(1000))
+
+/** Consumer groups on the target (docs/disaster-recovery.md): translations, and the failover. */
+const consumerOffsetRoutes: ApiRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/v1/groups/:name/consumer-offsets',
+    tag: 'groups',
+    summary: "Consumer groups' committed source offsets translated to target offsets (exact, from the workers' offset syncs), and the continuous sync's state",
+    params: nameParam,
+    query: z.object({ consumerGroup: consumerGroupList.optional().openapi({ description: "Consumer groups to translate (repeatable); default the group's consumerGroups" }) }),
+    responses: jsonOk('Translations', consumerOffsetsSchema),
+    handler: async ({ params, query }, ctx) => ({ status: 200, body: await ctx.consumerOffsets.translations(params.name, query.consumerGroup) }),
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/groups/:name/failover',
+    tag: 'groups',
+    summary: "Failover: commits the translated offsets of consumer groups on the target at once (all or nothing: refused while any has members on the target)",
+    params: nameParam,
+    body: z
+      .object({
+        consumerGroups: z.array(z.string().min(1).max(255)).max(1000).optional().openapi({ description: "Default the group's consumerGroups" }),
+        dryRun: z.boolean().default(false),
+      })
+      .strict(),
+    responses: jsonOk('What was (or, dry run, would be) committed per partition', failoverSchema),
+    handler: async ({ params, body }, ctx) => ({ status: 200, body: await ctx.consumerOffsets.failover(params.name, { ...(body.consumerGroups === undefined ? {} : { consumerGroups: body.consumerGroups }), dryRun: body.dryRun }) }),
+  }),
+]
+
 const workers: ApiRoute[] = [
   defineRoute({
     method: 'get',
@@ -381,4 +417,4 @@ const workers: ApiRoute[] = [
 ]
 
 /** The operations routes and the /v1 API, in the order of the OpenAPI document. */
-export const V1_ROUTES: readonly ApiRoute[] = [...operations, ...clusters, ...groups, ...workers]
+export const V1_ROUTES: readonly ApiRoute[] = [...operations, ...clusters, ...groups, ...consumerOffsetRoutes, ...workers]

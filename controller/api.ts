@@ -17,6 +17,7 @@ import type { ApiContext, ApiDeps } from './api-context.js'
 import { V1_ROUTES } from './api-routes.js'
 import { dashboardRouter } from './dashboard.js'
 import { createGroupsService } from './groups-service.js'
+import { consumerOffsetsOnStore } from './consumer-offsets.js'
 import { createHistoryStore, redisHistoryBackend } from './history.js'
 import { apiAccess, createAuth } from './auth.js'
 import { BODY_LIMIT, registerRoutes, validateRequest, type ApiRoute } from './route.js'
@@ -40,12 +41,13 @@ function refuseNonUtf8Bodies(req: Request, _res: Response, next: NextFunction): 
 }
 
 export function createApi(deps: ApiDeps): express.Express {
-  const { apiTokens = [], apiOpen = false, ureplicator = {}, groups: given, history, ...parts } = deps
+  const { apiTokens = [], apiOpen = false, ureplicator = {}, groups: given, history, consumerOffsets, ...parts } = deps
   const { logger } = parts
   const ctx: ApiContext = {
     ...parts,
     groups: given ?? createGroupsService({ store: parts.store, redis: parts.redis, keys: parts.keys, admins: parts.admins, events: parts.events, logger, changed: () => parts.reconciler.trigger(), progressSampleMs: 0 }),
     history: history ?? createHistoryStore({ backend: redisHistoryBackend(parts.redis), keys: parts.keys }),
+    consumerOffsets: consumerOffsets ?? consumerOffsetsOnStore({ store: parts.store, admins: parts.admins, isLeader: () => parts.election.isLeader(), deployment: parts.keys.deployment, logger, events: parts.events }),
     access: apiAccess(apiTokens, apiOpen),
     routes: API_ROUTES,
     ureplicator,

@@ -30,6 +30,7 @@ import { createEventLog } from './events.js'
 import { createGroupsService } from './groups-service.js'
 import { createHistoryStore, redisHistoryBackend } from './history.js'
 import { createHistoryRecorder } from './history-recorder.js'
+import { consumerOffsetsOnStore } from './consumer-offsets.js'
 import { createContinuousAudit, portAuditSides, redisAuditStateStore } from './continuous-audit.js'
 import { listInstances } from '../common/registry.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
@@ -106,8 +107,9 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
     state: redisAuditStateStore(redis, keys, history),
     logger,
   })
+  const consumerOffsets = consumerOffsetsOnStore({ store, admins, isLeader: () => election.isLeader(), deployment: config.deployment, logger, events })
   registerControllerMetrics({ registry, redis, keys, isLeader: () => election.isLeader(), drift: () => groups.drift() })
-  const app = createApi({ groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events, history })
+  const app = createApi({ groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events, history, consumerOffsets })
 
   const server: Server = await new Promise((resolve, reject) => {
     // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
@@ -151,6 +153,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   reconciler.start()
   recorder.start()
   continuousAudit.start()
+  consumerOffsets.start()
   const api = apiAccess(apiTokens, config.apiOpen)
   logger.info({ event: 'controller.started', url, leader: election.isLeader(), api }, `controller started; API ${api === 'tokens' ? 'requires bearer tokens' : api === 'open' ? 'is OPEN to anyone who can reach it (--api-open)' : 'is CLOSED: no tokens configured and no --api-open'}`)
 
@@ -166,6 +169,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
         groups.stop()
         await recorder.stop()
         await continuousAudit.stop()
+        await consumerOffsets.stop()
         await reconciler.stop()
         await events.flush()
         await new Promise<void>((resolve) => server.close(() => resolve()))

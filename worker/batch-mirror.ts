@@ -16,11 +16,12 @@
  */
 import { targetTopicName, type TopicGroupSpec } from '../common/config.js'
 import { FerryError } from '../common/errors.js'
-import { PartialBatchError, type SourceBatch, type SourceRecord } from '../common/kafka/port.js'
+import { PartialBatchError, type Placement, type SourceBatch, type SourceRecord } from '../common/kafka/port.js'
 import type { Logger } from '../common/logger.js'
 import type { DeadLetters } from './dead-letter.js'
 import type { Delivery } from './delivery.js'
 import type { MirrorMetrics } from './mirror-metrics.js'
+import type { OffsetSyncWriter } from './offset-syncs.js'
 import type { PartitionBook } from './partition-book.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { acknowledgedCount, type TargetRecord } from './target-producer.js'
@@ -36,14 +37,26 @@ export interface BatchMirrorDeps {
   log: Logger
   /** The partition mirrors again after a failure (its error was cleared). */
   onRecovered: (topic: string, partition: number) => void
+  /** Where mirrored records landed, for consumer offset translation (worker/offset-syncs.ts). */
+  syncs?: OffsetSyncWriter | undefined
 }
 
 export function createBatchMirror(deps: BatchMirrorDeps): (batch: SourceBatch) => Promise<void> {
   const { group, delivery, book } = deps
 
-  /** Records [from, to) of the batch are on the target and the partition continues at `next` (past a dead-lettered record, `from === to`). */
-  const progress = (batch: SourceBatch, from: number, to: number, next: number, targetEnd?: number): void => {
-    const { status, recovered } = book.progress(batch.topic, batch.partition, { records: batch.records.slice(from, to), next, ackedAt: Date.now(), targetEnd })
+  /**
+   * Records [from, to) of the batch are on the target and the partition continues at `next` (past
+   * a dead-lettered record, `from === to`); `placed`: where they went (undefined: not known).
+   */
+  const progress = (batch: SourceBatch, from: number, to: number, next: number, targetEnd: number | undefined, placed: readonly Placement[] | void | undefined): void => {
+    const records = batch.records.slice(from, to)
+    if (deps.syncs !== undefined && group.preservePartition) {
+      const targetTopic = targetTopicName(group, batch.topic)
+      // Exactly-once writes carry the checkpoint too: only the data's placement counts.
+      const ours = placed?.filter((p) => p.topic === targetTopic && p.partition === batch.partition)
+      deps.syncs.note(batch.topic, batch.partition, records.map((r) => r.offset), next, from === to ? [] : ours)
+    }
+    const { status, recovered } = book.progress(batch.topic, batch.partition, { records, next, ackedAt: Date.now(), targetEnd })
     delivery.acknowledged({ topic: batch.topic, partition: batch.partition, offset: next, mirrored: status.recordsMirrored })
     if (recovered) deps.onRecovered(batch.topic, batch.partition)
   }
@@ -62,13 +75,13 @@ export function createBatchMirror(deps: BatchMirrorDeps): (batch: SourceBatch) =
     if (from >= to) return
     const next = (batch.records[to - 1] as SourceRecord).offset + 1
     try {
-      await delivery.write(batch.topic, batch.partition, records.slice(from, to), checkpointAfter(batch, next, to - from))
-      progress(batch, from, to, next, acknowledgedEnd(batch))
+      const placed = await delivery.write(batch.topic, batch.partition, records.slice(from, to), checkpointAfter(batch, next, to - from))
+      progress(batch, from, to, next, acknowledgedEnd(batch), placed)
       return
     } catch (error) {
       const acknowledged = Math.min(acknowledgedCount(error), to - from - 1)
       if (acknowledged > 0) {
-        progress(batch, from, from + acknowledged, (batch.records[from + acknowledged] as SourceRecord).offset, acknowledgedEnd(batch))
+        progress(batch, from, from + acknowledged, (batch.records[from + acknowledged] as SourceRecord).offset, acknowledgedEnd(batch), undefined)
         from += acknowledged
       }
       if (!(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') throw new PartialBatchError((batch.records[from] as SourceRecord).offset, error)
@@ -100,7 +113,7 @@ export function createBatchMirror(deps: BatchMirrorDeps): (batch: SourceBatch) =
     deps.metrics.deadLettered.inc({ group: group.name })
     book.of(batch.topic, batch.partition).deadLettered += 1
     deps.log.warn({ event: 'worker.record_dead_lettered', topic: batch.topic, partition: batch.partition, offset: source.offset, reason: kafkaError }, 'record dead-lettered')
-    progress(batch, index, index, source.offset + 1)
+    progress(batch, index, index, source.offset + 1, undefined, [])
   }
 
   return async (batch) => {

@@ -22,6 +22,7 @@ import type { AssignedPartition } from '../common/store.js'
 import { partitionKey } from '../common/worker-report.js'
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js'
 import type { MirrorMetrics } from './mirror-metrics.js'
+import type { Placement } from '../common/kafka/port.js'
 import type { TargetProducer, TargetRecord } from './target-producer.js'
 import { transactionalIdFor, type TransactionalProducer } from './transactional-producer.js'
 
@@ -34,7 +35,7 @@ export interface Delivery {
    * Writes records of one source partition. `checkpoint`: where the partition continues once they
    * are on the target, with its count then (exactly-once commits it with them).
    */
-  write(topic: string, partition: number, records: readonly TargetRecord[], checkpoint: CheckpointEntry): Promise<void>
+  write(topic: string, partition: number, records: readonly TargetRecord[], checkpoint: CheckpointEntry): Promise<readonly Placement[] | void>
   /** The target has everything before `checkpoint.offset`: at-least-once checkpoints it by the next flush. */
   acknowledged(checkpoint: CheckpointEntry): void
   /** Where the records of a source partition this delivery wrote end in `targetTopic` (same partition number). */

@@ -34,6 +34,7 @@ import { createDelivery } from './delivery.js'
 import { backoffMs, partitionFailureRule, type BackoffBounds } from './failure-policy.js'
 import { createIncidentLog } from './incidents.js'
 import { createPartitionBook } from './partition-book.js'
+import { createOffsetSyncWriter, offsetSyncTopicName } from './offset-syncs.js'
 import { createPartitionRetries } from './partition-retries.js'
 import { createRateLimiter } from './rate-limiter.js'
 import { MAX_SLICES, createSlices, prepareSlice, type SliceDeps } from './slices.js'
@@ -66,7 +67,9 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
   const incidents = createIncidentLog({ logger: log })
   const delivery = createDelivery({ ...deps, group, log, metrics })
   const retries = createPartitionRetries({ againMs: bounds.minMs })
+  const syncs = createOffsetSyncWriter({ group, producer: deps.producer, topic: offsetSyncTopicName(deps.deployment), admin: deps.targetAdmin, log })
   const mirrorBatch = createBatchMirror({
+    syncs,
     group,
     targetCluster: deps.target.name,
     delivery,
@@ -145,6 +148,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     await slices.stopAll()
     // Every batch has finished: what was acknowledged is checkpointed before anyone takes over.
     await delivery.close()
+    await syncs.close()
   }
 
   const sliceDeps = (among: readonly AssignedPartition[]): SliceDeps => ({
@@ -171,7 +175,10 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     try {
       const starts = await prepareSlice(sliceDeps(partitions), partitions, abort.signal)
       if (myIncarnation !== incarnation) return
-      for (const s of starts) book.started(s.topic, s.partition, s.offset, s.mirrored ?? 0)
+      for (const s of starts) {
+        book.started(s.topic, s.partition, s.offset, s.mirrored ?? 0)
+        syncs.begin(s.topic, s.partition, s.offset)
+      }
       if (starts.length === 0) return
       const created = (deps.createConsumer ?? createSourceConsumer)(deps.source, {
         clientId: `ferry-${deps.worker}`,
@@ -182,6 +189,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
       })
       slices.add(created, starts)
       delivery.start()
+      syncs.start()
       await created.start(starts, mirrorBatch)
       restartAttempt = 0
       incidents.recovered(TASK_INCIDENT)
@@ -213,6 +221,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     retries.cancel(removed.map((p) => partitionKey(p)))
     // Their last batches have landed: checkpoint them (or close their producers) before anyone takes over.
     await delivery.release(removed)
+    await syncs.release(removed)
     book.retain(keep)
     delivery.retain(keep)
     assigned = [...next]

@@ -6,7 +6,7 @@
 import type { Message, RecordMetadata } from 'kafkajs'
 import { FerryError, errorMessage, isProgrammerError } from '../common/errors.js'
 import { classifyKafkaError } from '../common/kafka/client-config.js'
-import type { TargetRecord } from '../common/kafka/port.js'
+import type { Placement, TargetRecord } from '../common/kafka/port.js'
 import { partitionKey } from '../common/worker-report.js'
 
 export type { TargetRecord } from '../common/kafka/port.js'
@@ -95,16 +95,34 @@ export function endKey(topic: string, partition: number): string {
   return partitionKey({ topic, partition })
 }
 
-/** Records in `ends` where each explicitly addressed partition of an acknowledged request now ends on the target. */
-export function noteEnds(ends: Map<string, number>, records: readonly TargetRecord[], acknowledged: readonly RecordMetadata[]): void {
-  const counts = new Map<string, number>()
-  for (const r of records) if (r.partition !== undefined) counts.set(endKey(r.topic, r.partition), (counts.get(endKey(r.topic, r.partition)) ?? 0) + 1)
+/**
+ * Records in `ends` where each explicitly addressed partition of an acknowledged request now ends
+ * on the target, and returns where the request's records went (one placement per partition, in
+ * the order the records name them).
+ */
+export function noteEnds(ends: Map<string, number>, records: readonly TargetRecord[], acknowledged: readonly RecordMetadata[]): Placement[] {
+  const counts = new Map<string, { topic: string; partition: number; count: number }>()
+  for (const r of records) {
+    if (r.partition === undefined) continue
+    const key = endKey(r.topic, r.partition)
+    const seen = counts.get(key)
+    if (seen === undefined) counts.set(key, { topic: r.topic, partition: r.partition, count: 1 })
+    else seen.count++
+  }
+  const bases = new Map<string, number>()
   for (const a of acknowledged) {
     const key = endKey(a.topicName, a.partition)
-    const count = counts.get(key)
+    const count = counts.get(key)?.count
     if (count === undefined || a.baseOffset === undefined || Number(a.baseOffset) < 0) continue
+    bases.set(key, Number(a.baseOffset))
     ends.set(key, Number(a.baseOffset) + count)
   }
+  const placements: Placement[] = []
+  for (const [key, c] of counts) {
+    const baseOffset = bases.get(key)
+    if (baseOffset !== undefined) placements.push({ topic: c.topic, partition: c.partition, baseOffset, count: c.count })
+  }
+  return placements
 }
 
 /** Partitions a request writes to; `topic/*` (the partitioner decides) may be any number. */

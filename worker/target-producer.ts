@@ -10,7 +10,7 @@
 import type { Producer, RecordMetadata } from 'kafkajs'
 import { Kafka, Partitioners } from '../common/kafka/kafkajs.js'
 import type { ClusterSpec } from '../common/config.js'
-import type { ProducerOptions, TargetProducer } from '../common/kafka/port.js'
+import type { Placement, ProducerOptions, TargetProducer } from '../common/kafka/port.js'
 import { FerryError } from '../common/errors.js'
 import { classifyKafkaError, kafkaClientConfig, type ClientConfigOptions } from '../common/kafka/client-config.js'
 import { compressionType } from '../common/kafka/codecs.js'
@@ -52,7 +52,7 @@ interface PendingSend {
   bytes: number
   /** `topic/partition` (or `topic/*` when the partitioner decides) of every record. */
   partitions: Set<string>
-  resolve: () => void
+  resolve: (placements: readonly Placement[]) => void
   reject: (error: unknown) => void
   /** Shared by the chunks of one send: set when one fails, so the later ones are not written. */
   send: { failed?: unknown }
@@ -89,8 +89,8 @@ export async function createTargetProducer(cluster: ClusterSpec, options: Target
   }
   return {
     async send(records) {
-      if (records.length === 0) return
-      await laneOf(records).send(records)
+      if (records.length === 0) return []
+      return laneOf(records).send(records)
     },
     acknowledgedEnd: (topic, partition) => laneOf([{ topic, partition, key: null, value: null }]).acknowledgedEnd(topic, partition),
     async close() {
@@ -154,7 +154,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
 
   const closedError = (): FerryError => new FerryError('UNAVAILABLE', `producer for cluster "${cluster.name}" is closed`)
 
-  const sendNow = async (records: readonly TargetRecord[], partitions: number): Promise<void> => {
+  const sendNow = async (records: readonly TargetRecord[], partitions: number): Promise<Placement[]> => {
     if (closed) throw closedError()
     if (renew) {
       const fresh = await connect()
@@ -184,13 +184,11 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       throw failed
     }
     const missing = unacknowledged(records, acknowledged)
-    if (missing.length === 0) noteEnds(ends, records, acknowledged)
-    if (missing.length > 0) {
-      // Never count a record the target did not acknowledge. The send may have written some of
-      // the request, so the sequences cannot be trusted either.
-      renew = true
-      throw new FerryError('NOT_ACKNOWLEDGED', `cluster "${cluster.name}" did not acknowledge ${missing.join(', ')}; the send is failed and will be retried`, { retriable: true, context: { cluster: cluster.name } })
-    }
+    if (missing.length === 0) return noteEnds(ends, records, acknowledged)
+    // Never count a record the target did not acknowledge. The send may have written some of
+    // the request, so the sequences cannot be trusted either.
+    renew = true
+    throw new FerryError('NOT_ACKNOWLEDGED', `cluster "${cluster.name}" did not acknowledge ${missing.join(', ')}; the send is failed and will be retried`, { retriable: true, context: { cluster: cluster.name } })
   }
 
   const takeRequest = (): PendingSend[] => {
@@ -220,8 +218,9 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
         })
         if (taken.length === 0) continue
         try {
-          await sendNow(taken.length === 1 ? (taken[0] as PendingSend).records : taken.flatMap((p) => p.records), partitionCount(taken.flatMap((p) => [...p.partitions])))
-          for (const p of taken) p.resolve()
+          const placed = await sendNow(taken.length === 1 ? (taken[0] as PendingSend).records : taken.flatMap((p) => p.records), partitionCount(taken.flatMap((p) => [...p.partitions])))
+          // Merged sends never share a partition: each takes the placements of its own.
+          for (const p of taken) p.resolve(taken.length === 1 ? placed : placed.filter((x) => p.partitions.has(`${x.topic}/${x.partition}`)))
         } catch (error) {
           if (taken.length === 1 || !(error instanceof FerryError) || error.code !== 'TARGET_REJECTED') {
             for (const p of taken) p.reject(error)
@@ -230,8 +229,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
           // A record was refused: find whose, so the others are not failed for it.
           for (const p of taken) {
             try {
-              await sendNow(p.records, partitionCount([...p.partitions]))
-              p.resolve()
+              p.resolve(await sendNow(p.records, partitionCount([...p.partitions])))
             } catch (own) {
               p.reject(own)
             }
@@ -245,13 +243,13 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
 
   return {
     async send(records) {
-      if (records.length === 0) return
+      if (records.length === 0) return []
       // Chunks of one send touch the same partitions, so they go in consecutive requests, in order.
       const chunks = sizedChunks(records, maxBatchBytes)
       const state: PendingSend['send'] = {}
       const sent = chunks.map(
         (chunk) =>
-          new Promise<void>((resolve, reject) => {
+          new Promise<readonly Placement[]>((resolve, reject) => {
             const fail = (error: unknown): void => {
               state.failed ??= error
               reject(error)
@@ -262,7 +260,7 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
       draining ??= drain()
       const outcomes = await Promise.allSettled(sent)
       const failed = outcomes.findIndex((o) => o.status === 'rejected')
-      if (failed < 0) return
+      if (failed < 0) return outcomes.flatMap((o) => (o.status === 'fulfilled' ? o.value : []))
       const error = (outcomes[failed] as PromiseRejectedResult).reason as unknown
       // Chunks go out in order, and none after the failed one: the chunks before it are written.
       let acknowledged = 0

@@ -18,7 +18,7 @@ import { classifyKafkaError, kafkaClientConfig } from '../common/kafka/client-co
 import { compressionType } from '../common/kafka/codecs.js'
 import { DEFAULT_MAX_BATCH_BYTES, chunkRecords, endKey, groupByTopic, noteEnds, produceError, unacknowledged } from './produce-records.js'
 import type { TargetProducerOptions } from './target-producer.js'
-import type { TransactionalProducer } from '../common/kafka/port.js'
+import type { Placement, TransactionalProducer } from '../common/kafka/port.js'
 
 export type { TransactionalProducer } from '../common/kafka/port.js'
 
@@ -72,6 +72,7 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
     async sendAtomically(records) {
       const topics = [...new Set(records.map((r) => r.topic))]
       const pending = new Map<string, number>()
+      const placements: Placement[] = []
       await inTransaction(topics, async (txn) => {
         // In record batches under the target's size limit, all in the one transaction.
         for (const chunk of chunkRecords(records, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES)) {
@@ -80,11 +81,12 @@ export async function createTransactionalProducer(cluster: ClusterSpec, transact
           const missing = unacknowledged(chunk, acknowledged)
           // Aborts the transaction (inTransaction): nothing of it becomes visible.
           if (missing.length > 0) throw new FerryError('NOT_ACKNOWLEDGED', `cluster "${cluster.name}" did not acknowledge ${missing.join(', ')} in a transaction`, { retriable: true, context: { cluster: cluster.name } })
-          noteEnds(pending, chunk, acknowledged)
+          placements.push(...noteEnds(pending, chunk, acknowledged))
         }
       })
       // Committed: now they count.
       for (const [key, end] of pending) ends.set(key, end)
+      return placements
     },
     async close() {
       await producer.disconnect().catch(() => undefined)

@@ -202,6 +202,12 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
         }
         return acls
       }),
+    listGroups: () => run('list consumer groups', async (a) => (await a.listGroups()).groups.map((g) => g.groupId).sort()),
+    describeGroup: (groupId) =>
+      run(`describe group "${groupId}"`, async (a) => {
+        const [group] = (await a.describeGroups([groupId])).groups
+        return { state: group?.state ?? 'Dead', members: group?.members.length ?? 0 }
+      }),
     async disconnect() {
       const current = admin
       admin = undefined

@@ -177,9 +177,25 @@ export interface ProducerOptions {
  *   records. (The kafkajs producer also tells how many leading records of a failed send were
  *   written, `acknowledgedCount` in worker/target-producer.ts; the contract does not check it.)
  */
+/**
+ * Where a send's records of one target partition were written: `count` records from `baseOffset`
+ * on, in the order sent. A send whose records went out in several requests has one placement per
+ * request and partition, in the order written.
+ */
+export interface Placement {
+  topic: string
+  partition: number
+  baseOffset: number
+  count: number
+}
+
 export interface TargetProducer {
-  /** Resolves once every record is acknowledged by the target (acks=all). */
-  send(records: readonly TargetRecord[]): Promise<void>
+  /**
+   * Resolves once every record is acknowledged by the target (acks=all). [G-PLACED] With where
+   * they were written, when the client knows it: records of explicit partitions only, in send
+   * order (Ferry's offset translation relies on it; a client that resolves with nothing gives none).
+   */
+  send(records: readonly TargetRecord[]): Promise<readonly Placement[] | void>
   /**
    * The target offset after the last record this producer had acknowledged in `topic`
    * `partition` (its base offset plus its records), or undefined before any: the target's log
@@ -206,7 +222,8 @@ export interface TransactionalProducer {
   readonly transactionalId: string
   /** Opens (and thereby fences) the transactional id; call before reading checkpoints. */
   fence(): Promise<void>
-  sendAtomically(records: readonly TargetRecord[]): Promise<void>
+  /** Resolves once committed, with where the records were written (as `TargetProducer.send`). */
+  sendAtomically(records: readonly TargetRecord[]): Promise<readonly Placement[] | void>
   /** As TargetProducer.acknowledgedEnd, for committed transactions (the commit marker follows). */
   acknowledgedEnd(topic: string, partition: number): number | undefined
   close(): Promise<void>
@@ -299,6 +316,10 @@ export interface KafkaAdmin {
   createTopicReadAcls(acls: readonly TopicReadAcl[]): Promise<void>
   /** The ALLOW ACLs on the literal topic name that are READ or DESCRIBE, any host. */
   describeTopicAcls(topic: string): Promise<TopicReadAcl[]>
+  /** Ids of the cluster's consumer groups (any state). */
+  listGroups(): Promise<string[]>
+  /** A consumer group's state (`Empty`, `Stable`, `Dead` for one that does not exist, ...) and live members. */
+  describeGroup(groupId: string): Promise<{ state: string; members: number }>
   disconnect(): Promise<void>
 }
 

@@ -34,6 +34,8 @@ function fakeAdmin(configs: Record<string, string>, alterError?: Error): KafkaAd
     setGroupOffsets: unused,
     createTopicReadAcls: unused,
     describeTopicAcls: unused,
+    listGroups: unused,
+    describeGroup: unused,
     disconnect: async () => undefined,
   }
 }

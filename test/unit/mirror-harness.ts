@@ -307,7 +307,9 @@ export function createWorld(): World {
           if (!world.blockCheckpointReads) return Promise.resolve(target.checkpoints(group))
           return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new FerryError('UNAVAILABLE', 'reading checkpoints was cancelled'))))
         },
-        write: (p, group, entries) => p.send(entries.map((e) => checkpoints.record(group, e))),
+        write: async (p, group, entries) => {
+          await p.send(entries.map((e) => checkpoints.record(group, e)))
+        },
         record: (group, e) => ({ topic: CHECKPOINT_TOPIC, key: `${group}/${e.topic}/${e.partition}`, value: JSON.stringify({ offset: e.offset, ...(e.mirrored === undefined ? {} : { mirrored: e.mirrored }), sourceCluster: 'source', worker, at: new Date().toISOString() }) }),
       }
       const createTransactional = async (transactionalId: string): Promise<TransactionalProducer> => {

@@ -68,6 +68,8 @@ export function createFakeKafka(): FakeKafka {
     setGroupOffsets: notFaked('setGroupOffsets'),
     createTopicReadAcls: notFaked('createTopicReadAcls'),
     describeTopicAcls: notFaked('describeTopicAcls'),
+    listGroups: notFaked('listGroups'),
+    describeGroup: notFaked('describeGroup'),
     disconnect: async () => undefined,
   })
   return {
