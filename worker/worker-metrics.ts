@@ -91,9 +91,11 @@ export function createWorkerMetrics(registry: Registry, mirror: MirrorMetrics, n
     transactional: (group, producer) => ({
       ...producer,
       sendAtomically: async (records) => {
-        await timed(group, () => producer.sendAtomically(records))
+        // Where the records went passes through: offset syncs are built from it.
+        const placed = await timed(group, () => producer.sendAtomically(records))
         // The transaction carried the checkpoint of its data.
         checkpointedAt.set(group, now())
+        return placed
       },
     }),
     checkpoints: (group, store) => ({

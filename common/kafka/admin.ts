@@ -139,16 +139,29 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
         if (!Number.isInteger(request.partitions) || request.partitions < 1) {
           throw new FerryError('INVALID_INPUT', `cannot create topic "${request.topic}" with ${request.partitions} partitions`)
         }
-        return a.createTopics({
-          waitForLeaders: true,
-          topics: [
-            {
-              topic: request.topic,
-              numPartitions: request.partitions,
-              configEntries: Object.entries(request.configs ?? {}).map(([name, value]) => ({ name, value })),
-            },
-          ],
-        })
+        try {
+          return await a.createTopics({
+            waitForLeaders: true,
+            topics: [
+              {
+                topic: request.topic,
+                numPartitions: request.partitions,
+                configEntries: Object.entries(request.configs ?? {}).map(([name, value]) => ({ name, value })),
+              },
+            ],
+          })
+        } catch (error) {
+          // Created, but the broker kafkajs asked for leaders had not seen the topic yet (kafkajs
+          // retries only LEADER_NOT_AVAILABLE): wait for it here instead of failing a done create.
+          if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error
+          const deadline = Date.now() + 30000
+          for (;;) {
+            const found = await a.fetchTopicMetadata({ topics: [request.topic] }).catch(() => undefined)
+            if (found?.topics[0]?.partitions.every((p) => p.leader >= 0)) return true
+            if (Date.now() > deadline) throw error
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+        }
       }),
     expandTopic: (topic, partitions) =>
       run(`add partitions to "${topic}"`, async (a) => {
@@ -167,7 +180,9 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
       run(`set offsets of group "${groupId}"`, async (a) => {
         const byTopic = new Map<string, GroupOffset[]>()
         for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o])
-        for (const [topic, list] of byTopic) await a.setOffsets({ groupId, topic, partitions: list.map((o) => ({ partition: o.partition, offset: String(o.offset) })) })
+        if (byTopic.size === 0) return
+        // One commit for all, as a non-member: never joins the group (see the fork's alterConsumerGroupOffsets).
+        await a.alterConsumerGroupOffsets({ groupId, topics: [...byTopic].map(([topic, list]) => ({ topic, partitions: list.map((o) => ({ partition: o.partition, offset: String(o.offset) })) })) })
       }),
     createTopicReadAcls: (acls) =>
       run('create ACLs', async (a) => {

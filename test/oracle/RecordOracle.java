@@ -44,6 +44,11 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * dump --bootstrap H --topic T [--isolation read_committed|read_uncommitted] --out FILE
  *   every record up to the end offsets taken at start, as NDJSON:
  *   {"p":0,"o":12,"tt":"CreateTime","ts":1700000000000,"k":base64|null,"v":base64|null,"h":[[key,base64|null],...]}
+ * consume-group --bootstrap H --topic T --group G [--commit-ms 1000] [--rate R] [--idle-exit-ms N]
+ *   an application: subscribes as consumer group G (read_committed, from the earliest offset when
+ *   G has none), prints "r PARTITION OFFSET ID" per record (ID: SHA-256 of key, value and headers,
+ *   as recordId below) at most R records/s, commits what it read every --commit-ms with
+ *   commitSync and prints "c"; with --idle-exit-ms it exits once no record came for that long.
  * epochs --bootstrap H --ids ID,ID,...
  *   the producer epoch of each transactional id (Admin describeTransactions), as one JSON line
  *   {"ID":epoch,...}; an id the coordinator does not know is left out.
@@ -61,6 +66,7 @@ public final class RecordOracle {
       case "produce" -> produce(args);
       case "dump" -> dump(args);
       case "epochs" -> epochs(args);
+      case "consume-group" -> consumeGroup(args);
       default -> {
         System.err.println("usage: RecordOracle produce|dump|epochs --bootstrap host:port ...");
         System.exit(2);
@@ -374,6 +380,82 @@ public final class RecordOracle {
     int[] count = {0};
     readAll(bootstrap, topic, "read_committed", record -> count[0]++);
     return count[0];
+  }
+
+  /** Hex SHA-256 over the length-prefixed key, value and header keys and values (null: length -1). */
+  static String recordId(ConsumerRecord<byte[], byte[]> record) throws Exception {
+    java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+    java.util.function.Consumer<byte[]> add = bytes -> {
+      int length = bytes == null ? -1 : bytes.length;
+      sha.update(new byte[] {(byte) (length >>> 24), (byte) (length >>> 16), (byte) (length >>> 8), (byte) length});
+      if (bytes != null) sha.update(bytes);
+    };
+    add.accept(record.key());
+    add.accept(record.value());
+    for (Header header : record.headers()) {
+      add.accept(header.key().getBytes(StandardCharsets.UTF_8));
+      add.accept(header.value());
+    }
+    StringBuilder hex = new StringBuilder();
+    for (byte b : sha.digest()) hex.append(String.format("%02x", b));
+    return hex.toString();
+  }
+
+  private static void consumeGroup(Map<String, String> args) throws Exception {
+    Properties p = new Properties();
+    p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, need(args, "bootstrap"));
+    p.put(ConsumerConfig.GROUP_ID_CONFIG, need(args, "group"));
+    p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "50");
+    long commitMs = Long.parseLong(args.getOrDefault("commit-ms", "1000"));
+    double rate = Double.parseDouble(args.getOrDefault("rate", "1000000"));
+    long idleExitMs = Long.parseLong(args.getOrDefault("idle-exit-ms", "0"));
+    java.io.PrintStream out = new java.io.PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8);
+    try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+      consumer.subscribe(List.of(need(args, "topic")));
+      long started = 0;
+      long read = 0;
+      long lastCommit = System.currentTimeMillis();
+      long lastRecord = System.currentTimeMillis();
+      // What the application has handled (printed): only that is ever committed.
+      Map<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> handled = new HashMap<>();
+      boolean assigned = false;
+      for (;;) {
+        for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(100))) {
+          // Paced: record n is read no sooner than n/rate seconds after the first.
+          if (read == 0) started = System.nanoTime();
+          long waitNanos = started + (long) (read * 1e9 / rate) - System.nanoTime();
+          if (waitNanos > 0) Thread.sleep(waitNanos / 1_000_000, (int) (waitNanos % 1_000_000));
+          out.println("r " + record.partition() + " " + record.offset() + " " + recordId(record));
+          out.flush();
+          handled.put(new TopicPartition(record.topic(), record.partition()), new org.apache.kafka.clients.consumer.OffsetAndMetadata(record.offset() + 1));
+          read++;
+          lastRecord = System.currentTimeMillis();
+          if (lastRecord - lastCommit >= commitMs) {
+            consumer.commitSync(handled);
+            out.println("c");
+            out.flush();
+            lastCommit = System.currentTimeMillis();
+          }
+        }
+        if (System.currentTimeMillis() - lastCommit >= commitMs && !handled.isEmpty()) {
+          consumer.commitSync(handled);
+          out.println("c");
+          out.flush();
+          lastCommit = System.currentTimeMillis();
+        }
+        // Idle counts from the first assignment on (joining the group takes a while).
+        if (!assigned && !consumer.assignment().isEmpty()) {
+          assigned = true;
+          if (read == 0) lastRecord = System.currentTimeMillis();
+        }
+        if (idleExitMs > 0 && assigned && System.currentTimeMillis() - lastRecord >= idleExitMs) return;
+      }
+    }
   }
 
   private static void epochs(Map<String, String> args) throws Exception {

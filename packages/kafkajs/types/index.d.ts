@@ -528,6 +528,8 @@ export type Admin = {
     clusterId: string
   }>
   setOffsets(options: { groupId: string; topic: string; partitions: SeekEntry[] }): Promise<void>
+  /** Ferry: OffsetCommit with generation -1 (no member), refused by the broker while the group has members; never joins the group. */
+  alterConsumerGroupOffsets(options: { groupId: string; topics: Array<{ topic: string; partitions: SeekEntry[] }> }): Promise<void>
   resetOffsets(options: { groupId: string; topic: string; earliest: boolean }): Promise<void>
   describeConfigs(configs: {
     resources: ResourceConfigQuery[]

@@ -565,6 +565,48 @@ module.exports = ({
     })
   }
 
+  /**
+   * Ferry: commits offsets of a consumer group that has no members, as the Java Admin's
+   * alterConsumerGroupOffsets does: one OffsetCommit with generation -1 and no member id to the
+   * group's coordinator. The broker refuses it while the group has members, and this client never
+   * joins the group (setOffsets does, as a member with kafkajs' own assignor, which makes an
+   * application joining meanwhile fail with INCONSISTENT_GROUP_PROTOCOL).
+   *
+   * @param {object} request
+   * @param {string} request.groupId
+   * @param {Array<{ topic: string, partitions: Array<{ partition: number, offset: string }> }>} request.topics
+   */
+  const alterConsumerGroupOffsets = async ({ groupId, topics }) => {
+    if (!groupId) {
+      throw new KafkaJSNonRetriableError(`Invalid groupId ${groupId}`)
+    }
+    if (!Array.isArray(topics) || topics.length === 0) {
+      throw new KafkaJSNonRetriableError('Expected a non-empty topics array')
+    }
+    const retrier = createRetry(retry)
+    return retrier(async (bail, retryCount, retryTime) => {
+      try {
+        const coordinator = await cluster.findGroupCoordinator({ groupId })
+        await coordinator.offsetCommit({
+          groupId,
+          groupGenerationId: -1,
+          memberId: '',
+          retentionTime: -1,
+          topics: topics.map(({ topic, partitions }) => ({
+            topic,
+            partitions: partitions.map(({ partition, offset }) => ({ partition, offset: String(offset) })),
+          })),
+        })
+      } catch (e) {
+        if (['NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS'].includes(e.type)) {
+          logger.debug('Coordinator not ready for alterConsumerGroupOffsets, retrying', { groupId, retryCount, retryTime })
+          throw e
+        }
+        bail(e)
+      }
+    })
+  }
+
   const isBrokerConfig = type =>
     [CONFIG_RESOURCE_TYPES.BROKER, CONFIG_RESOURCE_TYPES.BROKER_LOGGER].includes(type)
 
@@ -1590,6 +1632,7 @@ module.exports = ({
     fetchTopicOffsets,
     fetchTopicOffsetsByTimestamp,
     setOffsets,
+    alterConsumerGroupOffsets,
     resetOffsets,
     describeConfigs,
     alterConfigs,
