@@ -15,6 +15,7 @@ import type { Election } from './election.js'
 import type { EventLog } from './events.js'
 import type { GroupsService } from './groups-service.js'
 import type { HistoryStore } from './history.js'
+import type { NodeStatusService } from './node-status.js'
 import type { Reconciler } from './reconciler.js'
 import type { ApiRoute } from './route.js'
 
@@ -41,11 +42,14 @@ export interface ApiDeps {
   history?: HistoryStore
   /** The group use cases; built from the other dependencies when not given. */
   groups?: GroupsService
+  /** Node checks (controller/node-status.ts); built on `redis` with a 10 s lease TTL when not given. */
+  nodes?: NodeStatusService
 }
 
 /** What every handler is given: the dependencies, with the groups service and the rest built from them. */
-export interface ApiContext extends Omit<ApiDeps, 'apiTokens' | 'apiOpen' | 'ureplicator' | 'groups' | 'history'> {
+export interface ApiContext extends Omit<ApiDeps, 'apiTokens' | 'apiOpen' | 'ureplicator' | 'groups' | 'history' | 'nodes'> {
   groups: GroupsService
+  nodes: NodeStatusService
   history: HistoryStore
   /** How the API admits callers (on /readyz). */
   access: ApiAccess

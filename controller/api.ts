@@ -18,6 +18,8 @@ import { V1_ROUTES } from './api-routes.js'
 import { dashboardRouter } from './dashboard.js'
 import { createGroupsService } from './groups-service.js'
 import { createHistoryStore, redisHistoryBackend } from './history.js'
+import { createNodeStatus } from './node-status.js'
+import { listDeparted, listInstances } from '../common/registry.js'
 import { apiAccess, createAuth } from './auth.js'
 import { BODY_LIMIT, registerRoutes, validateRequest, type ApiRoute } from './route.js'
 import { UREPLICATOR_ROUTES } from './ureplicator.js'
@@ -40,12 +42,24 @@ function refuseNonUtf8Bodies(req: Request, _res: Response, next: NextFunction): 
 }
 
 export function createApi(deps: ApiDeps): express.Express {
-  const { apiTokens = [], apiOpen = false, ureplicator = {}, groups: given, history, ...parts } = deps
+  const { apiTokens = [], apiOpen = false, ureplicator = {}, groups: given, history, nodes, ...parts } = deps
   const { logger } = parts
   const ctx: ApiContext = {
     ...parts,
     groups: given ?? createGroupsService({ store: parts.store, redis: parts.redis, keys: parts.keys, admins: parts.admins, events: parts.events, logger, changed: () => parts.reconciler.trigger(), progressSampleMs: 0 }),
     history: history ?? createHistoryStore({ backend: redisHistoryBackend(parts.redis), keys: parts.keys }),
+    nodes:
+      nodes ??
+      createNodeStatus({
+        instances: () => listInstances(parts.redis, parts.keys),
+        departed: (ids) => listDeparted(parts.redis, parts.keys, ids),
+        redis: parts.redis,
+        keys: parts.keys,
+        isLeader: () => parts.election.isLeader(),
+        id: 'api',
+        leaseTtlMs: 10000,
+        logger,
+      }),
     access: apiAccess(apiTokens, apiOpen),
     routes: API_ROUTES,
     ureplicator,
