@@ -170,8 +170,9 @@ export function processCheck(node: KnownNode, nowMs: number, leaseTtlMs: number,
   const beatAge = Number.isFinite(beatMs) ? Math.max(0, nowMs - beatMs) : undefined
   const live = node.live
   if (live === undefined) {
-    const ago = beatAge === undefined ? '' : ` ${seconds(Math.max(0, beatAge - leaseTtlMs))} ago`
-    return { check: 'process', ok: false, reason: `lease expired${ago} (last heartbeat ${beatAge === undefined ? 'unknown' : `${seconds(beatAge)} ago`}; not renewed by its bootstrap)` }
+    if (beatAge === undefined) return { check: 'process', ok: false, reason: 'lease expired (last heartbeat unknown)' }
+    if (beatAge < leaseTtlMs) return { check: 'process', ok: false, reason: `lease gone from Redis before its ${seconds(leaseTtlMs)} ran out (last heartbeat ${seconds(beatAge)} ago): removed, or Redis lost it` }
+    return { check: 'process', ok: false, reason: `lease expired ${seconds(beatAge - leaseTtlMs)} ago (last heartbeat ${seconds(beatAge)} ago; not renewed by its bootstrap)` }
   }
   const role = node.role
   const metrics = live.metrics
