@@ -7,6 +7,7 @@
  *   ferry groups                                     ferry group NAME [show|start|stop|delete|create --file g.json [--stopped]]
  *   ferry group NAME --history [--from T] [--to T] [--step 5m]
  *   ferry workers      ferry assignments             ferry rebalance [--apply]
+ *   ferry nodes [--fresh]                            (exit 1 when a node fails a check)
  *   ferry events [--limit N]                         ferry wait GROUP [--timeout-s N]
  *   common flags: --controller URL (FERRY_CONTROLLER)  --token T (FERRY_TOKEN)  --json
  */
@@ -24,6 +25,7 @@ import type {
   GroupSummary,
   GroupView,
   HistoryView,
+  NodesView,
   PartitionRow,
   Readiness,
   RebalanceView,
@@ -32,7 +34,7 @@ import type {
 import { CliError, createApiClient, type ApiClient } from './client.js'
 import { count, rate, renderTable, since } from './table.js'
 
-export const API_COMMANDS = ['clusters', 'cluster', 'groups', 'group', 'workers', 'assignments', 'rebalance', 'events', 'wait'] as const
+export const API_COMMANDS = ['clusters', 'cluster', 'groups', 'group', 'workers', 'nodes', 'assignments', 'rebalance', 'events', 'wait'] as const
 export type ApiCommand = (typeof API_COMMANDS)[number]
 
 export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c.json]
@@ -40,6 +42,8 @@ export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c
   group NAME --history [--from T] [--to T] [--step 5m]   records/s (and yesterday's), lag, latency (and the continuous audit's figures) per step;
                 T: ms, ISO-8601, or relative as --from=-2h
   workers | assignments | rebalance [--apply] | events [--limit N]
+  nodes [--fresh]                per worker and controller: reachable, process running, probe answered,
+                                 with the reason when not (--fresh: check now); exit 1 when one fails
   wait GROUP [--timeout-s N]     until every partition of GROUP is assigned and its lag is 0
   api flags:    --controller URL (or FERRY_CONTROLLER, default http://127.0.0.1:8080)
                 --token T (or FERRY_TOKEN)  --json (the API's JSON instead of tables)`
@@ -62,6 +66,7 @@ const FLAGS = {
   from: { type: 'string' },
   to: { type: 'string' },
   step: { type: 'string' },
+  fresh: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const
 
@@ -77,6 +82,7 @@ interface Flags {
   from?: string | undefined
   to?: string | undefined
   step?: string | undefined
+  fresh?: boolean | undefined
 }
 
 export interface Output {
@@ -345,6 +351,27 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
       )
       output.out(`\n${renderTable(['controller', 'role', 'url', 'heartbeat age'], controllers.map((c) => [c.id, c.id === ready.leader ? 'leader' : 'follower', c.url, since(c.lastHeartbeatAt, now)]), { right: [3] })}`)
       return 0
+    }
+    case 'nodes': {
+      noPositionals()
+      const view = await api.get<NodesView>(`/v1/nodes${flags.fresh ? '?fresh=true' : ''}`)
+      const failing = view.nodes.some((n) => n.status === 'failing')
+      if (flags.json) {
+        output.out(json(view))
+        return failing ? 1 : 0
+      }
+      const mark = (ok: boolean | null): string => (ok === null ? '?' : ok ? 'ok' : 'FAIL')
+      output.out(`checked ${since(view.checkedAt, Date.now())} ago by ${view.checkedBy}\n`)
+      output.out(
+        renderTable(
+          ['node', 'role', 'host', 'status', 'reachable', 'process', 'probe', 'reason'],
+          view.nodes.map((n) => {
+            const check = (name: string) => n.checks.find((c) => c.check === name)
+            return [n.id, n.role, `${n.host}:${n.pid}`, n.status, mark(check('reachable')?.ok ?? null), mark(check('process')?.ok ?? null), mark(check('probe')?.ok ?? null), n.checks.filter((c) => c.ok !== true).map((c) => c.reason).join('; ')]
+          }),
+        ),
+      )
+      return failing ? 1 : 0
     }
     case 'assignments': {
       noPositionals()
