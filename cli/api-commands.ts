@@ -367,7 +367,7 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
           ['node', 'role', 'host', 'status', 'reachable', 'process', 'probe', 'reason'],
           view.nodes.map((n) => {
             const check = (name: string) => n.checks.find((c) => c.check === name)
-            return [n.id, n.role, `${n.host}:${n.pid}`, n.status, mark(check('reachable')?.ok ?? null), mark(check('process')?.ok ?? null), mark(check('probe')?.ok ?? null), n.checks.filter((c) => c.ok !== true).map((c) => c.reason).join('; ')]
+            return [n.id, n.role, `${n.host}:${n.pid}`, n.status, mark(check('reachable')?.ok ?? null), mark(check('process')?.ok ?? null), mark(check('probe')?.ok ?? null), [...new Set(n.checks.filter((c) => c.ok !== true).map((c) => c.reason))].join('; ')]
           }),
         ),
       )
