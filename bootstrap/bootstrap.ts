@@ -130,6 +130,7 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
   let registration: Registration | undefined
   let url: string | undefined
   let failedReason: string | undefined
+  let health: HealthServer | undefined
 
   const setState = (next: BootstrapState): void => {
     if (next === state) return
@@ -146,6 +147,8 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     ...(config.zone ? { zone: config.zone } : {}),
     ...(config.dc ? { dc: config.dc } : {}),
     ...(url ? { url } : {}),
+    // Registered so the controller can probe this instance (controller/node-status.ts).
+    ...(health ? { healthUrl: health.url } : {}),
   })
 
   const liveMetrics = (): InstanceMetrics => {
@@ -348,7 +351,6 @@ export async function startBootstrap(options: BootstrapOptions): Promise<Bootstr
     })
   }
 
-  let health: HealthServer | undefined
   if (config.healthPort !== undefined) {
     health = await startHealthServer({
       host: config.host,

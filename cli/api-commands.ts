@@ -7,6 +7,7 @@
  *   ferry groups                                     ferry group NAME [show|start|stop|delete|create --file g.json [--stopped]]
  *   ferry group NAME --history [--from T] [--to T] [--step 5m]
  *   ferry workers      ferry assignments             ferry rebalance [--apply]
+ *   ferry nodes [--fresh]                            (exit 1 when a node fails a check)
  *   ferry events [--limit N]                         ferry wait GROUP [--timeout-s N]
  *   ferry failover --group G [--consumer-group CG ...] [--dry-run]    ferry consumer-offsets GROUP [--consumer-group CG ...]
  *   common flags: --controller URL (FERRY_CONTROLLER)  --token T (FERRY_TOKEN)  --json
@@ -27,6 +28,7 @@ import type {
   GroupSummary,
   GroupView,
   HistoryView,
+  NodesView,
   PartitionRow,
   Readiness,
   RebalanceView,
@@ -35,7 +37,7 @@ import type {
 import { CliError, createApiClient, type ApiClient } from './client.js'
 import { count, rate, renderTable, since } from './table.js'
 
-export const API_COMMANDS = ['clusters', 'cluster', 'groups', 'group', 'workers', 'assignments', 'rebalance', 'events', 'wait', 'failover', 'consumer-offsets'] as const
+export const API_COMMANDS = ['clusters', 'cluster', 'groups', 'group', 'workers', 'nodes', 'assignments', 'rebalance', 'events', 'wait', 'failover', 'consumer-offsets'] as const
 export type ApiCommand = (typeof API_COMMANDS)[number]
 
 export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c.json]
@@ -43,6 +45,8 @@ export const API_USAGE = `  clusters | cluster NAME [show|delete|create --file c
   group NAME --history [--from T] [--to T] [--step 5m]   records/s (and yesterday's), lag, latency (and the continuous audit's figures) per step;
                 T: ms, ISO-8601, or relative as --from=-2h
   workers | assignments | rebalance [--apply] | events [--limit N]
+  nodes [--fresh]                per worker and controller: reachable, process running, probe answered,
+                                 with the reason when not (--fresh: check now); exit 1 when one fails
   wait GROUP [--timeout-s N]     until every partition of GROUP is assigned and its lag is 0
   failover --group G [--consumer-group CG ...] [--dry-run]
                 commits the consumer groups' translated offsets on the target (default: the group's consumerGroups)
@@ -71,6 +75,7 @@ const FLAGS = {
   group: { type: 'string' },
   'consumer-group': { type: 'string', multiple: true },
   'dry-run': { type: 'boolean' },
+  fresh: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const
 
@@ -89,6 +94,7 @@ interface Flags {
   group?: string | undefined
   'consumer-group'?: string[] | undefined
   'dry-run'?: boolean | undefined
+  fresh?: boolean | undefined
 }
 
 export interface Output {
@@ -366,6 +372,27 @@ async function run(command: ApiCommand, positionals: string[], flags: Flags, api
       )
       output.out(`\n${renderTable(['controller', 'role', 'url', 'heartbeat age'], controllers.map((c) => [c.id, c.id === ready.leader ? 'leader' : 'follower', c.url, since(c.lastHeartbeatAt, now)]), { right: [3] })}`)
       return 0
+    }
+    case 'nodes': {
+      noPositionals()
+      const view = await api.get<NodesView>(`/v1/nodes${flags.fresh ? '?fresh=true' : ''}`)
+      const failing = view.nodes.some((n) => n.status === 'failing')
+      if (flags.json) {
+        output.out(json(view))
+        return failing ? 1 : 0
+      }
+      const mark = (ok: boolean | null): string => (ok === null ? '?' : ok ? 'ok' : 'FAIL')
+      output.out(`checked ${since(view.checkedAt, Date.now())} ago by ${view.checkedBy}\n`)
+      output.out(
+        renderTable(
+          ['node', 'role', 'host', 'status', 'reachable', 'process', 'probe', 'reason'],
+          view.nodes.map((n) => {
+            const check = (name: string) => n.checks.find((c) => c.check === name)
+            return [n.id, n.role, `${n.host}:${n.pid}`, n.status, mark(check('reachable')?.ok ?? null), mark(check('process')?.ok ?? null), mark(check('probe')?.ok ?? null), [...new Set(n.checks.filter((c) => c.ok !== true).map((c) => c.reason))].join('; ')]
+          }),
+        ),
+      )
+      return failing ? 1 : 0
     }
     case 'assignments': {
       noPositionals()

@@ -109,6 +109,7 @@ const instanceSchema = z
     zone: z.string().optional(),
     dc: z.string().optional(),
     url: z.string().optional(),
+    healthUrl: z.string().optional().openapi({ description: "Bootstrap's probe listener (/healthz, /readyz), when it has one" }),
     metrics: z.unknown().openapi({ description: "What the instance last reported; a worker's has `partitions`, each as WorkerPartitionReport" }),
   })
   .passthrough()
@@ -158,6 +159,34 @@ export const historySchema = z
     events: z.array(eventSchema).openapi({ description: 'Rebalances, workers joining or leaving, and this group\'s errors and state changes in the window, oldest first (as far back as the event log reaches)' }),
   })
   .openapi('GroupHistory')
+
+const nodeCheckSchema = z.object({
+  check: z.enum(['reachable', 'process', 'probe']),
+  ok: z.boolean().nullable().openapi({ description: 'null: could not be checked (no probe port registered)' }),
+  reason: z.string().openapi({ description: 'What was found, in words', example: 'probe /readyz timed out after 2 s' }),
+})
+export const nodeStatusSchema = z
+  .object({
+    id: z.string(),
+    role: z.enum(['worker', 'controller']),
+    host: z.string(),
+    pid: z.number().int(),
+    url: z.string().optional(),
+    healthUrl: z.string().optional(),
+    lastHeartbeatAt: z.string(),
+    registered: z.boolean().openapi({ description: 'Whether it holds a lease in Redis now (false: remembered from an earlier round, its lease lapsed)' }),
+    status: z.enum(['ok', 'failing', 'unknown']),
+    checks: z.array(nodeCheckSchema),
+  })
+  .openapi('NodeStatus')
+export const nodesSchema = z
+  .object({
+    checkedAt: z.string(),
+    checkedBy: z.string().openapi({ description: 'The controller that ran the checks' }),
+    intervalMs: z.number().int().openapi({ description: "Time between the leader's rounds" }),
+    nodes: z.array(nodeStatusSchema),
+  })
+  .openapi('Nodes')
 
 export const readySchema = z
   .object({ ready: z.boolean(), api: z.enum(['tokens', 'open', 'closed']), leader: z.string().nullable(), isLeader: z.boolean(), epoch: z.number().int().optional(), checks: z.record(z.string()) })
@@ -289,6 +318,8 @@ export type AssignmentsView = z.infer<typeof assignmentsSchema>
 export type FerryEventView = z.infer<typeof eventSchema>
 export type EventsView = z.infer<typeof eventsSchema>
 export type Readiness = z.infer<typeof readySchema>
+export type NodeStatusView = z.infer<typeof nodeStatusSchema>
+export type NodesView = z.infer<typeof nodesSchema>
 export type HistoryPointView = z.infer<typeof historyPointSchema>
 export type HistoryView = z.infer<typeof historySchema>
 export type RebalanceView = z.infer<typeof rebalanceSchema>

@@ -11,6 +11,7 @@
  *   audit:<group>        sorted set of the continuous audit's 1-minute buckets (controller/history.ts)
  *   audit:<group>:topic:<topic>     the same, per topic of the group
  *   audit-state:<group>  the continuous audit's offsets reached and open minutes (controller/continuous-audit.ts)
+ *   nodes                the last round of node checks, JSON (controller/node-status.ts)
  *
  * @example
  *   const keys = createKeys('prod')
@@ -29,6 +30,8 @@ export interface Keys {
   auditHistory(group: string, topic?: string): string
   /** What a group's continuous audit keeps between runs. */
   auditState(group: string): string
+  /** The last round of node checks (reachable, process, probe per instance). */
+  nodes: string
 }
 
 export function createKeys(deployment: string): Keys {
@@ -42,5 +45,6 @@ export function createKeys(deployment: string): Keys {
     history: (group, topic) => (topic === undefined ? `${prefix}:history:${group}` : `${prefix}:history:${group}:topic:${topic}`),
     auditHistory: (group, topic) => (topic === undefined ? `${prefix}:audit:${group}` : `${prefix}:audit:${group}:topic:${topic}`),
     auditState: (group) => `${prefix}:audit-state:${group}`,
+    nodes: `${prefix}:nodes`,
   }
 }

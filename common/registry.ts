@@ -26,6 +26,8 @@ export interface InstanceInfo {
   dc?: string
   /** Where the instance serves HTTP (controller API, worker metrics), if anywhere. */
   url?: string
+  /** Bootstrap's probe listener (`/healthz`, `/readyz`), when it has one (--health-port). */
+  healthUrl?: string
   startedAt: string
 }
 

@@ -16,6 +16,7 @@ import type { EventLog } from './events.js'
 import type { GroupsService } from './groups-service.js'
 import type { ConsumerOffsets } from './consumer-offsets.js'
 import type { HistoryStore } from './history.js'
+import type { NodeStatusService } from './node-status.js'
 import type { Reconciler } from './reconciler.js'
 import type { ApiRoute } from './route.js'
 
@@ -44,12 +45,15 @@ export interface ApiDeps {
   groups?: GroupsService
   /** Consumer groups on the target (controller/consumer-offsets.ts); built from the other dependencies when not given. */
   consumerOffsets?: ConsumerOffsets
+  /** Node checks (controller/node-status.ts); built on `redis` with a 10 s lease TTL when not given. */
+  nodes?: NodeStatusService
 }
 
 /** What every handler is given: the dependencies, with the groups service and the rest built from them. */
-export interface ApiContext extends Omit<ApiDeps, 'apiTokens' | 'apiOpen' | 'ureplicator' | 'groups' | 'history' | 'consumerOffsets'> {
+export interface ApiContext extends Omit<ApiDeps, 'apiTokens' | 'apiOpen' | 'ureplicator' | 'groups' | 'history' | 'consumerOffsets' | 'nodes'> {
   groups: GroupsService
   consumerOffsets: ConsumerOffsets
+  nodes: NodeStatusService
   history: HistoryStore
   /** How the API admits callers (on /readyz). */
   access: ApiAccess

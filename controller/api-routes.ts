@@ -20,6 +20,7 @@ import {
   groupSummarySchema,
   groupViewSchema,
   historySchema,
+  nodesSchema,
   readySchema,
   rebalanceSchema,
   workersSchema,
@@ -375,6 +376,17 @@ const workers: ApiRoute[] = [
         })
       return { status: 200, body: { workers: withLoad, controllers: instances.filter((i) => i.role === 'controller').map((i) => ({ ...i })) } }
     },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/nodes',
+    tag: 'workers',
+    summary: "Node status: per worker and controller, reachable, process running, probe answered, with the reason when not",
+    query: z.object({
+      fresh: z.enum(['true', 'false']).optional().openapi({ description: "true: check now on this controller instead of answering the leader's last round" }),
+    }),
+    responses: jsonOk('Nodes', nodesSchema),
+    handler: async ({ query }, ctx) => ({ status: 200, body: await ctx.nodes.view({ fresh: query.fresh === 'true' }) }),
   }),
   defineRoute({
     method: 'get',

@@ -19,6 +19,8 @@ import { dashboardRouter } from './dashboard.js'
 import { createGroupsService } from './groups-service.js'
 import { consumerOffsetsOnStore } from './consumer-offsets.js'
 import { createHistoryStore, redisHistoryBackend } from './history.js'
+import { createNodeStatus } from './node-status.js'
+import { listDeparted, listInstances } from '../common/registry.js'
 import { apiAccess, createAuth } from './auth.js'
 import { BODY_LIMIT, registerRoutes, validateRequest, type ApiRoute } from './route.js'
 import { UREPLICATOR_ROUTES } from './ureplicator.js'
@@ -41,13 +43,25 @@ function refuseNonUtf8Bodies(req: Request, _res: Response, next: NextFunction): 
 }
 
 export function createApi(deps: ApiDeps): express.Express {
-  const { apiTokens = [], apiOpen = false, ureplicator = {}, groups: given, history, consumerOffsets, ...parts } = deps
+  const { apiTokens = [], apiOpen = false, ureplicator = {}, groups: given, history, consumerOffsets, nodes, ...parts } = deps
   const { logger } = parts
   const ctx: ApiContext = {
     ...parts,
     groups: given ?? createGroupsService({ store: parts.store, redis: parts.redis, keys: parts.keys, admins: parts.admins, events: parts.events, logger, changed: () => parts.reconciler.trigger(), progressSampleMs: 0 }),
     history: history ?? createHistoryStore({ backend: redisHistoryBackend(parts.redis), keys: parts.keys }),
     consumerOffsets: consumerOffsets ?? consumerOffsetsOnStore({ store: parts.store, admins: parts.admins, isLeader: () => parts.election.isLeader(), deployment: parts.keys.deployment, logger, events: parts.events }),
+    nodes:
+      nodes ??
+      createNodeStatus({
+        instances: () => listInstances(parts.redis, parts.keys),
+        departed: (ids) => listDeparted(parts.redis, parts.keys, ids),
+        redis: parts.redis,
+        keys: parts.keys,
+        isLeader: () => parts.election.isLeader(),
+        id: 'api',
+        leaseTtlMs: 10000,
+        logger,
+      }),
     access: apiAccess(apiTokens, apiOpen),
     routes: API_ROUTES,
     ureplicator,

@@ -21,7 +21,7 @@ import { installedSecretPolicy } from '../common/secrets.js'
 import { connectZk, readZkAuthFile } from '../common/zk.js'
 import { createApi } from './api.js'
 import { apiAccess, loadApiTokens, type ApiAccess } from './auth.js'
-import { registerControllerMetrics } from './controller-metrics.js'
+import { registerContinuousAuditMetrics, registerControllerMetrics } from './controller-metrics.js'
 import { createClusterAdmins } from '../common/kafka/cluster-admins.js'
 import { kafkajsReadClients } from '../common/kafka/kafkajs-clients.js'
 import type { KafkaReadClients } from '../common/kafka/port.js'
@@ -32,7 +32,8 @@ import { createHistoryStore, redisHistoryBackend } from './history.js'
 import { createHistoryRecorder } from './history-recorder.js'
 import { consumerOffsetsOnStore } from './consumer-offsets.js'
 import { createContinuousAudit, portAuditSides, redisAuditStateStore } from './continuous-audit.js'
-import { listInstances } from '../common/registry.js'
+import { listDeparted, listInstances } from '../common/registry.js'
+import { createNodeStatus } from './node-status.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
 
 export interface Controller {
@@ -106,10 +107,21 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
     },
     state: redisAuditStateStore(redis, keys, history),
     logger,
+    onRun: registerContinuousAuditMetrics(registry, () => election.isLeader()),
   })
   const consumerOffsets = consumerOffsetsOnStore({ store, admins, isLeader: () => election.isLeader(), deployment: config.deployment, logger, events })
-  registerControllerMetrics({ registry, redis, keys, isLeader: () => election.isLeader(), drift: () => groups.drift() })
-  const app = createApi({ groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events, history, consumerOffsets })
+  const nodes = createNodeStatus({
+    instances: () => listInstances(redis, keys),
+    departed: (ids) => listDeparted(redis, keys, ids),
+    redis,
+    keys,
+    isLeader: () => election.isLeader(),
+    id: config.id,
+    leaseTtlMs: config.leaseTtlMs,
+    logger,
+  })
+  registerControllerMetrics({ registry, redis, keys, isLeader: () => election.isLeader(), drift: () => groups.drift(), nodes: () => nodes.latest() })
+  const app = createApi({ nodes, groups, apiTokens, apiOpen: config.apiOpen, ureplicator: { source: config.ureplicatorSource, target: config.ureplicatorTarget }, store, zk, redis, keys, election, reconciler, admins, registry, logger, events, history, consumerOffsets })
 
   const server: Server = await new Promise((resolve, reject) => {
     // HTTPS when a certificate and key are configured (read once at start; a restart picks up new ones).
@@ -154,6 +166,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   recorder.start()
   continuousAudit.start()
   consumerOffsets.start()
+  nodes.start()
   const api = apiAccess(apiTokens, config.apiOpen)
   logger.info({ event: 'controller.started', url, leader: election.isLeader(), api }, `controller started; API ${api === 'tokens' ? 'requires bearer tokens' : api === 'open' ? 'is OPEN to anyone who can reach it (--api-open)' : 'is CLOSED: no tokens configured and no --api-open'}`)
 
@@ -170,6 +183,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
         await recorder.stop()
         await continuousAudit.stop()
         await consumerOffsets.stop()
+        await nodes.stop()
         await reconciler.stop()
         await events.flush()
         await new Promise<void>((resolve) => server.close(() => resolve()))

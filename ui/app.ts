@@ -9,7 +9,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError, getToken, request, setToken, type FieldProblem } from './api.js'
 import { GroupHistoryPage } from './history.js'
 // The API's response types, declared once with the controller's schemas (type-only: nothing of it is bundled).
-import type { AssignmentsView, ClustersView, ClusterView, EventsView, FerryEventView, GroupsView, GroupView, InstanceView, Readiness, WorkerPartitionReport, WorkersView } from '../common/api-schemas.js'
+import type { AssignmentsView, ClustersView, ClusterView, EventsView, FerryEventView, GroupsView, GroupView, InstanceView, NodesView, Readiness, WorkerPartitionReport, WorkersView } from '../common/api-schemas.js'
 
 const POLL_INTERVAL_MS = 2000
 
@@ -20,6 +20,8 @@ interface Snapshot {
   assignments: AssignmentsView['assignments']
   events: FerryEventView[]
   clusters: ClusterView[]
+  /** Node checks (the leader's last round), null when they could not be read. */
+  nodes: NodesView | null
   /** Errors of parts that could not be loaded this round, by part. */
   errors: Record<string, string>
   at: number
@@ -68,13 +70,14 @@ async function loadSnapshot(): Promise<Snapshot> {
       return fallback
     }
   }
-  const [ready, list, workers, assignments, events, clusters] = await Promise.all([
+  const [ready, list, workers, assignments, events, clusters, nodes] = await Promise.all([
     part('leader', () => request<Readiness>('GET', 'readyz'), null),
     part('groups', async () => (await request<GroupsView>('GET', 'v1/groups')).groups, []),
     part('workers', () => request<WorkersView>('GET', 'v1/workers'), { workers: [], controllers: [] }),
     part('assignments', async () => (await request<AssignmentsView>('GET', 'v1/assignments')).assignments, {}),
     part('events', async () => (await request<EventsView>('GET', 'v1/events?limit=50')).events, []),
     part('clusters', async () => (await request<ClustersView>('GET', 'v1/clusters')).clusters, []),
+    part('nodes', () => request<NodesView>('GET', 'v1/nodes'), null),
   ])
   const groups = await Promise.all(
     list.map((g) =>
@@ -88,7 +91,7 @@ async function loadSnapshot(): Promise<Snapshot> {
     ),
   )
   groups.sort((a, b) => a.name.localeCompare(b.name))
-  return { ready, groups, workers, assignments, events, clusters, errors, at: Date.now() }
+  return { ready, groups, workers, assignments, events, clusters, nodes, errors, at: Date.now() }
 }
 
 function Header(props: { snap: Snapshot | null; auth: AuthState; onSignOut: () => void; failing: string | null }) {
@@ -349,6 +352,41 @@ function WorkersCard(props: { snap: Snapshot }) {
   `
 }
 
+const CHECK_TITLES: Record<string, string> = { reachable: 'reachable', process: 'process running', probe: 'probe answered' }
+
+/** Rheos's node status: per node the three checks, and in words why a check fails. */
+function NodesCard(props: { snap: Snapshot }) {
+  const { nodes } = props.snap
+  const failing = nodes?.nodes.filter((n) => n.status === 'failing').length ?? 0
+  const badge = (ok: boolean | null | undefined, reason: string | undefined) =>
+    html`<span class=${`badge ${ok === true ? 'ok' : ok === false ? 'bad' : 'warn'}`} title=${reason ?? ''}>${ok === true ? 'ok' : ok === false ? 'fails' : 'unknown'}</span>`
+  return html`
+    <section class="card">
+      <h2>Nodes ${nodes ? html`<small class="muted">${failing > 0 ? `${failing} failing · ` : ''}checked ${age(nodes.checkedAt, props.snap.at)} ago by ${nodes.checkedBy}</small>` : null}</h2>
+      ${props.snap.errors.nodes ? html`<p class="error">${props.snap.errors.nodes}</p>` : null}
+      <table data-testid="nodes">
+        <thead>
+          <tr><th>node</th><th>role</th><th>host</th>${['reachable', 'process', 'probe'].map((c) => html`<th>${CHECK_TITLES[c]}</th>`)}<th>why not</th></tr>
+        </thead>
+        <tbody>
+          ${(nodes?.nodes ?? []).map(
+            (n) => html`<tr data-testid=${`node-${n.id}`} class=${n.status === 'failing' ? 'failing' : ''}>
+              <td>${n.id}</td>
+              <td>${n.role}</td>
+              <td>${n.host} <small class="muted">pid ${n.pid}</small></td>
+              ${['reachable', 'process', 'probe'].map((name) => {
+                const check = n.checks.find((c) => c.check === name)
+                return html`<td data-check=${name}>${badge(check?.ok, check?.reason)}</td>`
+              })}
+              <td class="reason" data-testid=${`node-reason-${n.id}`}>${[...new Set(n.checks.filter((c) => c.ok !== true).map((c) => c.reason))].join('; ') || html`<span class="muted">–</span>`}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+    </section>
+  `
+}
+
 function Events(props: { snap: Snapshot }) {
   return html`
     <section class="card">
@@ -576,6 +614,7 @@ function App() {
                 <${WorkersCard} snap=${snap} />
                 <${Events} snap=${snap} />
               </div>
+              <${NodesCard} snap=${snap} />
               <${CreateGroup} clusters=${snap.clusters} writable=${writable} onCreated=${refresh} onAuthError=${onAuthError} />
             `}
     </main>

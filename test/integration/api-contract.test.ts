@@ -187,6 +187,8 @@ describe('REST contract and hostile input (real controller)', function () {
       await check('GET', '/v1/groups/:name/audit', `/v1/groups/${group}/audit`)
       await check('GET', '/v1/groups/:name/history', `/v1/groups/${group}/history?step=5m`)
       await check('GET', '/v1/workers', '/v1/workers')
+      await check('GET', '/v1/nodes', '/v1/nodes?fresh=true')
+      await check('GET', '/v1/nodes', '/v1/nodes')
       await check('GET', '/v1/assignments', '/v1/assignments')
       await check('GET', '/v1/events', '/v1/events')
       await check('POST', '/v1/rebalance', '/v1/rebalance?dryRun=true')

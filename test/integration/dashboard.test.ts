@@ -10,6 +10,8 @@
  * docs/screenshots/group-history.png; `ferry group NAME --history` prints the same figures.
  */
 import { execFile } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,7 +20,8 @@ import { Redis } from 'ioredis'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { ensureDebianTool, type LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
-import { listInstances } from '../../common/registry.js'
+import { createRegistration, listInstances } from '../../common/registry.js'
+import { silentLogger } from '../../common/logger.js'
 import { createHistoryStore, emptyBucket, minuteOf, redisHistoryBackend, MINUTE_MS } from '../../controller/history.js'
 import { LATENCY_BOUNDS_MS, emptyLatencyCounts } from '../../common/latency.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
@@ -380,6 +383,28 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
     expect((await http('GET', `${controllerUrl}/v1/groups/${group}`)).body.state).to.equal('stopped')
     await page.getByTestId('events').locator('li', { hasText: group }).getByText('topic group stopped').waitFor()
     await waitFor('no partitions assigned any more', async () => (await http('GET', `${controllerUrl}/v1/groups/${group}`)).body.partitions.length === 0)
+    expect(pageErrors, pageErrors.join('\n')).to.deep.equal([])
+  })
+
+  it("shows each node's checks, and in words why a node fails one", async () => {
+    // A controller instance whose health port is closed (registered directly: a fake worker would be given partitions).
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise((resolve) => closed.close(resolve))
+    const gone = createRegistration({ redis, keys: createKeys(deployment), id: 'c9', info: { role: 'controller', host: hostname(), pid: process.pid, version: 'test', startedAt: new Date().toISOString(), healthUrl: `http://127.0.0.1:${port}` }, ttlMs: 60000, logger: silentLogger() })
+    await gone.start()
+    try {
+      // Checked now rather than at the leader's next round; the page shows it at its next poll.
+      expect((await http('GET', `${controllerUrl}/v1/nodes?fresh=true`)).status).to.equal(200)
+      await page.getByTestId('node-reason-c9').filter({ hasText: `health port 127.0.0.1:${port} refused the connection` }).waitFor({ timeout: 15000 })
+      expect(await page.getByTestId('node-c9').locator('td[data-check="reachable"]').innerText()).to.equal('fails')
+      // c1 has no health listener in this test: it is probed on its API; the workers cannot be probed.
+      expect(await page.getByTestId('node-c1').locator('td[data-check="probe"]').innerText()).to.equal('ok')
+      expect(await page.getByTestId('node-reason-w1').innerText()).to.include('no probe port registered')
+    } finally {
+      await gone.stop()
+    }
     expect(pageErrors, pageErrors.join('\n')).to.deep.equal([])
   })
 
