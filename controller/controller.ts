@@ -33,6 +33,7 @@ import { createHistoryRecorder } from './history-recorder.js'
 import { createContinuousAudit, portAuditSides, redisAuditStateStore } from './continuous-audit.js'
 import { listInstances } from '../common/registry.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
+import { createTopicFollower } from './topic-follow.js'
 
 export interface Controller {
   readonly url: string
@@ -60,7 +61,22 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   // is read when election.start() writes the candidate node, which is after listen.
   const election = createElection({ zk, paths, info: { id: config.id, get url() { return url } }, logger })
   const events = createEventLog({ redis, keys, logger, controller: config.id })
+  const follower = createTopicFollower({
+    isLeader: () => election.isLeader(),
+    groups: async () => (await store.listGroups()).map((g) => ({ spec: g.value.spec, running: g.value.state === 'running' })),
+    topicsOf: async (group) => Object.keys((await store.getStatus(group))?.topics ?? {}).sort(),
+    async admins(spec) {
+      const [source, target] = await Promise.all([store.getCluster(spec.sourceCluster), store.getCluster(spec.targetCluster)])
+      if (source === null || target === null) throw new Error(`a cluster of group "${spec.name}" is not registered`)
+      return { source: admins.get(source.value), target: admins.get(target.value) }
+    },
+    events,
+    logger,
+    registry,
+    onStatusChanged: () => reconciler.trigger(),
+  })
   const reconciler = createReconciler({
+    follow: follower,
     events,
     zk,
     store,
@@ -151,6 +167,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   reconciler.start()
   recorder.start()
   continuousAudit.start()
+  follower.start()
   const api = apiAccess(apiTokens, config.apiOpen)
   logger.info({ event: 'controller.started', url, leader: election.isLeader(), api }, `controller started; API ${api === 'tokens' ? 'requires bearer tokens' : api === 'open' ? 'is OPEN to anyone who can reach it (--api-open)' : 'is CLOSED: no tokens configured and no --api-open'}`)
 
@@ -166,6 +183,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
         groups.stop()
         await recorder.stop()
         await continuousAudit.stop()
+        await follower.stop()
         await reconciler.stop()
         await events.flush()
         await new Promise<void>((resolve) => server.close(() => resolve()))
