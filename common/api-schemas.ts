@@ -70,6 +70,10 @@ export const groupViewSchema = groupSummarySchema
       topics: z.record(z.number().int()),
       droppedTopics: z.array(z.string()).optional(),
       quarantined: z.array(z.object({ worker: z.string(), reason: z.string(), since: z.string(), until: z.string() })).optional().openapi({ description: 'Workers kept away from the group for holding its partitions without progress' }),
+      followErrors: z
+        .array(z.object({ kind: z.enum(['config', 'acl']), topic: z.string().optional(), targetTopic: z.string().optional(), config: z.string().optional(), principal: z.string().optional(), message: z.string() }))
+        .optional()
+        .openapi({ description: 'Topic configs and ACLs the follow sync could not carry to the target at its last run (docs/disaster-recovery.md); they do not make the group unhealthy' }),
       assignedPartitions: z.number().int(),
       /** Sum of recordsMirrored over the partitions' current owners. */
       recordsMirrored: z.number().int(),

@@ -9,6 +9,7 @@
 import { z } from 'zod'
 import { FerryError } from './errors.js'
 import { MAX_TOPIC_PATTERN_LENGTH, topicPatternMatches, topicPatternProblem } from './topic-pattern.js'
+import { DENIED_TOPIC_CONFIGS, MIRRORED_TOPIC_CONFIGS } from './topic-configs.js'
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
 const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
@@ -158,6 +159,48 @@ const consumerGroupIdSchema = z
   .max(255)
   .refine((id) => ![...id].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f), 'must not hold control characters')
 
+/** Default time between two syncs of a group's topic configs or ACLs (controller/topic-follow.ts). */
+export const DEFAULT_FOLLOW_INTERVAL_MS = 30_000
+
+/** Group overrides of synced topic configs: only allow-listed names, string values; no prototype. */
+const configOverridesSchema = z
+  .unknown()
+  .transform((input, ctx): Record<string, string> => {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      ctx.addIssue({ code: 'custom', message: 'must be an object of topic config name → value (a string)' })
+      return z.NEVER
+    }
+    const map = Object.create(null) as Record<string, string>
+    for (const [name, value] of Object.entries(input)) {
+      const denied = DENIED_TOPIC_CONFIGS.get(name)
+      if (denied !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is never set by Ferry (${denied}); set it on the target topic yourself` })
+      else if (!MIRRORED_TOPIC_CONFIGS.has(name)) ctx.addIssue({ code: 'custom', path: [name], message: `is not a synced topic config; one of ${[...MIRRORED_TOPIC_CONFIGS].sort().join(', ')}` })
+      else if (typeof value !== 'string' || value.length === 0 || value.length > 1000) ctx.addIssue({ code: 'custom', path: [name], message: 'must be a non-empty string of at most 1000 characters (Kafka configs are strings: "3600000", not 3600000)' })
+      else map[name] = value
+    }
+    return map
+  })
+
+/** A Kafka principal, `Type:name` (e.g. `User:alice`). */
+const PRINCIPAL = /^[A-Za-z][A-Za-z0-9_-]{0,49}:[^\s]{1,200}$/
+
+/** Source principal → target principal for the ACL sync; no prototype. */
+const principalMapSchema = z
+  .unknown()
+  .transform((input, ctx): Record<string, string> => {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      ctx.addIssue({ code: 'custom', message: 'must be an object of source principal → target principal ("User:alice": "User:alice-dr")' })
+      return z.NEVER
+    }
+    const map = Object.create(null) as Record<string, string>
+    for (const [source, target] of Object.entries(input)) {
+      if (!PRINCIPAL.test(source)) ctx.addIssue({ code: 'custom', path: [source], message: 'source principal must be Type:name, e.g. User:alice' })
+      else if (typeof target !== 'string' || !PRINCIPAL.test(target)) ctx.addIssue({ code: 'custom', path: [source], message: 'must be a principal Type:name, e.g. User:alice-dr' })
+      else map[source] = target
+    }
+    return map
+  })
+
 /** The fields of a topic group, without the cross-field checks of {@link checkTopicGroup}. */
 export const topicGroupFieldsSchema = z
   .object({
@@ -225,6 +268,34 @@ export const topicGroupFieldsSchema = z
         names: z.array(consumerGroupIdSchema).min(1).max(1000).optional(),
         pattern: z.string().min(1).max(MAX_TOPIC_PATTERN_LENGTH, `must be at most ${MAX_TOPIC_PATTERN_LENGTH} characters`).optional(),
         intervalSeconds: z.number().min(1, 'must be at least 1').max(3600, 'must be at most 3600').default(5),
+      })
+      .strict()
+      .optional(),
+    // --- Topic configs and ACLs follow (controller/topic-follow.ts, docs/disaster-recovery.md) ---
+    /**
+     * The continuous sync of the mirrored topics' configs (on unless `sync: false`): every
+     * `intervalMs` (default 30000) the leader sets on each target topic the source's allow-listed
+     * configs (common/topic-configs.ts), `overrides` winning; other target configs are kept.
+     */
+    topicConfigs: z
+      .object({
+        sync: z.boolean().default(true),
+        intervalMs: z.number().int().min(1000, 'must be at least 1000 (1 s)').max(3_600_000, 'must be at most 3600000 (an hour)').default(DEFAULT_FOLLOW_INTERVAL_MS),
+        /** Target-side values of allow-listed configs, for every target topic of the group; the sync never overwrites them. */
+        overrides: configOverridesSchema.optional(),
+      })
+      .strict()
+      .optional(),
+    /**
+     * ACLs follow (off unless `sync: true`): the source topics' literal ALLOW READ and DESCRIBE
+     * ACLs are created on their target topics every `intervalMs` (default 30000), each principal
+     * mapped by `principals` (unmapped ones kept as they are). WRITE never; nothing is deleted.
+     */
+    acls: z
+      .object({
+        sync: z.boolean().default(false),
+        intervalMs: z.number().int().min(1000, 'must be at least 1000 (1 s)').max(3_600_000, 'must be at most 3600000 (an hour)').default(DEFAULT_FOLLOW_INTERVAL_MS),
+        principals: principalMapSchema.optional(),
       })
       .strict()
       .optional(),

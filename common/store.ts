@@ -61,6 +61,21 @@ export interface GroupStatusRecord {
    * without progress while other workers moved data between the same clusters (controller/healer.ts).
    */
   quarantined?: Array<{ worker: string; reason: string; since: string; until: string }>
+  /** What the topic config and ACL sync could not do at its last run (controller/topic-follow.ts). */
+  followErrors?: FollowError[]
+}
+
+/** A topic config or ACL the sync could not carry to the target, and why. */
+export interface FollowError {
+  kind: 'config' | 'acl'
+  /** The source topic (absent: the whole group's sync failed, e.g. a cluster unreachable). */
+  topic?: string
+  targetTopic?: string
+  /** The topic config (kind config). */
+  config?: string
+  /** The target principal (kind acl). */
+  principal?: string
+  message: string
 }
 
 /** Deployment-wide switches operators flip at run time (znode `settings`). */

@@ -35,6 +35,7 @@ import { createContinuousAudit, portAuditSides, redisAuditStateStore } from './c
 import { listDeparted, listInstances } from '../common/registry.js'
 import { createNodeStatus } from './node-status.js'
 import { createReconciler, type Reconciler } from './reconciler.js'
+import { createTopicFollower } from './topic-follow.js'
 
 export interface Controller {
   readonly url: string
@@ -62,7 +63,22 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   // is read when election.start() writes the candidate node, which is after listen.
   const election = createElection({ zk, paths, info: { id: config.id, get url() { return url } }, logger })
   const events = createEventLog({ redis, keys, logger, controller: config.id })
+  const follower = createTopicFollower({
+    isLeader: () => election.isLeader(),
+    groups: async () => (await store.listGroups()).map((g) => ({ spec: g.value.spec, running: g.value.state === 'running' })),
+    topicsOf: async (group) => Object.keys((await store.getStatus(group))?.topics ?? {}).sort(),
+    async admins(spec) {
+      const [source, target] = await Promise.all([store.getCluster(spec.sourceCluster), store.getCluster(spec.targetCluster)])
+      if (source === null || target === null) throw new Error(`a cluster of group "${spec.name}" is not registered`)
+      return { source: admins.get(source.value), target: admins.get(target.value) }
+    },
+    events,
+    logger,
+    registry,
+    onStatusChanged: () => reconciler.trigger(),
+  })
   const reconciler = createReconciler({
+    follow: follower,
     events,
     zk,
     store,
@@ -167,6 +183,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
   continuousAudit.start()
   consumerOffsets.start()
   nodes.start()
+  follower.start()
   const api = apiAccess(apiTokens, config.apiOpen)
   logger.info({ event: 'controller.started', url, leader: election.isLeader(), api }, `controller started; API ${api === 'tokens' ? 'requires bearer tokens' : api === 'open' ? 'is OPEN to anyone who can reach it (--api-open)' : 'is CLOSED: no tokens configured and no --api-open'}`)
 
@@ -184,6 +201,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
         await continuousAudit.stop()
         await consumerOffsets.stop()
         await nodes.stop()
+        await follower.stop()
         await reconciler.stop()
         await events.flush()
         await new Promise<void>((resolve) => server.close(() => resolve()))

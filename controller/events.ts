@@ -25,6 +25,10 @@ export type EventType =
   | 'group_started'
   | 'group_stopped'
   | 'group_deleted'
+  | 'topic_config_changed'
+  | 'topic_config_failed'
+  | 'acl_created'
+  | 'acl_failed'
 
 export interface FerryEvent {
   /** ISO-8601 time the controller recorded it. */

@@ -303,6 +303,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
           topics: status?.topics ?? {},
           ...(status?.droppedTopics && status.droppedTopics.length > 0 ? { droppedTopics: status.droppedTopics } : {}),
           ...(status?.quarantined && status.quarantined.length > 0 ? { quarantined: status.quarantined } : {}),
+          ...(status?.followErrors && status.followErrors.length > 0 ? { followErrors: status.followErrors } : {}),
           assignedPartitions: rows.length,
           recordsMirrored: rows.reduce((sum, r) => sum + r.recordsMirrored, 0),
           lag: totalLag,

@@ -69,6 +69,8 @@ export interface ReconcilerOptions {
    * 0 turns healing off.
    */
   healAfterMs?: number
+  /** The topic config and ACL sync (topic-follow.ts): its errors go into each group's status. */
+  follow?: { statusOf(group: string): { errors: GroupStatusRecord['followErrors'] } | undefined }
   now?: () => number
 }
 
@@ -285,6 +287,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         const excluded = healer.excluded(spec.name)
         const quarantined = healer.active().filter((q) => q.group === spec.name)
         if (quarantined.length > 0) status.quarantined = quarantined.map((q) => ({ worker: q.worker, reason: q.reason, since: new Date(q.since).toISOString(), until: new Date(q.until).toISOString() }))
+        // Before the sync has run under this leader, the stored errors stand (a new leader must not clear them unseen).
+        const followErrors = options.follow?.statusOf(spec.name)?.errors ?? statuses.get(spec.name)?.followErrors
+        if (followErrors !== undefined && followErrors.length > 0) status.followErrors = followErrors
         planGroups.push({ spec, running, partitions, ...(excluded.size > 0 ? { excluded } : {}) })
         newStatuses.push(status)
       }),

@@ -2,7 +2,11 @@
  * A real local stack for integration tests and demos, without Docker: ZooKeeper, Redis and two
  * single-node KRaft Kafka clusters. "source" has a PLAINTEXT listener, an SSL listener that
  * requires a client certificate (mTLS) and a SASL_SSL listener with SCRAM-SHA-512; "target"
- * has PLAINTEXT only, with the ACL authorizer on (everyone a super user). Every server binds free ports on 127.0.0.1 and keeps its files in one
+ * has PLAINTEXT and a SASL_PLAINTEXT listener with SCRAM-SHA-512 users of its own. KRaft clusters
+ * run the ACL authorizer (StandardAuthorizer): the stack's own identities (anonymous PLAINTEXT,
+ * the mTLS client, the Ferry SCRAM user) are super users and a topic without ACLs is open to
+ * everyone, so only topics a test gives ACLs are guarded, for the users that test names (the
+ * `reader` users). Every server binds free ports on 127.0.0.1 and keeps its files in one
  * private directory, so stacks of several developers or test runs never collide.
  *
  * @example
@@ -55,6 +59,14 @@ export interface StackCluster {
   /** The Kafka release it runs, and how its metadata is kept. */
   kafkaVersion: string
   mode: 'kraft' | 'zookeeper'
+  /** Whether ACLs are enforced (KRaft: StandardAuthorizer); a ZooKeeper-mode source runs without an authorizer. */
+  authorizer: boolean
+}
+
+/** A SCRAM-SHA-512 user that is not a super user: what ACLs decide for. */
+export interface StackUser {
+  username: string
+  password: string
 }
 
 export interface SourceCluster extends StackCluster {
@@ -71,6 +83,8 @@ export interface SourceCluster extends StackCluster {
   /** PEM (PKCS#8, unencrypted) key of the client certificate. */
   clientKeyFile: string
   sasl: { mechanism: 'scram-sha-512'; username: string; password: string }
+  /** A second SCRAM user on the SASL_SSL listener, not a super user (KRaft only: absent in ZooKeeper mode). */
+  reader?: StackUser
   /** PEM of a second, unrelated CA: trusting it instead of caFile must fail the TLS handshake. */
   wrongCaFile: string
 }
@@ -78,6 +92,12 @@ export interface SourceCluster extends StackCluster {
 export interface TargetCluster extends StackCluster {
   /** host:port, no authentication. */
   plaintext: string
+  /** host:port, SASL SCRAM-SHA-512 without TLS, for `readerDr` and `outsider` (neither a super user). */
+  saslPlaintext: string
+  /** The target's counterpart of the source's reader (a principal mapping maps one to the other). */
+  readerDr: StackUser
+  /** A user no ACL names: refused wherever a topic has ACLs. */
+  outsider: StackUser
 }
 
 export type StackProcessName = 'zookeeper' | 'redis' | 'source' | 'target'
@@ -131,6 +151,8 @@ const LOG_PROBLEM_LINES = 12
 const DEFAULT_KAFKA_HEAP_MB = 512
 const ZOOKEEPER_HEAP_MB = 256
 const SCRAM_USERNAME = 'ferry'
+/** The mTLS client certificate's principal (its subject, as Kafka's default principal builder names it). */
+const CLIENT_CERT_PRINCIPAL = 'User:CN=ferry-client'
 /** Attempts of a whole start when a picked port was taken before its server bound it. */
 const MAX_START_ATTEMPTS = 3
 /** Lowest port handed to a server; below are the well-known development ports (2181, 6379, 8080, 9092...). */
@@ -290,6 +312,7 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
     'sourceSaslSsl',
     'sourceController',
     'targetPlaintext',
+    'targetSaslPlaintext',
     'targetController',
   ] as const)
   const hostPort = (port: number): string => `127.0.0.1:${port}`
@@ -340,9 +363,20 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
     clientCertFile: certs.clientCertFile,
     clientKeyFile: certs.clientKeyFile,
     sasl: { mechanism: 'scram-sha-512', username: SCRAM_USERNAME, password: randomBytes(16).toString('hex') },
+    ...(sourceMode === 'kraft' ? { reader: { username: 'reader', password: randomBytes(16).toString('hex') } } : {}),
     wrongCaFile: certs.wrongCaFile,
+    authorizer: sourceMode === 'kraft',
   }
-  const target: TargetCluster = { bootstrapPlaintext: hostPort(ports.targetPlaintext), plaintext: hostPort(ports.targetPlaintext), kafkaVersion: ctx.targetVersion, mode: 'kraft' }
+  const target: TargetCluster = {
+    bootstrapPlaintext: hostPort(ports.targetPlaintext),
+    plaintext: hostPort(ports.targetPlaintext),
+    saslPlaintext: hostPort(ports.targetSaslPlaintext),
+    readerDr: { username: 'reader-dr', password: randomBytes(16).toString('hex') },
+    outsider: { username: 'outsider', password: randomBytes(16).toString('hex') },
+    kafkaVersion: ctx.targetVersion,
+    mode: 'kraft',
+    authorizer: true,
+  }
   const ca = await fs.readFile(certs.caFile, 'utf8')
   const clientTls = { ca: [ca], cert: await fs.readFile(certs.clientCertFile, 'utf8'), key: await fs.readFile(certs.clientKeyFile, 'utf8') }
 
@@ -360,6 +394,8 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
     ports: { plaintext: ports.sourcePlaintext, ssl: ports.sourceSsl, saslSsl: ports.sourceSaslSsl, controller: ports.sourceController },
     certs,
     scram: { username: source.sasl.username, password: source.sasl.password },
+    users: source.reader === undefined ? [] : [source.reader],
+    authorizer: source.authorizer,
     jvmArgs: jvmArgs(ctx.kafkaHeapMb, sourceClasspath),
     libDir: ctx.source.libDir,
     ...(sourceMode === 'zookeeper' ? { zookeeperConnect: `${hostPort(ports.zookeeper)}/kafka-source` } : {}),
@@ -374,11 +410,12 @@ async function buildAndStart(ctx: BuildContext): Promise<LocalStack> {
   const targetKafka = await prepareKafka({
     name: 'target',
     dir: path.join(dir, 'target'),
-    ports: { plaintext: ports.targetPlaintext, controller: ports.targetController },
+    ports: { plaintext: ports.targetPlaintext, saslPlaintext: ports.targetSaslPlaintext, controller: ports.targetController },
+    users: [target.readerDr, target.outsider],
     authorizer: true,
     jvmArgs: jvmArgs(ctx.kafkaHeapMb),
     libDir: ctx.libDir,
-    probeConfigs: [{ brokers: [target.plaintext] }],
+    probeConfigs: [{ brokers: [target.plaintext] }, { brokers: [target.saslPlaintext], sasl: { mechanism: 'scram-sha-512', ...target.readerDr } }],
     onSpawn,
     log,
   })
@@ -522,15 +559,19 @@ async function prepareRedis(spec: ServerSpec & { redisServer: string }): Promise
 interface KafkaSpec {
   name: 'source' | 'target'
   dir: string
-  ports: { plaintext: number; ssl?: number; saslSsl?: number; controller: number }
+  ports: { plaintext: number; ssl?: number; saslSsl?: number; saslPlaintext?: number; controller: number }
   certs?: CertificateFiles
+  /** The stack's own SCRAM user (a super user where the authorizer runs). */
   scram?: { username: string; password: string }
+  /** SCRAM users that are not super users, on the SASL listeners (KRaft: added at format time). */
+  users?: StackUser[]
   /** ZooKeeper mode (releases before 3.0): `host:port/chroot`; absent: KRaft. */
   zookeeperConnect?: string
   /**
-   * Run KRaft's ACL authorizer, so ACLs can be created and described (the Kafka port's admin
-   * does both, test/contract/). Every client is anonymous here and a super user, so nothing is
-   * refused: the stack still needs no credentials on its PLAINTEXT listener.
+   * Run KRaft's ACL authorizer, so ACLs can be created, described (the Kafka port's admin does
+   * both, test/contract/) and enforced (test/integration/topic-follow.test.ts). The stack's own
+   * identities are super users and a topic without ACLs is open to all, so nothing else changes:
+   * the stack still needs no credentials on its PLAINTEXT listener.
    */
   authorizer?: boolean
   /** JVM options and classpath, before the main class. */
@@ -582,7 +623,7 @@ async function prepareKafka(spec: KafkaSpec): Promise<{ process: ManagedProcess;
     // KRaft needs its metadata log formatted once. The SCRAM user goes in here too: kafkajs
     // cannot create one, and this spares a kafka-configs run against the live broker.
     const formatArgs = [...spec.jvmArgs, await kafkaToolClass(spec.libDir, ['kafka.tools.StorageTool', 'org.apache.kafka.tools.StorageTool']), 'format', '-t', kafkaClusterId(), '-c', configFile]
-    if (spec.scram !== undefined) formatArgs.push('--add-scram', `SCRAM-SHA-512=[name=${spec.scram.username},password=${spec.scram.password}]`)
+    for (const user of [...(spec.scram === undefined ? [] : [spec.scram]), ...(spec.users ?? [])]) formatArgs.push('--add-scram', `SCRAM-SHA-512=[name=${user.username},password=${user.password}]`)
     try {
       const { stdout, stderr } = await execFileAsync('java', formatArgs, { cwd: spec.dir, signal, maxBuffer: 16 * 1024 * 1024 })
       await fs.appendFile(logFile, `[storage format]\n${stdout}${stderr}`)
@@ -623,6 +664,7 @@ function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
   const listeners = [`PLAINTEXT://127.0.0.1:${ports.plaintext}`]
   if (ports.ssl !== undefined) listeners.push(`SSL://127.0.0.1:${ports.ssl}`)
   if (ports.saslSsl !== undefined) listeners.push(`SASL_SSL://127.0.0.1:${ports.saslSsl}`)
+  if (ports.saslPlaintext !== undefined) listeners.push(`SASL_PLAINTEXT://127.0.0.1:${ports.saslPlaintext}`)
   const mode =
     spec.zookeeperConnect === undefined
       ? [
@@ -632,7 +674,7 @@ function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
           `controller.quorum.voters=1@127.0.0.1:${ports.controller}`,
           'controller.listener.names=CONTROLLER',
           `listeners=${[...listeners, `CONTROLLER://127.0.0.1:${ports.controller}`].join(',')}`,
-          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT',
+          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
           // After a kill -9 the restarted node's controller refuses the new broker incarnation
           // (DUPLICATE_BROKER_REGISTRATION) until the old one's session expires: 9 s by default,
           // which made restart() take ~17 s. Heartbeats are local, so a short session is cheap.
@@ -670,7 +712,8 @@ function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
     lines.push(
       'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
       // The controller and broker talk to each other as User:ANONYMOUS (PLAINTEXT) too.
-      'super.users=User:ANONYMOUS',
+      // The stack's own identities are super users, so every test that does not set ACLs runs as before.
+      `super.users=${['User:ANONYMOUS', ...(spec.certs === undefined ? [] : [CLIENT_CERT_PRINCIPAL]), ...(spec.scram === undefined ? [] : [`User:${spec.scram.username}`])].join(';')}`,
       'allow.everyone.if.no.acl.found=true',
     )
   }
@@ -695,6 +738,12 @@ function kafkaServerProperties(spec: KafkaSpec, dataDir: string): string {
       // SASL authenticates the client there; requiring a certificate as well would hide
       // whether a failure comes from TLS or from SASL.
       'listener.name.sasl_ssl.ssl.client.auth=none',
+    )
+  }
+  if (ports.saslPlaintext !== undefined) {
+    lines.push(
+      'listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-512',
+      'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
     )
   }
   return `${lines.join('\n')}\n`

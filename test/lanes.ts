@@ -20,6 +20,7 @@ export const LANE_TESTS = [
   'partition-growth',
   'secrets',
   'healing',
+  'topic-follow',
 ] as const
 
 /** The Kafka port's contract (test/contract/): its fetch guarantees are checked against each lane's source. */

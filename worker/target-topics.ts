@@ -7,8 +7,9 @@
  */
 import { targetTopicName, type TopicGroupSpec } from '../common/config.js'
 import { FerryError, errorMessage } from '../common/errors.js'
-import { MIRRORED_TOPIC_CONFIGS, type KafkaAdmin } from '../common/kafka/admin.js'
+import type { KafkaAdmin } from '../common/kafka/admin.js'
 import type { Logger } from '../common/logger.js'
+import { planTopicConfigs } from '../common/topic-configs.js'
 
 export interface TargetTopicsDeps {
   group: TopicGroupSpec
@@ -39,7 +40,8 @@ export async function ensureTargetTopics(deps: TargetTopicsDeps, topics: readonl
     }
     let targetCount = targetCounts.get(targetTopic)
     if (targetCount === undefined) {
-      const configs = Object.fromEntries(Object.entries(await deps.sourceAdmin.topicConfigs(topic)).filter(([name]) => MIRRORED_TOPIC_CONFIGS.has(name)))
+      // The source's allow-listed configs, the group's overrides winning (the same rule as the controller's sync, controller/topic-follow.ts).
+      const configs = { ...planTopicConfigs(await deps.sourceAdmin.topicConfigs(topic), {}, group.topicConfigs?.overrides).next }
       const created = await deps.targetAdmin.createTopic({ topic: targetTopic, partitions: sourceCount, configs })
       if (created) log.info({ event: 'worker.target_topic_created', topic: targetTopic, partitions: sourceCount, configs }, 'created target topic')
       targetCount = (await deps.targetAdmin.partitionCounts([targetTopic])).get(targetTopic) ?? sourceCount

@@ -16,20 +16,8 @@ export type { AdminOptions, CreateTopicRequest, GroupOffset, KafkaAdmin, Partiti
 /** Kafka's isolation level 0: offsets counting records of transactions still open. */
 const READ_UNCOMMITTED = 0
 
-/** Topic configs worth carrying from a source topic to the target topic it is mirrored into. */
-export const MIRRORED_TOPIC_CONFIGS: ReadonlySet<string> = new Set([
-  'cleanup.policy',
-  'compression.type',
-  'delete.retention.ms',
-  'max.compaction.lag.ms',
-  'max.message.bytes',
-  'min.cleanable.dirty.ratio',
-  'min.compaction.lag.ms',
-  'retention.bytes',
-  'retention.ms',
-  'segment.bytes',
-  'segment.ms',
-])
+/** Moved to common/topic-configs.ts (the allow and deny lists and the sync plan); kept here for existing imports. */
+export { MIRRORED_TOPIC_CONFIGS } from '../topic-configs.js'
 
 /** Without `withHigh` the high watermark is not asked for (one round trip fewer) and `high` is the last stable offset. */
 async function readOffsets(a: Admin, topic: string, withHigh: boolean): Promise<PartitionOffsets[]> {

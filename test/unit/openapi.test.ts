@@ -90,6 +90,9 @@ describe('OpenAPI document and routes', () => {
     const group = doc.components.schemas.TopicGroupRequest
     expect(group?.additionalProperties).to.equal(false)
     expect(group?.properties).to.include.keys('sourceCluster', 'targetCluster', 'topics', 'topicPattern', 'delivery', 'start')
+    // Topic configs and ACLs follow (controller/topic-follow.ts): the group's fields and the status field of its failures.
+    expect(group?.properties).to.include.keys('topicConfigs', 'acls')
+    expect(JSON.stringify(doc.components.schemas)).to.contain('"followErrors"')
     const post = doc.paths['/v1/groups']?.post
     expect(JSON.stringify(post?.requestBody)).to.contain('#/components/schemas/TopicGroupRequest')
   })
