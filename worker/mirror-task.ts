@@ -35,6 +35,7 @@ import { backoffMs, partitionFailureRule, type BackoffBounds } from './failure-p
 import { createIncidentLog } from './incidents.js'
 import { createPartitionBook } from './partition-book.js'
 import { createPartitionRetries } from './partition-retries.js'
+import { createProvenance } from './provenance.js'
 import { createRateLimiter } from './rate-limiter.js'
 import { MAX_SLICES, createSlices, prepareSlice, type SliceDeps } from './slices.js'
 
@@ -73,6 +74,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     deadLetters: createDeadLetters({ group, sourceCluster: deps.source.name, targetAdmin: deps.targetAdmin }),
     book,
     limiter: group.maxBytesPerSec === undefined ? undefined : createRateLimiter(group.maxBytesPerSec),
+    provenance: group.provenance ? createProvenance({ group: group.name, sourceAdmin: deps.sourceAdmin, targetAdmin: deps.targetAdmin, dropped: metrics.loopDropped }) : undefined,
     metrics,
     log,
     onRecovered: (topic, partition) => {
