@@ -196,9 +196,9 @@ export const topicGroupFieldsSchema = z
      * Active-active: stamp every mirrored record with a `ferry.origin` header (the id of the
      * Kafka cluster it was first written to, appended after its own headers; kept as it is on a
      * record that has one) and never mirror a record whose origin is the target cluster
-     * (worker/provenance.ts). Off by default: records are mirrored byte for byte, headers included.
+     * (worker/provenance.ts). Off when unset: records are mirrored byte for byte, headers included.
      */
-    provenance: z.boolean().default(false),
+    provenance: z.boolean().optional(),
     /** Dead-letter topic on the target; default `_ferry.<group>.dead-letter`. */
     deadLetterTopic: topicNameSchema.optional(),
     /**
