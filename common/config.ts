@@ -242,6 +242,13 @@ export const topicGroupFieldsSchema = z
      * there and report it (default), or write it to the dead-letter topic and go on.
      */
     onRejectedRecord: z.enum(['stop', 'dead-letter']).default('stop'),
+    /**
+     * Active-active: stamp every mirrored record with a `ferry.origin` header (the id of the
+     * Kafka cluster it was first written to, appended after its own headers; kept as it is on a
+     * record that has one) and never mirror a record whose origin is the target cluster
+     * (worker/provenance.ts). Off when unset: records are mirrored byte for byte, headers included.
+     */
+    provenance: z.boolean().optional(),
     /** Dead-letter topic on the target; default `_ferry.<group>.dead-letter`. */
     deadLetterTopic: topicNameSchema.optional(),
     /**

@@ -102,7 +102,12 @@ export interface Store {
   deleteCluster(name: string): Promise<void>
   listGroups(): Promise<Versioned<GroupRecord>[]>
   getGroup(name: string, watcher?: Watcher): Promise<Versioned<GroupRecord> | null>
-  createGroup(spec: TopicGroupSpec, state: GroupState): Promise<GroupRecord>
+  /**
+   * Creates the group. `check` sees every other group and may throw to refuse: it runs after the
+   * group's clusters were read, and the create bumps their versions, so a group of the same
+   * clusters created meanwhile makes this one a CONFLICT (try again) rather than slip past it.
+   */
+  createGroup(spec: TopicGroupSpec, state: GroupState, check?: (groups: readonly GroupRecord[]) => Promise<void> | void): Promise<GroupRecord>
   setGroupState(name: string, state: GroupState): Promise<GroupRecord>
   deleteGroup(name: string): Promise<void>
   getAssignment(worker: string, watcher?: Watcher): Promise<Versioned<AssignmentRecord> | null>
@@ -186,7 +191,7 @@ export function createStore(zk: Zk, paths: Paths, options: StoreOptions = {}): S
       return [...(await readChildren<GroupRecord>(paths.groups, paths.group)).values()]
     },
     getGroup: (name, watcher) => readJson<GroupRecord>(paths.group(name), watcher),
-    async createGroup(spec, state) {
+    async createGroup(spec, state, check) {
       const clusterNames = [...new Set([spec.sourceCluster, spec.targetCluster])]
       const clusters = await Promise.all(clusterNames.map((name) => store.getCluster(name)))
       const ops: ZkOp[] = []
@@ -200,6 +205,7 @@ export function createStore(zk: Zk, paths: Paths, options: StoreOptions = {}): S
         }
         ops.push({ op: 'set', path: paths.cluster(name), data: toJsonBuffer(cluster.value), version: cluster.version })
       })
+      if (check !== undefined) await check((await store.listGroups()).map((g) => g.value).filter((g) => g.spec.name !== spec.name))
       const now = new Date().toISOString()
       const record: GroupRecord = { spec, state, createdAt: now, updatedAt: now }
       ops.push({ op: 'create', path: paths.group(spec.name), data: toJsonBuffer(record) })

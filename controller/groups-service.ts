@@ -26,6 +26,7 @@ import { auditGroup, type AuditReport } from './audit.js'
 import { discoverPartitions } from './discovery.js'
 import type { EventLog } from './events.js'
 import { checkTargetEnds } from './target-check.js'
+import { findMirrorLoop, isReverse, mirrorLoopError } from './mirror-loops.js'
 import { createProgressTracker, type ProgressTracker } from './progress.js'
 import { DRIFT_GRACE_MS, classifyServed, countDrift, createNotServedTracker, emptyDriftCounts, mayBeStalled, type DriftCounts, type ServedKind } from './served.js'
 
@@ -199,6 +200,32 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
     return offsets
   }
 
+  /**
+   * Refuses a group that closes a mirror loop with a group going the other way unless both have
+   * provenance (controller/mirror-loops.ts). A pattern is checked against the topics on both
+   * clusters now too, when they can be listed (when not, against the names and patterns alone).
+   */
+  const refuseLoops = async (spec: TopicGroupSpec, groups: readonly GroupRecord[]): Promise<void> => {
+    const reverse = groups.map((g) => g.spec).filter((g) => isReverse(spec, g) && !(spec.provenance && g.provenance))
+    if (reverse.length === 0) return
+    let known = { onSource: [] as string[], onTarget: [] as string[] }
+    if (spec.topicPattern !== undefined || reverse.some((g) => g.topicPattern !== undefined)) {
+      const topicsOn = async (name: string): Promise<string[]> => {
+        const cluster = await store.getCluster(name)
+        return cluster === null ? [] : deps.admins.get(cluster.value).listTopics()
+      }
+      try {
+        known = { onSource: await topicsOn(spec.sourceCluster), onTarget: await topicsOn(spec.targetCluster) }
+      } catch (error) {
+        logger.warn({ event: 'controller.loop_check_topics_unreadable', group: spec.name, err: errorMessage(error) }, 'cannot list topics for the mirror loop check; checking names and patterns only')
+      }
+    }
+    for (const other of reverse) {
+      const loop = findMirrorLoop(spec, other, known)
+      if (loop !== undefined) throw mirrorLoopError(loop)
+    }
+  }
+
   const serving = async (filter: (group: string) => boolean = () => true): Promise<ServingRow[]> => {
     const [assignments, live] = await Promise.all([store.listAssignments(), instances()])
     return servingRows(new Map([...assignments].map(([worker, record]) => [worker, record.value.partitions])), reportsByPartition(live), filter)
@@ -213,7 +240,7 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
       return (await store.getGroup(name)) !== null
     },
     async create({ spec, start, via }) {
-      const record = await store.createGroup(spec, start === false ? 'stopped' : 'running')
+      const record = await store.createGroup(spec, start === false ? 'stopped' : 'running', (groups) => refuseLoops(spec, groups))
       logger.info({ event: 'controller.group_created', group: spec.name, state: record.state, via }, 'topic group created')
       deps.events.record({ type: 'group_created', group: spec.name, message: `topic group created (${record.state})${via === 'ureplicator' ? ' through the uReplicator API' : ''}` })
       deps.changed()

@@ -23,6 +23,7 @@ import type { Delivery } from './delivery.js'
 import type { MirrorMetrics } from './mirror-metrics.js'
 import type { OffsetSyncWriter } from './offset-syncs.js'
 import type { PartitionBook } from './partition-book.js'
+import type { Provenance } from './provenance.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { acknowledgedCount, type TargetRecord } from './target-producer.js'
 
@@ -35,6 +36,8 @@ export interface BatchMirrorDeps {
   limiter?: RateLimiter | undefined
   metrics: MirrorMetrics
   log: Logger
+  /** Active-active (`provenance: true`): stamps records and leaves out those that came from the target. */
+  provenance?: Provenance | undefined
   /** The partition mirrors again after a failure (its error was cleared). */
   onRecovered: (topic: string, partition: number) => void
   /** Where mirrored records landed, for consumer offset translation (worker/offset-syncs.ts). */
@@ -116,7 +119,27 @@ export function createBatchMirror(deps: BatchMirrorDeps): (batch: SourceBatch) =
     progress(batch, index, index, source.offset + 1, undefined, [])
   }
 
-  return async (batch) => {
+  /**
+   * Provenance left out the last records of `fetched` (they came from the target): the partition
+   * continues past them. Exactly-once commits that checkpoint in a transaction of its own.
+   */
+  const stepPast = async (fetched: SourceBatch, kept: SourceBatch): Promise<void> => {
+    const keptEnd = kept.records[kept.records.length - 1]?.offset ?? -1
+    const trailing = fetched.records.filter((r) => r.offset > keptEnd)
+    const first = trailing[0]
+    const last = trailing[trailing.length - 1]
+    if (first === undefined || last === undefined) return
+    try {
+      await delivery.write(fetched.topic, fetched.partition, [], checkpointAfter(fetched, last.offset + 1, 0))
+    } catch (error) {
+      throw new PartialBatchError(first.offset, error)
+    }
+    progress(fetched, 0, 0, last.offset + 1, undefined, [])
+  }
+
+  return async (fetched) => {
+    // Provenance groups (worker/provenance.ts) write only records that did not come from the target, stamped.
+    const batch = deps.provenance === undefined ? fetched : await deps.provenance.admit(fetched)
     const targetTopic = targetTopicName(group, batch.topic)
     let bytes = 0
     const records: TargetRecord[] = batch.records.map((r) => {
@@ -130,8 +153,9 @@ export function createBatchMirror(deps: BatchMirrorDeps): (batch: SourceBatch) =
         timestamp: r.timestamp,
       }
     })
-    deps.metrics.fetched?.(group.name, batch, bytes)
+    deps.metrics.fetched?.(group.name, fetched, batch === fetched ? bytes : fetched.records.reduce((sum, r) => sum + (r.key?.length ?? 0) + (r.value?.length ?? 0), 0))
     if (deps.limiter) await deps.limiter.take(bytes)
     await deliver(batch, records, 0, records.length)
+    if (batch !== fetched) await stepPast(fetched, batch)
   }
 }

@@ -36,6 +36,7 @@ import { createIncidentLog } from './incidents.js'
 import { createPartitionBook } from './partition-book.js'
 import { createOffsetSyncWriter, offsetSyncTopicName } from './offset-syncs.js'
 import { createPartitionRetries } from './partition-retries.js'
+import { createProvenance } from './provenance.js'
 import { createRateLimiter } from './rate-limiter.js'
 import { MAX_SLICES, createSlices, prepareSlice, type SliceDeps } from './slices.js'
 
@@ -76,6 +77,7 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     deadLetters: createDeadLetters({ group, sourceCluster: deps.source.name, targetAdmin: deps.targetAdmin }),
     book,
     limiter: group.maxBytesPerSec === undefined ? undefined : createRateLimiter(group.maxBytesPerSec),
+    provenance: group.provenance ? createProvenance({ group: group.name, sourceAdmin: deps.sourceAdmin, targetAdmin: deps.targetAdmin, dropped: metrics.loopDropped }) : undefined,
     metrics,
     log,
     onRecovered: (topic, partition) => {

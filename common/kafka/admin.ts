@@ -81,6 +81,13 @@ export function createKafkaAdmin(cluster: ClusterSpec, options: AdminOptions): K
 
   return {
     cluster: cluster.name,
+    clusterId: () =>
+      run('read cluster metadata', async (a) => {
+        const { clusterId } = await a.describeCluster()
+        // Metadata v0/v1 (brokers before 0.10.1) carry no id: nothing Ferry could tell clusters apart by.
+        if (typeof clusterId !== 'string' || clusterId.length === 0) throw new FerryError('KAFKA_ERROR', `cluster "${cluster.name}" reports no cluster id`, { retriable: false })
+        return clusterId
+      }),
     listTopics: () => run('list topics', (a) => a.listTopics()),
     partitionCounts: (topics) =>
       run('read topic metadata', async (a) => {

@@ -285,6 +285,11 @@ export interface TopicReadAcl {
  */
 export interface KafkaAdmin {
   readonly cluster: string
+  /**
+   * The cluster's id from its metadata (KRaft's `cluster.id`; the id a ZooKeeper-mode cluster
+   * generated): the same through every listener and for every client, unlike Ferry's name for it.
+   */
+  clusterId(): Promise<string>
   listTopics(): Promise<string[]>
   /** Partition count per topic; topics that do not exist are absent from the map. */
   partitionCounts(topics: readonly string[]): Promise<Map<string, number>>

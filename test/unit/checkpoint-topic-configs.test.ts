@@ -24,6 +24,7 @@ function fakeAdmin(configs: Record<string, string>, alterError?: Error): KafkaAd
       calls.push('replaceTopicConfigs')
       if (alterError) throw alterError
     },
+    clusterId: unused,
     listTopics: unused,
     partitionCounts: unused,
     stableOffsets: unused,

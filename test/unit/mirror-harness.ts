@@ -66,6 +66,13 @@ export class FakeSource {
     }
   }
 
+  /** Appends one record with these headers (value `topic-partition-offset`). */
+  appendWithHeaders(topic: string, partition: number, headers: SourceRecord['headers']): void {
+    const log = this.log(topic, partition)
+    const offset = log.length
+    log.push({ offset, key: Buffer.from(`k${offset}`), value: Buffer.from(`${topic}-${partition}-${offset}`), headers, timestamp: String(Date.now()) })
+  }
+
   high(topic: string, partition: number): number {
     return this.log(topic, partition).length
   }
@@ -268,11 +275,13 @@ export function createWorld(): World {
     for (const h of handles) for (const c of h.consumers) c.poll()
   }, 2)
   const sourceAdmin = {
+    clusterId: async () => 'source-cluster-id',
     partitionCounts: async (topics: readonly string[]) => new Map(topics.flatMap((t) => (source.offsets(t).length > 0 ? [[t, source.offsets(t).length] as const] : []))),
     offsets: async (topic: string) => source.offsets(topic),
     topicConfigs: async () => ({ 'cleanup.policy': 'delete' }),
   } as unknown as KafkaAdmin
   const targetAdmin = {
+    clusterId: async () => 'target-cluster-id',
     partitionCounts: async (topics: readonly string[]) => new Map(topics.flatMap((t) => (target.createdTopics.includes(t) ? [[t, 8] as const] : []))),
     createTopic: async ({ topic }: { topic: string }) => {
       if (target.createdTopics.includes(topic)) return false

@@ -58,6 +58,7 @@ export function createFakeKafka(): FakeKafka {
       const count = (await reach(cluster, `stableOffsets ${topic}`)).get(topic) ?? 0
       return Array.from({ length: count }, (_, partition) => ({ partition, low: 0, stable: ends.get(`${cluster}/${topic}/${partition}`) ?? 0 }))
     },
+    clusterId: notFaked('clusterId'),
     offsets: notFaked('offsets'),
     offsetsForTime: notFaked('offsetsForTime'),
     topicConfigs: notFaked('topicConfigs'),
