@@ -49,7 +49,7 @@ export function createApi(deps: ApiDeps): express.Express {
     ...parts,
     groups: given ?? createGroupsService({ store: parts.store, redis: parts.redis, keys: parts.keys, admins: parts.admins, events: parts.events, logger, changed: () => parts.reconciler.trigger(), progressSampleMs: 0 }),
     history: history ?? createHistoryStore({ backend: redisHistoryBackend(parts.redis), keys: parts.keys }),
-    consumerOffsets: consumerOffsets ?? consumerOffsetsOnStore({ store: parts.store, admins: parts.admins, isLeader: () => parts.election.isLeader(), deployment: parts.keys.deployment, logger, events: parts.events }),
+    consumerOffsets: consumerOffsets ?? consumerOffsetsOnStore({ store: parts.store, admins: parts.admins, isLeader: () => parts.election.isLeader(), deployment: () => parts.keys.deployment, logger, events: parts.events }),
     nodes:
       nodes ??
       createNodeStatus({

@@ -119,7 +119,6 @@ interface SyncIndex {
 }
 
 export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffsets {
-  const syncTopic = offsetSyncTopicName(deps.deployment)
   const indexes = new Map<string, SyncIndex>()
   const syncStates = new Map<string, Map<string, ConsumerGroupSyncState>>()
   const lastRun = new Map<string, number>()
@@ -136,6 +135,7 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
     }
     const own = index
     own.refreshing ??= (async () => {
+      const syncTopic = offsetSyncTopicName(deps.deployment)
       try {
         if (!(await target.admin.partitionCounts([syncTopic])).has(syncTopic)) return
         const offsets = await target.admin.offsets(syncTopic)
@@ -311,7 +311,7 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
 }
 
 /** The consumer offsets of a controller: groups and clusters from the store, Kafka through the admins. */
-export function consumerOffsetsOnStore(parts: { store: Store; admins: ClusterAdmins; isLeader(): boolean; deployment: string; logger: Logger; events?: EventLog }): ConsumerOffsets {
+export function consumerOffsetsOnStore(parts: { store: Store; admins: ClusterAdmins; isLeader(): boolean; deployment: () => string; logger: Logger; events?: EventLog }): ConsumerOffsets {
   const side = async (name: string): Promise<Side> => {
     const cluster = await parts.store.getCluster(name)
     if (cluster === null) throw new FerryError('CLUSTER_NOT_FOUND', `cluster "${name}" is not registered`)
@@ -326,8 +326,11 @@ export function consumerOffsetsOnStore(parts: { store: Store; admins: ClusterAdm
       return group.value.spec
     },
     sides: async (spec) => ({ source: await side(spec.sourceCluster), target: await side(spec.targetCluster) }),
-    sourceConsumer: parts.admins.clients.sourceConsumer,
-    deployment: parts.deployment,
+    // Read when used: the API is built before (and in tests without) working dependencies.
+    sourceConsumer: (cluster, options) => parts.admins.clients.sourceConsumer(cluster, options),
+    get deployment() {
+      return parts.deployment()
+    },
     logger: parts.logger,
     onProblem: (group, consumerGroup, message) => parts.events?.record({ type: 'group_error', group, message: `consumer group "${consumerGroup}": ${message}` }),
   })

@@ -125,7 +125,7 @@ export async function startController(config: ProcessConfig, logger: Logger, cli
     logger,
     onRun: registerContinuousAuditMetrics(registry, () => election.isLeader()),
   })
-  const consumerOffsets = consumerOffsetsOnStore({ store, admins, isLeader: () => election.isLeader(), deployment: config.deployment, logger, events })
+  const consumerOffsets = consumerOffsetsOnStore({ store, admins, isLeader: () => election.isLeader(), deployment: () => config.deployment, logger, events })
   const nodes = createNodeStatus({
     instances: () => listInstances(redis, keys),
     departed: (ids) => listDeparted(redis, keys, ids),
