@@ -278,6 +278,15 @@ export const topicGroupFieldsSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Fail back: this group mirrors back what an earlier group (named here) mirrored the other
+     * way, so consumer groups can return. Their offsets are translated through both: a record that
+     * came from this group's target goes back to its original offset there (the earlier group's
+     * offset syncs, inverted); one written on this group's source since is found by this group's
+     * own syncs. Needs `provenance` on both groups (records that came from the target are not
+     * copied back); checked when the group is created.
+     */
+    failbackOf: nameSchema.optional(),
     // --- Topic configs and ACLs follow (controller/topic-follow.ts, docs/disaster-recovery.md) ---
     /**
      * The continuous sync of the mirrored topics' configs (on unless `sync: false`): every
@@ -336,6 +345,9 @@ export function checkTopicGroup(group: z.output<typeof topicGroupFieldsSchema>, 
     const problem = group.consumerGroups.pattern === undefined ? undefined : topicPatternProblem(group.consumerGroups.pattern)
     if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['consumerGroups', 'pattern'], message: problem })
     if (!group.preservePartition) ctx.addIssue({ code: 'custom', path: ['consumerGroups'], message: 'needs preservePartition: consumer offsets are translated partition by partition' })
+  }
+  if (group.failbackOf !== undefined && group.provenance !== true) {
+    ctx.addIssue({ code: 'custom', path: ['failbackOf'], message: 'needs provenance: true (records that came from the target must not be copied back)' })
   }
   if (group.sourceCluster === group.targetCluster && !group.rename?.prefix && !group.rename?.map) {
     ctx.addIssue({ code: 'custom', path: ['targetCluster'], message: 'mirroring a cluster onto itself needs a rename (prefix or map), or it would copy topics onto themselves' })

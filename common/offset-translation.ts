@@ -69,7 +69,7 @@ export function translateOffset(syncs: readonly OffsetSync[], c: number): Transl
       // Nothing at or after c in this sync: its chain goes on in a later sync starting where it ended.
       let next = -1
       for (let j = syncs.length - 1; j > index; j--) if ((syncs[j] as OffsetSync).from === sync.to) next = j
-      if (next < 0) return endOf(sync, 'exact: nothing at or after the committed offset is mirrored yet: the end of the mirrored data')
+      if (next < 0) return endOf(sync, syncs, 'exact: nothing at or after the committed offset is mirrored yet: the end of the mirrored data')
       index = next
       sync = syncs[next] as OffsetSync
     }
@@ -82,7 +82,7 @@ export function translateOffset(syncs: readonly OffsetSync[], c: number): Transl
   }
   if (c >= maxTo) {
     const last = [...syncs].reverse().find((s) => s.to === maxTo) as OffsetSync
-    return endOf(last, 'exact: nothing at or after the committed offset is mirrored yet: the end of the mirrored data')
+    return endOf(last, syncs, 'exact: nothing at or after the committed offset is mirrored yet: the end of the mirrored data')
   }
   if (c < minFrom) return { offset: undefined, fallback: 'target-start', exact: false, reason: 'the committed offset is older than every offset sync kept: the target log start (the group re-reads everything before its position)' }
   // A range no sync covers (a write whose placement is unknown, or a lost sync): the end of what was mirrored before it.
@@ -92,8 +92,36 @@ export function translateOffset(syncs: readonly OffsetSync[], c: number): Transl
   return { offset: best.end as number, exact: false, reason: 'no offset sync covers the committed offset (a write whose placement was not known, or a sync lost in a crash): the end of the data mirrored before it, so the group re-reads some records' }
 }
 
-function endOf(sync: OffsetSync, reason: string): Translation {
-  return sync.end === null ? { offset: undefined, fallback: 'target-end', exact: true, reason } : { offset: sync.end, exact: true, reason }
+/**
+ * The end of the mirrored data as `sync` knows it. A sync of a chain that has written nothing yet
+ * (a restarted task that only passed over markers or dropped records) does not know it: then the
+ * latest end any sync knows, and the target's current end only when nothing was ever mirrored
+ * (records others wrote to the target since would be skipped otherwise).
+ */
+function endOf(sync: OffsetSync, syncs: readonly OffsetSync[], reason: string): Translation {
+  if (sync.end !== null) return { offset: sync.end, exact: true, reason }
+  for (let i = syncs.length - 1; i >= 0; i--) {
+    const end = (syncs[i] as OffsetSync).end
+    if (end !== null) return { offset: end, exact: true, reason }
+  }
+  return { offset: undefined, fallback: 'target-end', exact: true, reason }
+}
+
+/**
+ * Fail back: where a group committed at `c` on a cluster that an earlier group mirrored into
+ * (`syncs` are that group's) resumes on the cluster the records came from: the original offset of
+ * the first mirrored copy at or after `c`, or undefined when no copy lies at or after `c`.
+ */
+export function translateBack(syncs: readonly OffsetSync[], c: number): number | undefined {
+  let best: number | undefined
+  for (const sync of syncs) {
+    for (const [s, t, n] of sync.runs) {
+      if (t + n <= c) continue
+      const original = s + Math.max(0, c - t)
+      if (best === undefined || original < best) best = original
+    }
+  }
+  return best
 }
 
 /**

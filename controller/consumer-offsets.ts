@@ -26,7 +26,7 @@ import { groupIncludesTopic, targetTopicName, type ClusterSpec, type TopicGroupS
 import { FerryError, errorMessage } from '../common/errors.js'
 import type { KafkaAdmin, KafkaReadClients, PartitionOffsets } from '../common/kafka/port.js'
 import type { Logger } from '../common/logger.js'
-import { appendSync, offsetSyncTopicName, skippedRecords, translateOffset, type OffsetSync } from '../common/offset-translation.js'
+import { appendSync, offsetSyncTopicName, skippedRecords, translateBack, translateOffset, type OffsetSync } from '../common/offset-translation.js'
 import { topicPatternMatches } from '../common/topic-pattern.js'
 import { readRanges } from './audit.js'
 import { isInternalTopic } from './discovery.js'
@@ -188,6 +188,10 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
     if (!spec.preservePartition) throw new FerryError('CONFLICT', `group "${spec.name}" does not keep partition numbers (preservePartition: false): consumer offsets cannot be translated`)
     await refresh(sides.target)
     const index = indexes.get(sides.target.cluster.name) as SyncIndex
+    // Fail back: the earlier group's syncs (on this group's source, its target) say where the copies came from.
+    const forward = spec.failbackOf === undefined ? undefined : await deps.spec(spec.failbackOf)
+    if (forward !== undefined) await refresh(sides.source)
+    const forwardIndex = forward === undefined ? undefined : (indexes.get(sides.source.cluster.name) as SyncIndex)
     const topics = await topicsOf(spec, sides.source)
     const targetEnds = new Map<string, PartitionOffsets[]>()
     const rows: OffsetTranslationRow[] = []
@@ -205,6 +209,11 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
           const end = ends.find((e) => e.partition === partition)
           const targetOffset = t.offset ?? (t.fallback === 'target-start' ? (end?.low ?? 0) : (end?.high ?? 0))
           const row: OffsetTranslationRow = { consumerGroup, topic, partition, sourceOffset: c, targetTopic, targetOffset, exact: t.exact, reason: t.reason, skipped: skippedRecords(syncs, c, targetOffset) }
+          const back = forward === undefined ? undefined : translateBack(forwardIndex?.syncs.get(`${forward.name}/${targetTopic}/${partition}`) ?? [], c)
+          if (back !== undefined && back < targetOffset) {
+            // The first record at or after c came from the target: back to its original offset there.
+            Object.assign(row, { targetOffset: back, exact: true, reason: `exact: the record came from this cluster through group "${forward?.name}": its original offset`, skipped: skippedRecords(syncs, c, back) })
+          }
           const current = onTarget.get(partition)
           if (current !== undefined) row.targetCommitted = current
           rows.push(row)

@@ -206,6 +206,14 @@ export function createGroupsService(deps: GroupsServiceDeps): GroupsService {
    * clusters now too, when they can be listed (when not, against the names and patterns alone).
    */
   const refuseLoops = async (spec: TopicGroupSpec, groups: readonly GroupRecord[]): Promise<void> => {
+    if (spec.failbackOf !== undefined) {
+      // Fail back goes the other way of an existing group with provenance (docs/disaster-recovery.md).
+      const forward = groups.find((g) => g.spec.name === spec.failbackOf)?.spec
+      const refuse = (message: string, detail: string): FerryError => new FerryError('INVALID_INPUT', `failbackOf: ${message}`, { details: [{ field: 'failbackOf', message: detail }] })
+      if (forward === undefined) throw refuse(`topic group "${spec.failbackOf}" does not exist`, 'names no existing group')
+      if (!isReverse(spec, forward)) throw refuse(`topic group "${forward.name}" mirrors ${forward.sourceCluster} -> ${forward.targetCluster}; a fail back of it must mirror ${forward.targetCluster} -> ${forward.sourceCluster}`, 'must name a group going the other way')
+      if (forward.provenance !== true) throw refuse(`topic group "${forward.name}" has no provenance: its copies on ${forward.targetCluster} cannot be told from records written there, and would be copied back`, 'the named group needs provenance: true')
+    }
     const reverse = groups.map((g) => g.spec).filter((g) => isReverse(spec, g) && !(spec.provenance && g.provenance))
     if (reverse.length === 0) return
     let known = { onSource: [] as string[], onTarget: [] as string[] }

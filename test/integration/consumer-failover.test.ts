@@ -25,7 +25,7 @@ import { startMirrorDeployment, type MirrorDeployment } from './mirror-setup.js'
 import { oracleDump, oracleProduce, startOracle, type OracleRecord } from './oracle.js'
 
 /** The id RecordOracle consume-group prints: SHA-256 over length-prefixed key, value, header keys and values. */
-function recordId(r: OracleRecord): string {
+function recordId(r: OracleRecord, ignoredHeader?: string): string {
   const sha = createHash('sha256')
   const add = (b64: string | null): void => {
     const bytes = b64 === null ? null : Buffer.from(b64, 'base64')
@@ -37,6 +37,7 @@ function recordId(r: OracleRecord): string {
   add(r.k)
   add(r.v)
   for (const [key, value] of r.h) {
+    if (ignoredHeader !== undefined && Buffer.from(key, 'base64').toString('utf8') === ignoredHeader) continue
     add(key)
     add(value)
   }
@@ -50,12 +51,13 @@ interface AppRead {
 }
 
 /** A consumer-group application (Kafka's Java consumer): what it read, in order. */
-async function startApp(brokers: string, topic: string, group: string, options: { rate?: number; idleExitMs?: number }): Promise<{ reads: AppRead[]; commits: () => number; kill: () => void; done: Promise<unknown> }> {
+async function startApp(brokers: string, topic: string, group: string, options: { rate?: number; idleExitMs?: number; ignoreHeader?: string }): Promise<{ reads: AppRead[]; commits: () => number; kill: () => void; done: Promise<unknown> }> {
   const reads: AppRead[] = []
   let commits = 0
   const args = ['consume-group', '--bootstrap', brokers, '--topic', topic, '--group', group, '--commit-ms', '1000']
   if (options.rate !== undefined) args.push('--rate', String(options.rate))
   if (options.idleExitMs !== undefined) args.push('--idle-exit-ms', String(options.idleExitMs))
+  if (options.ignoreHeader !== undefined) args.push('--ignore-header', options.ignoreHeader)
   const run = await startOracle(args)
   let partial = ''
   run.child.stdout?.on('data', (chunk: Buffer) => {
@@ -126,8 +128,8 @@ describe('consumer groups fail over to the target (real stack)', function () {
    * Reads the source as `consumerGroup` until it has read about half, kills it, and returns what
    * it read and what it had committed.
    */
-  const readHalfAndDie = async (topic: string, consumerGroup: string, rate: number, total: number, partitions: number): Promise<{ reads: AppRead[]; committed: Map<number, number>; killedAt: number }> => {
-    const app = await startApp(stack.source.plaintext, topic, consumerGroup, { rate })
+  const readHalfAndDie = async (topic: string, consumerGroup: string, rate: number, total: number, partitions: number, on: 'source' | 'target' = 'source'): Promise<{ reads: AppRead[]; committed: Map<number, number>; killedAt: number }> => {
+    const app = await startApp(on === 'source' ? stack.source.plaintext : stack.target.plaintext, topic, consumerGroup, { rate })
     // Mid-stream, with commits behind it: it has read about half, from every partition, and
     // committed twice since it first read the last of them (a partition it never committed would
     // start on the target wherever auto.offset.reset says, Ferry or not).
@@ -140,7 +142,7 @@ describe('consumer groups fail over to the target (real stack)', function () {
     app.kill()
     const killedAt = Date.now()
     await app.done
-    const committed = await committedOn(sourceAdmin, consumerGroup, topic)
+    const committed = await committedOn(on === 'source' ? sourceAdmin : targetAdmin, consumerGroup, topic)
     expect(committed.size, `${consumerGroup} committed before it was killed`).to.be.greaterThan(0)
     return { reads: [...app.reads], committed, killedAt }
   }
@@ -150,13 +152,14 @@ describe('consumer groups fail over to the target (real stack)', function () {
    * its source commit, and nothing else. Returns how many it reads twice (it read them on the
    * source after its last commit).
    */
-  const checkResumed = async (label: string, targetTopic: string, consumerGroup: string, source: Map<number, OracleRecord[]>, committed: Map<number, number>, readBefore: AppRead[]): Promise<number> => {
-    const app = await startApp(stack.target.plaintext, targetTopic, consumerGroup, { idleExitMs: 4000 })
+  const checkResumed = async (label: string, targetTopic: string, consumerGroup: string, source: Map<number, OracleRecord[]>, committed: Map<number, number>, readBefore: AppRead[], back?: { ignoreHeader: string }): Promise<number> => {
+    const ignore = back?.ignoreHeader
+    const app = await startApp(back === undefined ? stack.target.plaintext : stack.source.plaintext, targetTopic, consumerGroup, { idleExitMs: 4000, ...(ignore === undefined ? {} : { ignoreHeader: ignore }) })
     await app.done
     const expected: string[] = []
     for (const [partition, records] of source) {
       const from = committed.get(partition) ?? 0
-      for (const r of records) if (r.o >= from) expected.push(recordId(r))
+      for (const r of records) if (r.o >= from) expected.push(recordId(r, ignore))
     }
     const got = app.reads.map((r) => r.id)
     // Multisets: a source may hold identical records (same key, value and headers) at several offsets.
@@ -166,7 +169,7 @@ describe('consumer groups fail over to the target (real stack)', function () {
     for (const [partition, records] of source) {
       for (const r of records) {
         if (r.o < (committed.get(partition) ?? 0)) continue
-        const id = recordId(r)
+        const id = recordId(r, ignore)
         const n = left.get(id) ?? 0
         if (n === 0) missing.push(`${partition}@${r.o}`)
         else left.set(id, n - 1)
@@ -179,7 +182,7 @@ describe('consumer groups fail over to the target (real stack)', function () {
     expect([...got].sort(), `${label}: what the group read on the target`).to.deep.equal([...expected].sort())
     // So what it reads twice is what it had read on the source after its last commit.
     const reread = readBefore.filter((r) => r.offset >= (committed.get(r.partition) ?? 0)).length
-    process.stderr.write(`      [failover] ${label}: ${expected.length} records after the commit, all read on the target, nothing else; re-read ${reread} (what it read on the source after its last commit, of ${readBefore.length})\n`)
+    process.stderr.write(`      [failover] ${label}: ${expected.length} records after the commit, all read where it resumed, nothing else; re-read ${reread} (what it read on the source after its last commit, of ${readBefore.length})\n`)
     return reread
   }
 
@@ -285,6 +288,43 @@ describe('consumer groups fail over to the target (real stack)', function () {
         await checkResumed(c.name, c.topic, c.consumerGroup, c.source, c.committed, c.readOnSource)
       }),
     )
+  })
+
+  it('fails back: a group that failed over to the target and read there returns to the source through a reverse group, skipping nothing', async () => {
+    const topic = uniqueName('cg-failback')
+    const app = uniqueName('app-failback')
+    const forward = uniqueName('fo-forward')
+    const reverse = uniqueName('fo-reverse')
+    await sourceAdmin.createTopic({ topic, partitions: 2 })
+    await oracleProduce(stack.source.plaintext, topic, { profile: 'steady', count: 1000, rate: 100000 })
+    const created = await deployment.api('POST', '/v1/groups', { name: forward, sourceCluster: 'src-tls', targetCluster: 'dst', topics: [topic], provenance: true, consumerGroups: { names: [app] } })
+    expect(created.status, JSON.stringify(created.body)).to.equal(201)
+    // The application reads on the source, the source is lost, it fails over and reads on the target.
+    await readHalfAndDie(topic, app, 125, 1000, 2)
+    await caughtUp(forward)
+    expect((await deployment.api('POST', `/v1/groups/${forward}/failover`, { consumerGroups: [app] })).status).to.equal(200)
+    // Producers moved too: records written on the target after the failover.
+    await oracleProduce(stack.target.plaintext, topic, { profile: 'steady', count: 500, rate: 100000 })
+    const onTarget = await readHalfAndDie(topic, app, 125, 1000, 2, 'target')
+    // The source is back: the forward group stops, a reverse group takes the target's records home.
+    expect((await deployment.api('POST', `/v1/groups/${forward}/stop`)).status).to.equal(200)
+    const refusedNoProvenance = await deployment.api('POST', '/v1/groups', { name: uniqueName('fo-bad'), sourceCluster: 'dst', targetCluster: 'src-tls', topics: [topic], failbackOf: forward })
+    expect(refusedNoProvenance.status).to.equal(400)
+    expect(JSON.stringify(refusedNoProvenance.body.error.details)).to.contain('failbackOf')
+    const back = await deployment.api('POST', '/v1/groups', { name: reverse, sourceCluster: 'dst', targetCluster: 'src-tls', topics: [topic], provenance: true, failbackOf: forward, consumerGroups: { names: [app] } })
+    expect(back.status, JSON.stringify(back.body)).to.equal(201)
+    await caughtUp(reverse)
+    // The application killed on the source long ago has left its group there (Ferry refuses while it has members).
+    await waitFor('the killed application left its group on the source', async () => (await sourceAdmin.describeGroup(app)).members === 0, 30000)
+    const failback = await deployment.api('POST', `/v1/groups/${reverse}/failover`, { consumerGroups: [app] })
+    expect(failback.status, JSON.stringify(failback.body)).to.equal(200)
+    process.stderr.write(`      [failover] fail back: ${JSON.stringify(failback.body.partitions)}\n`)
+    expect(failback.body.skipped).to.equal(0)
+    for (const row of failback.body.partitions as Array<{ exact: boolean; reason: string; partition: number }>) expect(row.exact, `partition ${row.partition}: ${row.reason}`).to.equal(true)
+    // On the source it reads every record the target held after its commit there (originals of the
+    // copies, and the target's own records mirrored back), and nothing else.
+    const onTargetLog = await oracleDump(stack.target.plaintext, topic)
+    await checkResumed('fail back', topic, app, onTargetLog, onTarget.committed, onTarget.reads, { ignoreHeader: 'ferry.origin' })
   })
 
   it('refuses, writing nothing: an unknown consumer group, members on the target, a group that does not exist, a group that cannot translate', async () => {

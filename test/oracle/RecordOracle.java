@@ -44,10 +44,10 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * dump --bootstrap H --topic T [--isolation read_committed|read_uncommitted] --out FILE
  *   every record up to the end offsets taken at start, as NDJSON:
  *   {"p":0,"o":12,"tt":"CreateTime","ts":1700000000000,"k":base64|null,"v":base64|null,"h":[[key,base64|null],...]}
- * consume-group --bootstrap H --topic T --group G [--commit-ms 1000] [--rate R] [--idle-exit-ms N]
+ * consume-group --bootstrap H --topic T --group G [--commit-ms 1000] [--rate R] [--idle-exit-ms N] [--ignore-header K]
  *   an application: subscribes as consumer group G (read_committed, from the earliest offset when
  *   G has none), prints "r PARTITION OFFSET ID" per record (ID: SHA-256 of key, value and headers,
- *   as recordId below) at most R records/s, commits what it read every --commit-ms with
+ *   as recordId below, without header K) at most R records/s, commits what it read every --commit-ms with
  *   commitSync and prints "c"; with --idle-exit-ms it exits once no record came for that long.
  * epochs --bootstrap H --ids ID,ID,...
  *   the producer epoch of each transactional id (Admin describeTransactions), as one JSON line
@@ -383,7 +383,7 @@ public final class RecordOracle {
   }
 
   /** Hex SHA-256 over the length-prefixed key, value and header keys and values (null: length -1). */
-  static String recordId(ConsumerRecord<byte[], byte[]> record) throws Exception {
+  static String recordId(ConsumerRecord<byte[], byte[]> record, String ignoredHeader) throws Exception {
     java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
     java.util.function.Consumer<byte[]> add = bytes -> {
       int length = bytes == null ? -1 : bytes.length;
@@ -393,6 +393,7 @@ public final class RecordOracle {
     add.accept(record.key());
     add.accept(record.value());
     for (Header header : record.headers()) {
+      if (header.key().equals(ignoredHeader)) continue;
       add.accept(header.key().getBytes(StandardCharsets.UTF_8));
       add.accept(header.value());
     }
@@ -411,9 +412,14 @@ public final class RecordOracle {
     p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
     p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "50");
+    // A killed application leaves its group after 6 s (the broker's minimum), not 45.
+    p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
+    p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
     long commitMs = Long.parseLong(args.getOrDefault("commit-ms", "1000"));
     double rate = Double.parseDouble(args.getOrDefault("rate", "1000000"));
     long idleExitMs = Long.parseLong(args.getOrDefault("idle-exit-ms", "0"));
+    // A header left out of the id (a mirror's provenance header, to match copies with originals).
+    String ignoredHeader = args.get("ignore-header");
     java.io.PrintStream out = new java.io.PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8);
     try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
       consumer.subscribe(List.of(need(args, "topic")));
@@ -430,7 +436,7 @@ public final class RecordOracle {
           if (read == 0) started = System.nanoTime();
           long waitNanos = started + (long) (read * 1e9 / rate) - System.nanoTime();
           if (waitNanos > 0) Thread.sleep(waitNanos / 1_000_000, (int) (waitNanos % 1_000_000));
-          out.println("r " + record.partition() + " " + record.offset() + " " + recordId(record));
+          out.println("r " + record.partition() + " " + record.offset() + " " + recordId(record, ignoredHeader));
           out.flush();
           handled.put(new TopicPartition(record.topic(), record.partition()), new org.apache.kafka.clients.consumer.OffsetAndMetadata(record.offset() + 1));
           read++;

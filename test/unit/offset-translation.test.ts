@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { appendSync, skippedRecords, translateOffset, type OffsetSync } from '../../common/offset-translation.js'
+import { appendSync, skippedRecords, translateBack, translateOffset, type OffsetSync } from '../../common/offset-translation.js'
 import { runsOf } from '../../worker/offset-syncs.js'
 
 describe('offset translation (syncs to target offsets)', () => {
@@ -67,5 +67,24 @@ describe('offset translation (syncs to target offsets)', () => {
     // The newest are kept: the last source offset still translates exactly.
     expect(translateOffset(bounded, 98)).to.include({ offset: 49, exact: true })
     expect(translateOffset(bounded, 0)).to.include({ exact: false })
+  })
+
+  it('translateBack: a copy goes back to its original offset; past every copy there is none', () => {
+    // Source 0..9 were copied to target 100..109; 10..11 were markers; 12..19 went to 110..117.
+    const syncs: OffsetSync[] = [{ from: 0, to: 20, end: 118, runs: [[0, 100, 10], [12, 110, 8]] }]
+    expect(translateBack(syncs, 105)).to.equal(5)
+    expect(translateBack(syncs, 110)).to.equal(12)
+    expect(translateBack(syncs, 50), 'before every copy: the first original').to.equal(0)
+    expect(translateBack(syncs, 118), 'past every copy').to.equal(undefined)
+  })
+
+  it('a restarted chain that mirrored nothing yet still knows where the mirrored data ends (not the target end, which others may have written past)', () => {
+    const syncs: OffsetSync[] = [
+      { from: 0, to: 500, end: 500, runs: [[0, 0, 500]] },
+      // After a restart, the task passed over records it did not write (provenance dropped them).
+      { from: 500, to: 750, end: null, runs: [] },
+    ]
+    expect(translateOffset(syncs, 500)).to.include({ offset: 500, exact: true })
+    expect(translateOffset(syncs, 800)).to.include({ offset: 500, exact: true })
   })
 })
