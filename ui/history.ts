@@ -11,8 +11,9 @@ import { html } from 'htm/preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import uPlot from 'uplot'
 import { ApiError, request } from './api.js'
+import { ConsumerOffsetsCard } from './consumer-offsets.js'
 // Type-only: the API's response type, declared with the controller's schema.
-import type { FerryEventView, HistoryView } from '../common/api-schemas.js'
+import type { FerryEventView, GroupView, HistoryView } from '../common/api-schemas.js'
 
 const DAY_MS = 24 * 3600000
 const REFRESH_MS = 30000
@@ -122,6 +123,8 @@ interface Loaded {
   today: HistoryView
   yesterday: HistoryView
   at: number
+  /** The group names consumer groups to follow (its page then shows their translations). */
+  followsConsumerGroups: boolean
 }
 
 /** Today's and yesterday's points on today's time axis (seconds, as uPlot wants). */
@@ -152,8 +155,12 @@ async function loadHistory(name: string, hours: number): Promise<Loaded> {
   const to = Date.now()
   const from = to - hours * 3600000
   const path = (f: number, t: number) => `v1/groups/${encodeURIComponent(name)}/history?from=${f}&to=${t}&step=1m`
-  const [today, yesterday] = await Promise.all([request<HistoryView>('GET', path(from, to)), request<HistoryView>('GET', path(from - DAY_MS, to - DAY_MS))])
-  return { today, yesterday, at: to }
+  const [today, yesterday, group] = await Promise.all([
+    request<HistoryView>('GET', path(from, to)),
+    request<HistoryView>('GET', path(from - DAY_MS, to - DAY_MS)),
+    request<GroupView>('GET', `v1/groups/${encodeURIComponent(name)}`),
+  ])
+  return { today, yesterday, at: to, followsConsumerGroups: group.spec.consumerGroups !== undefined }
 }
 
 export function GroupHistoryPage(props: { name: string; onAuthError: (error: ApiError) => void }) {
@@ -247,6 +254,7 @@ export function GroupHistoryPage(props: { name: string; onAuthError: (error: Api
                   )}
                 </ul>`}
           `}
+      ${loaded?.followsConsumerGroups ? html`<${ConsumerOffsetsCard} name=${props.name} onAuthError=${props.onAuthError} />` : null}
     </section>
   `
 }
