@@ -106,6 +106,8 @@ export interface ConsumerOffsets {
   failover(group: string, options: { consumerGroups?: readonly string[]; dryRun?: boolean }): Promise<FailoverResult>
   /** Runs the continuous sync (while leading). */
   start(): void
+  /** One pass of the continuous sync now, every following group whatever its interval (while leading). */
+  syncOnce(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -259,13 +261,13 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
     }
   }
 
-  const pass = async (): Promise<void> => {
+  const pass = async (due: 'when-due' | 'now' = 'when-due'): Promise<void> => {
     if (!deps.isLeader()) return
     const now = Date.now()
     for (const spec of await deps.groups()) {
       if (stopped || spec.consumerGroups === undefined) continue
       const everyMs = (spec.consumerGroups.intervalSeconds ?? DEFAULT_CONSUMER_SYNC_SECONDS) * 1000
-      if (now - (lastRun.get(spec.name) ?? 0) < everyMs) continue
+      if (due === 'when-due' && now - (lastRun.get(spec.name) ?? 0) < everyMs) continue
       lastRun.set(spec.name, now)
       try {
         await follow(spec)
@@ -285,7 +287,12 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
     async failover(name, options) {
       const spec = await deps.spec(name)
       const sides = await deps.sides(spec)
-      const consumerGroups = await consumerGroupsOf(spec, sides.source, options.consumerGroups)
+      const consumerGroups = await consumerGroupsOf(spec, sides.source, options.consumerGroups).catch((error: unknown) => {
+        // An unplanned loss of the source: what the continuous sync committed on the target stands.
+        if (!(error instanceof FerryError) || !['KAFKA_UNREACHABLE', 'KAFKA_TLS_FAILED', 'KAFKA_AUTH_FAILED'].includes(error.code)) throw error
+        const synced = [...(syncStates.get(name)?.values() ?? [])].map((s) => `"${s.consumerGroup}" ${s.state} at ${s.at}`)
+        throw new FerryError('UNAVAILABLE', `cannot read committed offsets on source cluster "${sides.source.cluster.name}" (${error.message}); nothing written. The offsets the continuous sync last committed on the target stand${synced.length > 0 ? `: ${synced.join(', ')}` : ' (this controller has no record of a sync of this group)'}`, { cause: error })
+      })
       if (consumerGroups.length === 0) throw new FerryError('NOT_FOUND', `no consumer group of group "${name}" exists on source cluster "${sides.source.cluster.name}" (consumerGroups names none that exist)`)
       const partitions = await translate(spec, sides, consumerGroups)
       const skipped = partitions.reduce((sum, r) => sum + r.skipped, 0)
@@ -306,9 +313,13 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
     start() {
       if (timer) return
       timer = setInterval(() => {
-        running = running.then(pass)
+        running = running.then(() => pass())
       }, 1000)
       timer.unref?.()
+    },
+    syncOnce() {
+      running = running.then(() => pass('now'))
+      return running
     },
     async stop() {
       stopped = true
