@@ -22,6 +22,8 @@ import { ensureDebianTool, type LocalStack } from '../../deploy/local-stack.js'
 import { createKeys } from '../../common/keys.js'
 import { createRegistration, listInstances } from '../../common/registry.js'
 import { silentLogger } from '../../common/logger.js'
+import type { ClusterSpec } from '../../common/config.js'
+import { kafkajsClients } from '../../worker/kafka-clients.js'
 import { createHistoryStore, emptyBucket, minuteOf, redisHistoryBackend, MINUTE_MS } from '../../controller/history.js'
 import { LATENCY_BOUNDS_MS, emptyLatencyCounts } from '../../common/latency.js'
 import { FerryProcess, http, sharedStack, uniqueName, waitFor } from './harness.js'
@@ -404,6 +406,28 @@ describe('web dashboard in headless Chromium (real controller, two workers, real
       expect(await page.getByTestId('node-reason-w1').innerText()).to.include('no probe port registered')
     } finally {
       await gone.stop()
+    }
+    expect(pageErrors, pageErrors.join('\n')).to.deep.equal([])
+  })
+
+  it('shows on a group page the consumer groups it follows to the target, per partition', async () => {
+    const followed = uniqueName('g-cg')
+    const app = uniqueName('dash-app')
+    const source = kafkajsClients.admin({ name: 'src', bootstrapServers: [stack.source.plaintext] } as ClusterSpec, { clientId: 'ferry-dashboard-test', logger: silentLogger() })
+    try {
+      await source.setGroupOffsets(app, [{ topic, partition: 2, offset: 5 }])
+      const created = await http('POST', `${controllerUrl}/v1/groups`, { name: followed, sourceCluster: 'src', targetCluster: 'dst', topics: [topic], rename: { prefix: 'cg.' }, consumerGroups: { names: [app] } })
+      expect(created.status, created.text).to.equal(201)
+      await page.goto(`${controllerUrl}/ui/#/groups/${followed}`)
+      const row = page.getByTestId('translation-row').filter({ hasText: app })
+      await row.waitFor({ timeout: 30000 })
+      const cells = await row.locator('td').allInnerTexts()
+      expect(cells.slice(0, 4)).to.deep.equal([app, `${topic} → cg.${topic}`, '2', '5'])
+      expect(cells[7], 'skipped').to.equal('0')
+    } finally {
+      await source.disconnect()
+      await http('DELETE', `${controllerUrl}/v1/groups/${followed}`)
+      await page.goto(`${controllerUrl}/ui/#/`)
     }
     expect(pageErrors, pageErrors.join('\n')).to.deep.equal([])
   })
