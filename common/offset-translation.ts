@@ -54,6 +54,50 @@ function firstAtOrAfter(sync: OffsetSync, c: number): { offset: number; source: 
 }
 
 export function translateOffset(syncs: readonly OffsetSync[], c: number): Translation {
+  const t = translateBySyncs(syncs, c)
+  if (t.offset === undefined) return t
+  // The answer follows one chain; another may hold the only (or latest) copy of a later record
+  // before it: a chain restarted and not yet past what the crashed one wrote, or an old owner's
+  // late sync. Never skip those: start at the first of them.
+  const first = firstLatestCopy(syncs, c)
+  if (first === undefined || first >= t.offset) return t
+  return {
+    offset: first,
+    exact: !copiesBeforeAt(syncs, c, first),
+    reason: 'a later record\'s latest copy lies before the target offset of the committed one (a restarted chain not yet past what an earlier one wrote, or an old owner\'s late writes): the first such copy',
+  }
+}
+
+/** Where the latest copies of records at or after `c` begin on the target (as skippedRecords counts them), or undefined. */
+function firstLatestCopy(syncs: readonly OffsetSync[], c: number): number | undefined {
+  const covered: Array<[number, number]> = []
+  let first: number | undefined
+  for (let i = syncs.length - 1; i >= 0; i--) {
+    const runs = (syncs[i] as OffsetSync).runs
+    for (let r = runs.length - 1; r >= 0; r--) {
+      const [s, t, n] = runs[r] as Run
+      for (const [from] of uncovered(covered, Math.max(s, c), s + n)) {
+        const at = t + (from - s)
+        if (first === undefined || at < first) first = at
+      }
+      cover(covered, Math.max(s, c), s + n)
+    }
+  }
+  return first
+}
+
+/** Whether some copy of a record before `c` lies at or after target offset `at` (the group would read it again). */
+function copiesBeforeAt(syncs: readonly OffsetSync[], c: number, at: number): boolean {
+  for (const sync of syncs) {
+    for (const [s, t, n] of sync.runs) {
+      const before = Math.min(n, c - s)
+      if (before > 0 && t + before - 1 >= at) return true
+    }
+  }
+  return false
+}
+
+function translateBySyncs(syncs: readonly OffsetSync[], c: number): Translation {
   if (syncs.length === 0) return { offset: undefined, fallback: 'target-end', exact: true, reason: 'nothing of this partition is mirrored yet: the target end' }
   // The latest-written sync that handled offset c.
   for (let i = syncs.length - 1; i >= 0; i--) {

@@ -115,20 +115,36 @@ interface Chain {
 
 export function createOffsetSyncWriter(deps: OffsetSyncWriterDeps): OffsetSyncWriter {
   const chains = new Map<string, Chain>()
+  /** Syncs of chains that ended (a restart, a write of unknown placement), for the next flush. */
+  const ended: TargetRecord[] = []
   let writing: Promise<void> = Promise.resolve()
   let timer: NodeJS.Timeout | undefined
   let created = false
 
+  /** The pending sync of `c` as a record (undefined when it has nothing), and the chain goes on after it. */
+  const takeChain = (c: Chain): TargetRecord | undefined => {
+    if (c.from === undefined || c.to <= c.from) return undefined
+    const sync: OffsetSync = { from: c.from, to: c.to, end: c.end, runs: c.runs }
+    c.from = c.to
+    c.runs = []
+    return { topic: deps.topic, key: offsetSyncKey(deps.group.name, c.topic, c.partition), value: JSON.stringify(sync) }
+  }
+
   const take = (): TargetRecord[] => {
-    const records: TargetRecord[] = []
+    const records = ended.splice(0, ended.length)
     for (const c of chains.values()) {
-      if (c.from === undefined || c.to <= c.from) continue
-      const sync: OffsetSync = { from: c.from, to: c.to, end: c.end, runs: c.runs }
-      records.push({ topic: deps.topic, key: offsetSyncKey(deps.group.name, c.topic, c.partition), value: JSON.stringify(sync) })
-      c.from = c.to
-      c.runs = []
+      const record = takeChain(c)
+      if (record !== undefined) records.push(record)
     }
     return records
+  }
+
+  /** Ends `chain` now: its pending sync is taken at once (a flush takes what is pending only when it runs). */
+  const end = (chain: Chain): void => {
+    const record = takeChain(chain)
+    if (record === undefined) return
+    ended.push(record)
+    void flush()
   }
 
   const flush = (): Promise<void> => {
@@ -152,7 +168,7 @@ export function createOffsetSyncWriter(deps: OffsetSyncWriterDeps): OffsetSyncWr
       const key = partitionKey({ topic, partition })
       const previous = chains.get(key)
       // What the previous chain gathered is kept for the next flush (it is written data).
-      if (previous !== undefined && previous.from !== undefined && previous.to > previous.from) void flush()
+      if (previous !== undefined) end(previous)
       chains.set(key, { topic, partition, from: offset, to: offset, end: previous?.end ?? null, runs: [] })
     },
     note(topic, partition, sourceOffsets, next, placements) {
@@ -165,7 +181,7 @@ export function createOffsetSyncWriter(deps: OffsetSyncWriterDeps): OffsetSyncWr
       const runs = placements === undefined ? undefined : runsOf(sourceOffsets, placements)
       if (runs === undefined || chain.from === undefined) {
         // Not known where these went: the chain breaks, and a new one starts after them.
-        if (chain.from !== undefined && chain.to > chain.from) void flush()
+        end(chain)
         chain.from = next
         chain.to = next
         chain.runs = []

@@ -87,4 +87,42 @@ describe('offset translation (syncs to target offsets)', () => {
     expect(translateOffset(syncs, 500)).to.include({ offset: 500, exact: true })
     expect(translateOffset(syncs, 800)).to.include({ offset: 500, exact: true })
   })
+
+  it('never answers a position its own check counts skips at: a restart that has not yet re-mirrored what the crashed chain wrote', () => {
+    const syncs: OffsetSync[] = [
+      // The first chain wrote 0..149 at 0..149 and 180..199 at 150..169 (150..179 are not records:
+      // markers, or records provenance leaves out), then crashed; its checkpoint said 150.
+      { from: 0, to: 200, end: 170, runs: [[0, 0, 150], [180, 150, 20]] },
+      // The restart from 150 passed over 150..179 and has written nothing yet: its end is the previous chain's.
+      { from: 150, to: 180, end: 170, runs: [] },
+    ]
+    const t = translateOffset(syncs, 160)
+    expect(skippedRecords(syncs, 160, t.offset as number), `skipped at ${t.offset}`).to.equal(0)
+    // 180..199 are at 150..169 only: the group must start there, and reads nothing before 160 again.
+    expect(t).to.include({ offset: 150, exact: true })
+  })
+
+  it('a replay still under way: records after it have only their first copy, before the replay\'s', () => {
+    const syncs: OffsetSync[] = [
+      { from: 0, to: 200, end: 200, runs: [[0, 0, 200]] },
+      // Resumed from checkpoint 150: 150..169 mirrored again at 200..219 so far (the source was then lost).
+      { from: 150, to: 170, end: 220, runs: [[150, 200, 20]] },
+    ]
+    const t = translateOffset(syncs, 160)
+    expect(skippedRecords(syncs, 160, t.offset as number), `skipped at ${t.offset}`).to.equal(0)
+    expect(t.offset).to.equal(170)
+    // It re-reads 150..159 (at 200..209) after 170..199: not exact.
+    expect(t.exact).to.equal(false)
+  })
+
+  it('an old owner\'s late sync (overlap after a move) does not hide the new owner\'s earlier copies of later records', () => {
+    const syncs: OffsetSync[] = [
+      // New owner B from checkpoint 100: 100..299 at 1000..1199.
+      { from: 100, to: 300, end: 1200, runs: [[100, 1000, 200]] },
+      // The old owner's in-flight batch 100..199 landed after B's writes, and its sync came last.
+      { from: 100, to: 200, end: 1300, runs: [[100, 1200, 100]] },
+    ]
+    const t = translateOffset(syncs, 150)
+    expect(skippedRecords(syncs, 150, t.offset as number), `skipped at ${t.offset}`).to.equal(0)
+  })
 })
