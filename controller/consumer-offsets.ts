@@ -111,6 +111,13 @@ export interface ConsumerOffsets {
   stop(): Promise<void>
 }
 
+/** Whether the kept syncs of an earlier group name its copies from before `c` on (none deleted or trimmed between). */
+function forwardSyncsReach(syncs: readonly OffsetSync[], c: number): boolean {
+  let first: number | undefined
+  for (const sync of syncs) for (const [, t] of sync.runs) if (first === undefined || t < first) first = t
+  return first !== undefined && first <= c
+}
+
 /** The syncs of one target cluster's sync topic, read incrementally. */
 interface SyncIndex {
   /** Per sync-topic partition, the next offset to read. */
@@ -211,10 +218,18 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
           const end = ends.find((e) => e.partition === partition)
           const targetOffset = t.offset ?? (t.fallback === 'target-start' ? (end?.low ?? 0) : (end?.high ?? 0))
           const row: OffsetTranslationRow = { consumerGroup, topic, partition, sourceOffset: c, targetTopic, targetOffset, exact: t.exact, reason: t.reason, skipped: skippedRecords(syncs, c, targetOffset) }
-          const back = forward === undefined ? undefined : translateBack(forwardIndex?.syncs.get(`${forward.name}/${targetTopic}/${partition}`) ?? [], c)
-          if (back !== undefined && back < targetOffset) {
-            // The first record at or after c came from the target: back to its original offset there.
-            Object.assign(row, { targetOffset: back, exact: true, reason: `exact: the record came from this cluster through group "${forward?.name}": its original offset`, skipped: skippedRecords(syncs, c, back) })
+          if (forward !== undefined) {
+            const forwardSyncs = forwardIndex?.syncs.get(`${forward.name}/${targetTopic}/${partition}`) ?? []
+            const back = translateBack(forwardSyncs, c)
+            if (!forwardSyncsReach(forwardSyncs, c)) {
+              // Copies at or after c may exist that no kept sync of the earlier group names (deleted
+              // after 24 h, trimmed): their originals could lie anywhere before this answer.
+              const low = ends.find((e) => e.partition === partition)?.low ?? 0
+              Object.assign(row, { targetOffset: low, exact: false, reason: `the offset syncs of group "${forward.name}" kept no longer reach back to the committed offset: the log start here (the group re-reads everything before its position)`, skipped: 0 })
+            } else if (back !== undefined && back < targetOffset) {
+              // The first record at or after c came from the target: back to its original offset there.
+              Object.assign(row, { targetOffset: back, exact: true, reason: `exact: the record came from this cluster through group "${forward.name}": its original offset`, skipped: skippedRecords(syncs, c, back) })
+            }
           }
           const current = onTarget.get(partition)
           if (current !== undefined) row.targetCommitted = current

@@ -196,7 +196,9 @@ async function openLane(cluster: ClusterSpec, options: TargetProducerOptions): P
     const partitions = new Set<string>()
     let bytes = 0
     for (let next = queue[0]; next !== undefined; next = queue[0]) {
-      const clash = [...next.partitions].some((p) => partitions.has(p))
+      // A record the partitioner places (`topic/*`) may land in any partition of its topic: it
+      // never shares a request with explicit partitions of that topic (their placements would mix).
+      const clash = [...next.partitions].some((p) => partitions.has(p) || (p.endsWith('/*') ? [...partitions].some((q) => q.startsWith(p.slice(0, -1))) : partitions.has(`${p.slice(0, p.lastIndexOf('/'))}/*`)))
       if (taken.length > 0 && (clash || bytes + next.bytes > maxRequestBytes)) break
       queue.shift()
       taken.push(next)

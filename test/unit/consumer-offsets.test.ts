@@ -89,4 +89,57 @@ describe('consumer offsets: continuous sync and failover (fake clusters)', () =>
     expect(target.offsets.get('billing')?.[0]?.offset).to.equal(70)
     await offsets.stop()
   })
+
+  it('fail back: a copy goes back to its original; where the earlier group\'s syncs no longer reach back, the log start (never the reverse group\'s answer past the originals)', async () => {
+    const back = parseTopicGroup({ name: 'back', sourceCluster: 'b', targetCluster: 'a', topics: ['orders'], provenance: true, failbackOf: 'dr', consumerGroups: { names: ['billing'] } })
+    const forwardSpec = parseTopicGroup({ name: 'dr', sourceCluster: 'a', targetCluster: 'b', topics: ['orders'], provenance: true })
+    const syncTopic = '_ferry.test.offset-syncs'
+    /** Sync records per cluster (a's holds the reverse group's, b's the forward group's). */
+    const syncLogs = new Map<string, Array<{ key: string; sync: unknown }>>()
+    const run = async (committedOnB: number, forwardSyncs: unknown[]): Promise<{ targetOffset: number; exact: boolean; reason: string }> => {
+      // Forward: dc1 (a) 0..99 copied to dc2 (b) 0..99. Reverse: b's own records 100..149 written to a at 100..149; copies dropped.
+      syncLogs.set('b', forwardSyncs.map((sync) => ({ key: 'dr/orders/0', sync })))
+      syncLogs.set('a', [{ key: 'back/orders/0', sync: { from: 0, to: 150, end: 150, runs: [[100, 100, 50]] } }])
+      const admin = (cluster: string, high: number, committed: number): KafkaAdmin =>
+        ({
+          cluster,
+          listGroups: async () => ['billing'],
+          groupOffsets: async (_g: string, topic: string) => (cluster === 'b' && topic === 'orders' ? [{ topic, partition: 0, offset: committed }] : []),
+          describeGroup: async () => ({ state: 'Empty', members: 0 }),
+          partitionCounts: async (topics: readonly string[]) => new Map(topics.map((t) => [t, 1])),
+          offsets: async (topic: string) => (topic === syncTopic ? [{ partition: 0, low: 0, stable: syncLogs.get(cluster)?.length ?? 0, high: syncLogs.get(cluster)?.length ?? 0 }] : [{ partition: 0, low: 0, stable: high, high }]),
+        }) as unknown as KafkaAdmin
+      const a = { cluster: { name: 'a' } as ClusterSpec, admin: admin('a', 150, 0) }
+      const b = { cluster: { name: 'b' } as ClusterSpec, admin: admin('b', 150, committedOnB) }
+      const offsets = createConsumerOffsets({
+        isLeader: () => true,
+        groups: async () => [forwardSpec, back],
+        spec: async (name) => (name === 'dr' ? forwardSpec : back),
+        sides: async (spec) => (spec.name === 'back' ? { source: b, target: a } : { source: a, target: b }),
+        // The sync topic of the cluster asked for, read by a fake reader.
+        sourceConsumer: (cluster, options) => ({
+          async start(_partitions: unknown, handler: (batch: unknown) => Promise<void>) {
+            const log = syncLogs.get(cluster.name) ?? []
+            await handler({ topic: syncTopic, partition: 0, highWatermark: log.length, records: log.map((r, offset) => ({ offset, key: Buffer.from(r.key), value: Buffer.from(JSON.stringify(r.sync)), headers: [], timestamp: '0' })) })
+            options.onBatchEnd?.(syncTopic, 0, log.length - 1)
+          },
+          positions: () => new Map(),
+          resumeAt: () => true,
+          release: async () => undefined,
+          stop: async () => undefined,
+        }) as unknown as ReturnType<Parameters<typeof createConsumerOffsets>[0]['sourceConsumer']>,
+        deployment: 'test',
+        logger: silentLogger(),
+      })
+      const view = await offsets.translations('back')
+      return view.partitions[0] as { targetOffset: number; exact: boolean; reason: string }
+    }
+    const forward = [{ from: 0, to: 100, end: 100, runs: [[0, 0, 100]] }]
+    // Committed on dc2 among the copies: back to the original offset on dc1.
+    expect(await run(40, forward)).to.include({ targetOffset: 40, exact: true })
+    // Among dc2's own records: where the reverse group wrote them.
+    expect(await run(120, forward)).to.include({ targetOffset: 120, exact: true })
+    // The forward syncs kept begin after the commit (older ones deleted): the log start, not 100.
+    expect(await run(40, [{ from: 60, to: 100, end: 100, runs: [[60, 60, 40]] }])).to.include({ targetOffset: 0, exact: false })
+  })
 })
