@@ -12,6 +12,9 @@ import { API_ROUTES } from '../../controller/api.js'
 import type { ReplyStatus } from '../../controller/route.js'
 import { createTopic, createSampleProducer } from './kafka-helpers.js'
 import { rawPathRequest, request, startController, type ApiResult } from './api-client.js'
+import type { ClusterSpec } from '../../common/config.js'
+import { silentLogger } from '../../common/logger.js'
+import { kafkajsClients } from '../../worker/kafka-clients.js'
 
 interface OpenApiDoc {
   openapi: string
@@ -186,6 +189,12 @@ describe('REST contract and hostile input (real controller)', function () {
       await check('GET', '/v1/groups/:name', `/v1/groups/${group}`)
       await check('GET', '/v1/groups/:name/audit', `/v1/groups/${group}/audit`)
       await check('GET', '/v1/groups/:name/history', `/v1/groups/${group}/history?step=5m`)
+      // A consumer group committed on the source: its translation, and a dry-run failover.
+      const app = uniqueName('contract-app')
+      const sourceAdmin = kafkajsClients.admin({ name: 'contract-src', bootstrapServers: [stack.source.plaintext] } as ClusterSpec, { clientId: 'ferry-contract-test', logger: silentLogger() })
+      await sourceAdmin.setGroupOffsets(app, [{ topic, partition: 1, offset: 3 }]).finally(() => sourceAdmin.disconnect())
+      await check('GET', '/v1/groups/:name/consumer-offsets', `/v1/groups/${group}/consumer-offsets?consumerGroup=${app}`)
+      await check('POST', '/v1/groups/:name/failover', `/v1/groups/${group}/failover`, { json: { consumerGroups: [app], dryRun: true } })
       await check('GET', '/v1/workers', '/v1/workers')
       await check('GET', '/v1/nodes', '/v1/nodes?fresh=true')
       await check('GET', '/v1/nodes', '/v1/nodes')
