@@ -114,7 +114,7 @@ describe('audit and refused records (real stack)', function () {
     for (const message of messages) await producer.send({ topic, messages: [message] })
     await producer.disconnect()
 
-    expect((await api('POST', '/v1/groups', { name: 'big-stop', sourceCluster: 'src', targetCluster: 'dst', topics: [topic], rename: { prefix: 'stop.' } })).status).to.equal(201)
+    expect((await api('POST', '/v1/groups', { name: 'big-stop', sourceCluster: 'src', targetCluster: 'dst', topics: [topic], rename: { prefix: 'stop.' }, topicConfigs: { overrides: { 'max.message.bytes': '4096' } } })).status).to.equal(201)
     const failed = await waitFor('the partition failed at offset 10', async () => {
       const p = ((await api('GET', '/v1/groups/big-stop')).body.partitions as Array<{ state: string; error?: { code: string; message: string }; position: number }>)[0]
       return p?.state === 'failed' ? p : undefined
@@ -124,7 +124,7 @@ describe('audit and refused records (real stack)', function () {
     expect(failed.position).to.equal(10)
     expect(await topicEnd(stack.target.plaintext, `stop.${topic}`)).to.equal(10)
 
-    expect((await api('POST', '/v1/groups', { name: 'big-dlq', sourceCluster: 'src', targetCluster: 'dst', topics: [topic], rename: { prefix: 'dlq.' }, onRejectedRecord: 'dead-letter' })).status).to.equal(201)
+    expect((await api('POST', '/v1/groups', { name: 'big-dlq', sourceCluster: 'src', targetCluster: 'dst', topics: [topic], rename: { prefix: 'dlq.' }, onRejectedRecord: 'dead-letter', topicConfigs: { overrides: { 'max.message.bytes': '4096' } } })).status).to.equal(201)
     await waitFor('the 19 small records mirrored', async () => (await topicEnd(stack.target.plaintext, `dlq.${topic}`)) === 19, 60000)
     const dead = await readAll(stack.target.plaintext, '_ferry.big-dlq.dead-letter')
     const [letter] = dead.get(0) ?? []

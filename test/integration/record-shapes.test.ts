@@ -169,7 +169,7 @@ describe('every record shape mirrored exactly (real stack, Kafka Java clients as
       { name: 'r-edlq', rename: { prefix: 'redlq.' }, delivery: 'exactly-once', onRejectedRecord: 'dead-letter' },
     ]
     for (const g of groups) {
-      const created = await ferry.api('POST', '/v1/groups', { ...g, sourceCluster: 'src-tls', targetCluster: 'dst', topics: [topic] })
+      const created = await ferry.api('POST', '/v1/groups', { ...g, sourceCluster: 'src-tls', targetCluster: 'dst', topics: [topic], topicConfigs: { overrides: { 'max.message.bytes': '4096' } } })
       expect(created.status, created.text).to.equal(201)
     }
     const problems: string[] = []
