@@ -141,6 +141,8 @@ export function createHealer(options: HealOptions): Healer {
    * it stopped serving (a step or two after a task restart is not a run of serving).
    */
   const servedUntil = new Map<string, number>()
+  /** Cluster pair → the last decide() pass that found its partitions waiting with data and none of them moving. */
+  const sharedStallAt = new Map<string, number>()
   /** `worker\0group` → the last quarantine's strike and end. */
   const history = new Map<string, { strike: number; until: number }>()
   let sample: HealSample = { assignments: new Map(), reports: new Map(), pairOf: () => undefined }
@@ -276,6 +278,20 @@ export function createHealer(options: HealOptions): Healer {
         }
         return best
       }
+      // A pass where partitions of a cluster pair wait with data while none of the pair's moves
+      // is an incident that hit everyone (the target down, say): the shared grace runs from the
+      // last such pass, however each worker's clocks and runs were reset meanwhile.
+      const advancing = new Set<string>()
+      const stalled = new Set<string>()
+      for (const [worker, partitions] of sample.assignments) {
+        for (const p of partitions) {
+          const pair = sample.pairOf(p.group)
+          if (pair === undefined) continue
+          if (advancedLately(worker, p, t)) advancing.add(pair)
+          else if (stuckFor(worker, p) !== undefined) stalled.add(pair)
+        }
+      }
+      for (const pair of stalled) if (!advancing.has(pair)) sharedStallAt.set(pair, t)
       const fresh: Quarantine[] = []
       for (const [worker, partitions] of sample.assignments) {
         const byGroup = new Map<string, PartitionRef[]>()
@@ -301,6 +317,7 @@ export function createHealer(options: HealOptions): Healer {
           const stuckSince = Math.min(...stuck.map((s) => s.since))
           const served = servedUntil.get(`${worker}\u0000${pair}`)
           if ((stuckSince < witness.since || (served !== undefined && served < witness.since)) && t - witness.since < o.sharedGraceMs) continue
+          if (t - (sharedStallAt.get(pair) ?? -Infinity) < o.sharedGraceMs) continue
           const last = history.get(k)
           const strike = last !== undefined && t - last.until < o.strikeMemoryMs ? last.strike + 1 : 1
           const cooldown = Math.min(o.maxCooldownMs, o.cooldownMs * 2 ** (strike - 1))

@@ -131,6 +131,25 @@ describe('healer: live workers holding partitions without progress', () => {
     expect((started[0]?.since ?? 0) - recoveredAt, 'quarantined only once the shared grace is over').to.be.at.least(HEAL_DEFAULTS.sharedGraceMs)
   })
 
+  it('after an incident that hit everyone, a worker that served again for a while and then stalled still gets the shared grace', () => {
+    const w = new World().assign('w1', [P('g', 0)]).assign('w2', [P('g', 1)])
+    w.run(10000, () => w.advance('w1', 'g').advance('w2', 'g'))
+    // The target is frozen for both: positions stand still with records waiting.
+    w.ends.set('g/t/0', 1_000_000)
+    w.ends.set('g/t/1', 1_000_000)
+    expect(w.run(30000)).to.deep.equal([])
+    const recoveredAt = w.t
+    // Both come back; w1 serves 9 s (longer than the heal time), then its next send waits in the
+    // client's retries after the outage while w2 moves data.
+    const started = w.run(60000, () => {
+      w.advance('w2', 'g')
+      if (w.t < recoveredAt + 9000) w.advance('w1', 'g')
+      else w.ends.set('g/t/0', (w.reports.get('w1')?.get('g/t/0')?.position ?? 0) + 100)
+    })
+    expect(started.map((q) => q.worker)).to.deep.equal(['w1'])
+    expect((started[0]?.since ?? 0) - recoveredAt, 'quarantined only once the shared grace after the incident is over').to.be.at.least(HEAL_DEFAULTS.sharedGraceMs)
+  })
+
   it('a worker that advances any partition of the group keeps it: one stuck partition is the partition\'s problem', () => {
     const w = new World().assign('w1', [P('g', 0), P('g', 1)]).assign('w2', [P('g', 2)])
     w.run(2000, () => w.advance('w1', 'g').advance('w2', 'g'))
