@@ -98,7 +98,8 @@ function copiesBeforeAt(syncs: readonly OffsetSync[], c: number, at: number): bo
 }
 
 function translateBySyncs(syncs: readonly OffsetSync[], c: number): Translation {
-  if (syncs.length === 0) return { offset: undefined, fallback: 'target-end', exact: true, reason: 'nothing of this partition is mirrored yet: the target end' }
+  // Records before c not mirrored yet land past the answer when they are: read again, not skipped.
+  if (syncs.length === 0) return { offset: undefined, fallback: 'target-end', exact: false, reason: 'nothing of this partition is mirrored yet: the target end (records before the committed offset mirrored later are read again)' }
   // The latest-written sync that handled offset c.
   for (let i = syncs.length - 1; i >= 0; i--) {
     const covering = syncs[i] as OffsetSync
@@ -126,7 +127,9 @@ function translateBySyncs(syncs: readonly OffsetSync[], c: number): Translation 
   }
   if (c >= maxTo) {
     const last = [...syncs].reverse().find((s) => s.to === maxTo) as OffsetSync
-    return endOf(last, syncs, 'exact: nothing at or after the committed offset is mirrored yet: the end of the mirrored data')
+    if (c === maxTo) return endOf(last, syncs, 'exact: nothing at or after the committed offset is mirrored yet: the end of the mirrored data')
+    const behind = endOf(last, syncs, `the mirror has handled this partition only up to ${maxTo}: the end of the mirrored data (records from ${maxTo} to the committed offset, mirrored later, are read again)`)
+    return { ...behind, exact: false }
   }
   if (c < minFrom) return { offset: undefined, fallback: 'target-start', exact: false, reason: 'the committed offset is older than every offset sync kept: the target log start (the group re-reads everything before its position)' }
   // A range no sync covers (a write whose placement is unknown, or a lost sync): the end of what was mirrored before it.

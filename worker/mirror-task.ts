@@ -34,7 +34,7 @@ import { createDelivery } from './delivery.js'
 import { backoffMs, partitionFailureRule, type BackoffBounds } from './failure-policy.js'
 import { createIncidentLog } from './incidents.js'
 import { createPartitionBook } from './partition-book.js'
-import { createOffsetSyncWriter, offsetSyncTopicName } from './offset-syncs.js'
+import { createOffsetSyncWriter, offsetSyncTopicName, targetEndsAtStart } from './offset-syncs.js'
 import { createPartitionRetries } from './partition-retries.js'
 import { createProvenance } from './provenance.js'
 import { createRateLimiter } from './rate-limiter.js'
@@ -177,9 +177,11 @@ export function createMirrorTask(deps: MirrorTaskDeps): MirrorTask {
     try {
       const starts = await prepareSlice(sliceDeps(partitions), partitions, abort.signal)
       if (myIncarnation !== incarnation) return
+      const targetEnds = group.preservePartition ? await targetEndsAtStart(deps.targetAdmin, group, starts) : new Map<string, number>()
+      if (myIncarnation !== incarnation) return
       for (const s of starts) {
         book.started(s.topic, s.partition, s.offset, s.mirrored ?? 0)
-        syncs.begin(s.topic, s.partition, s.offset)
+        syncs.begin(s.topic, s.partition, s.offset, targetEnds.get(partitionKey(s)))
       }
       if (starts.length === 0) return
       const created = (deps.createConsumer ?? createSourceConsumer)(deps.source, {

@@ -26,7 +26,7 @@
  *   syncs.begin('orders', 3, 1200)
  *   syncs.note('orders', 3, [1200, 1201, 1203], 1204, placements)
  */
-import type { TopicGroupSpec } from '../common/config.js'
+import { targetTopicName, type TopicGroupSpec } from '../common/config.js'
 import { errorMessage } from '../common/errors.js'
 import type { KafkaAdmin, Placement, TargetProducer, TargetRecord } from '../common/kafka/port.js'
 import type { Logger } from '../common/logger.js'
@@ -75,8 +75,13 @@ export function runsOf(sourceOffsets: readonly number[], placements: readonly Pl
 }
 
 export interface OffsetSyncWriter {
-  /** A partition's mirroring (re)starts at `offset`: a new chain begins there. */
-  begin(topic: string, partition: number, offset: number): void
+  /**
+   * A partition's mirroring (re)starts at `offset`: a new chain begins there. `targetEnd`: the
+   * target partition's end before this chain writes anything, written at the next flush as the
+   * chain's first sync, so a translation never needs the target's current end (records mirrored
+   * since, whose syncs are not written yet, lie past it).
+   */
+  begin(topic: string, partition: number, offset: number, targetEnd?: number): void
   /**
    * Records at `sourceOffsets` were written to the group's target topic (same partition) at
    * `placements` (undefined: not known), and the partition continues at `next`.
@@ -111,6 +116,8 @@ interface Chain {
   to: number
   end: number | null
   runs: Run[]
+  /** The chain's start is written even before it handled anything (it carries a known end). */
+  announce: boolean
 }
 
 export function createOffsetSyncWriter(deps: OffsetSyncWriterDeps): OffsetSyncWriter {
@@ -123,10 +130,11 @@ export function createOffsetSyncWriter(deps: OffsetSyncWriterDeps): OffsetSyncWr
 
   /** The pending sync of `c` as a record (undefined when it has nothing), and the chain goes on after it. */
   const takeChain = (c: Chain): TargetRecord | undefined => {
-    if (c.from === undefined || c.to <= c.from) return undefined
+    if (c.from === undefined || (c.to <= c.from && !c.announce)) return undefined
     const sync: OffsetSync = { from: c.from, to: c.to, end: c.end, runs: c.runs }
     c.from = c.to
     c.runs = []
+    c.announce = false
     return { topic: deps.topic, key: offsetSyncKey(deps.group.name, c.topic, c.partition), value: JSON.stringify(sync) }
   }
 
@@ -164,18 +172,18 @@ export function createOffsetSyncWriter(deps: OffsetSyncWriterDeps): OffsetSyncWr
   }
 
   return {
-    begin(topic, partition, offset) {
+    begin(topic, partition, offset, targetEnd) {
       const key = partitionKey({ topic, partition })
       const previous = chains.get(key)
       // What the previous chain gathered is kept for the next flush (it is written data).
       if (previous !== undefined) end(previous)
-      chains.set(key, { topic, partition, from: offset, to: offset, end: previous?.end ?? null, runs: [] })
+      chains.set(key, { topic, partition, from: offset, to: offset, end: targetEnd ?? previous?.end ?? null, runs: [], announce: targetEnd !== undefined })
     },
     note(topic, partition, sourceOffsets, next, placements) {
       const key = partitionKey({ topic, partition })
       let chain = chains.get(key)
       if (chain === undefined) {
-        chain = { topic, partition, from: undefined, to: next, end: null, runs: [] }
+        chain = { topic, partition, from: undefined, to: next, end: null, runs: [], announce: false }
         chains.set(key, chain)
       }
       const runs = placements === undefined ? undefined : runsOf(sourceOffsets, placements)
@@ -213,4 +221,20 @@ export function createOffsetSyncWriter(deps: OffsetSyncWriterDeps): OffsetSyncWr
       await flush()
     },
   }
+}
+
+/**
+ * Each partition's end on the target before a chain begins (`topic/partition` of the source →
+ * high watermark of its target partition), for `begin`. A topic whose offsets cannot be read is
+ * left out: its chains begin without a known end, as before.
+ */
+export async function targetEndsAtStart(admin: Pick<KafkaAdmin, 'offsets'>, group: Pick<TopicGroupSpec, 'rename'>, starts: ReadonlyArray<{ topic: string; partition: number }>): Promise<Map<string, number>> {
+  const ends = new Map<string, number>()
+  for (const topic of new Set(starts.map((s) => s.topic))) {
+    const offsets = await Promise.resolve()
+      .then(() => admin.offsets(targetTopicName(group, topic)))
+      .catch(() => [])
+    for (const o of offsets) ends.set(partitionKey({ topic, partition: o.partition }), o.high)
+  }
+  return ends
 }

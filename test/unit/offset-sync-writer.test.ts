@@ -53,4 +53,16 @@ describe('offset sync writer', () => {
       { from: 1, to: 3, end: 504, runs: [[1, 502, 2]] },
     ])
   })
+
+  it('a chain begun with the target end writes it before anything is handled, and a chain that only passes over records keeps that end', async () => {
+    const { syncs, written } = writer()
+    syncs.begin('t', 0, 500, 1200)
+    await syncs.flush()
+    expect(written).to.deep.equal([{ from: 500, to: 500, end: 1200, runs: [] }])
+    // Records left out (provenance) or markers: handled, none written; the end stays the known one.
+    syncs.note('t', 0, [], 520, [])
+    await syncs.flush()
+    expect(written[1]).to.deep.equal({ from: 500, to: 520, end: 1200, runs: [] })
+  })
 })
+

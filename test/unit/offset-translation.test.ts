@@ -17,8 +17,10 @@ describe('offset translation (syncs to target offsets)', () => {
     // 10 and 11 are not records (markers or compacted away): the next mirrored one is source 12.
     expect(translateOffset(syncs, 10)).to.include({ offset: 1010, exact: true })
     expect(translateOffset(syncs, 19)).to.include({ offset: 1017, exact: true })
-    // Past everything mirrored: the end of the mirrored data.
-    expect(translateOffset(syncs, 25)).to.include({ offset: 1017, exact: true })
+    // Exactly where mirroring has got to: the end of the mirrored data.
+    expect(translateOffset(syncs, 20)).to.include({ offset: 1017, exact: true })
+    // Past it: the same end, and the records up to the committed offset, mirrored later, are read again.
+    expect(translateOffset(syncs, 25)).to.include({ offset: 1017, exact: false })
   })
 
   it('after an at-least-once replay the latest copy counts, and nothing at or after C lies before it', () => {
@@ -85,7 +87,8 @@ describe('offset translation (syncs to target offsets)', () => {
       { from: 500, to: 750, end: null, runs: [] },
     ]
     expect(translateOffset(syncs, 500)).to.include({ offset: 500, exact: true })
-    expect(translateOffset(syncs, 800)).to.include({ offset: 500, exact: true })
+    expect(translateOffset(syncs, 750)).to.include({ offset: 500, exact: true })
+    expect(translateOffset(syncs, 800)).to.include({ offset: 500, exact: false })
   })
 
   it('never answers a position its own check counts skips at: a restart that has not yet re-mirrored what the crashed chain wrote', () => {
