@@ -35,6 +35,9 @@ import type { ClusterAdmins } from '../common/kafka/cluster-admins.js'
 import type { Store } from '../common/store.js'
 
 export const DEFAULT_CONSUMER_SYNC_SECONDS = 5
+/** A failover translates inexact rows again up to this many times, this far apart (the workers write syncs every second). */
+const FAILOVER_SYNC_WAITS = 3
+const FAILOVER_SYNC_WAIT_MS = 1000
 
 /** One partition of one consumer group: where it is on the source and where that is on the target. */
 export interface OffsetTranslationRow {
@@ -97,6 +100,8 @@ export interface ConsumerOffsetsDeps {
   sourceConsumer: KafkaReadClients['sourceConsumer']
   deployment: string
   logger: Logger
+  /** Between a failover's translations of inexact rows; default 1000 ms (tests: 0). */
+  failoverSyncWaitMs?: number
   /** Tells operators about continuous-sync trouble (the event log). */
   onProblem?: (group: string, consumerGroup: string, message: string) => void
 }
@@ -309,7 +314,13 @@ export function createConsumerOffsets(deps: ConsumerOffsetsDeps): ConsumerOffset
         throw new FerryError('UNAVAILABLE', `cannot read committed offsets on source cluster "${sides.source.cluster.name}" (${error.message}); nothing written. The offsets the continuous sync last committed on the target stand${synced.length > 0 ? `: ${synced.join(', ')}` : ' (this controller has no record of a sync of this group)'}`, { cause: error })
       })
       if (consumerGroups.length === 0) throw new FerryError('NOT_FOUND', `no consumer group of group "${name}" exists on source cluster "${sides.source.cluster.name}" (consumerGroups names none that exist)`)
-      const partitions = await translate(spec, sides, consumerGroups)
+      // Syncs are written a second apart, after the data: a failover right after the mirror caught
+      // up may find them a step behind. Inexact rows are translated again a few times first.
+      let partitions = await translate(spec, sides, consumerGroups)
+      for (let attempt = 1; attempt <= FAILOVER_SYNC_WAITS && partitions.some((r) => !r.exact); attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, deps.failoverSyncWaitMs ?? FAILOVER_SYNC_WAIT_MS))
+        partitions = await translate(spec, sides, consumerGroups)
+      }
       const skipped = partitions.reduce((sum, r) => sum + r.skipped, 0)
       const inexact = partitions.filter((r) => !r.exact).length
       const result: FailoverResult = { group: name, dryRun: options.dryRun === true, consumerGroups, partitions, skipped, inexact, written: false }

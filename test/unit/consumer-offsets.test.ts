@@ -41,6 +41,7 @@ describe('consumer offsets: continuous sync and failover (fake clusters)', () =>
       },
       deployment: 'test',
       logger: silentLogger(),
+      failoverSyncWaitMs: 0,
       onProblem: (_group, _cg, message) => problems.push(message),
     })
     return { source, target, offsets, problems }
