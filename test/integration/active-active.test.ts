@@ -21,7 +21,7 @@ import { listInstances } from '../../common/registry.js'
 import { Kafka, logLevel } from '../../common/kafka/kafkajs.js'
 import type { LocalStack } from '../../deploy/local-stack.js'
 import { FerryProcess, http, sharedStack, stackSecretFlags, uniqueName, waitFor, type HttpResult } from './harness.js'
-import { createTopic } from './kafka-helpers.js'
+import { createTopic, partitionEnds } from './kafka-helpers.js'
 import { compareMirror, countRecords, describeComparison, oracleDump, oracleProduce, type OracleRecord, type ProduceSummary } from './oracle.js'
 
 const SEED = Number(process.env.FERRY_ORACLE_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -109,15 +109,6 @@ describe('active-active, fan-out and fan-in (real stack, Kafka Java clients as t
     const rows = (view.body as { partitions?: Array<{ partition: number; position: number | null; highWatermark?: number | null }> }).partitions ?? []
     return rows.length === ends.size && rows.every((r) => r.position === ends.get(r.partition) && r.highWatermark === ends.get(r.partition))
   }
-  const endsOf = async (brokers: string, topic: string): Promise<Map<number, number>> => {
-    const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin()
-    await admin.connect()
-    try {
-      return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]))
-    } finally {
-      await admin.disconnect()
-    }
-  }
   const same = (x: Map<number, number>, y: Map<number, number>): boolean => x.size === y.size && [...x].every(([p, o]) => y.get(p) === o)
 
   it('refuses a group that mirrors a topic back onto itself without provenance on both: 409 naming both groups and the topic, nothing written', async () => {
@@ -148,9 +139,9 @@ describe('active-active, fan-out and fan-in (real stack, Kafka Java clients as t
     ])
     // At rest: both groups at the end of their source, and neither end moved while we looked.
     const rest = await waitFor('both groups caught up with ends that no longer move', async () => {
-      const before = { a: await endsOf(stack.source.plaintext, aa), b: await endsOf(stack.target.plaintext, aa) }
+      const before = { a: await partitionEnds(stack.source.plaintext, aa), b: await partitionEnds(stack.target.plaintext, aa) }
       if (!(await caughtUp('aa-ab', before.a)) || !(await caughtUp('aa-ba', before.b))) return undefined
-      const after = { a: await endsOf(stack.source.plaintext, aa), b: await endsOf(stack.target.plaintext, aa) }
+      const after = { a: await partitionEnds(stack.source.plaintext, aa), b: await partitionEnds(stack.target.plaintext, aa) }
       return same(before.a, after.a) && same(before.b, after.b) ? after : undefined
     }, 150000, 1000)
     const [dumpA, dumpB] = await Promise.all([oracleDump(stack.source.plaintext, aa), oracleDump(stack.target.plaintext, aa)])
@@ -178,8 +169,8 @@ describe('active-active, fan-out and fan-in (real stack, Kafka Java clients as t
     }
     process.stderr.write(`      [active-active] ${report.join('; ')}\n`)
     // Still at rest after the reads (seconds later): the record counts stopped growing.
-    expect(same(await endsOf(stack.source.plaintext, aa), rest.a), 'cluster A grew after rest').to.equal(true)
-    expect(same(await endsOf(stack.target.plaintext, aa), rest.b), 'cluster B grew after rest').to.equal(true)
+    expect(same(await partitionEnds(stack.source.plaintext, aa), rest.a), 'cluster A grew after rest').to.equal(true)
+    expect(same(await partitionEnds(stack.target.plaintext, aa), rest.b), 'cluster B grew after rest').to.equal(true)
     // Each group saw the other's mirrored records and left them out (counted once or more).
     const metricsUrl = await waitFor('the worker metrics listener', () => {
       const line = worker.log().split('\n').filter((l) => l.includes('"worker.metrics_listening"')).pop()
